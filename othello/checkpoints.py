@@ -1,0 +1,137 @@
+"""Checkpoint folders: safetensors weights, a JSON config, the training state. No pickle anywhere.
+
+A run folder holds ``config.json`` ({"format_version", "model": ModelConfig, "train": TrainConfig or
+null, "source"}), ``model.safetensors`` (the bridge's state dict: ``embed.weight``,
+``blocks.0.attn.q.weight``, ...) and, for runs trained here, ``train_state.safetensors``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from othello.files import atomic_path, write_json
+from othello.model import ModelConfig, build_model
+
+if TYPE_CHECKING:
+    from transformer_lens.model_bridge import TransformerBridge
+
+    from othello.training import TrainConfig
+
+CHECKPOINT_FORMAT = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder that is missing, incomplete or does not match the model it is loaded into."""
+
+
+def write_run_config(out: str | os.PathLike, model_cfg: ModelConfig, train_cfg: "TrainConfig | None",
+                     source: str = "trained with othello-gpt") -> None:
+    write_json(Path(out) / "config.json", {"format_version": CHECKPOINT_FORMAT, "model": model_cfg.to_dict(),
+                                           "train": train_cfg.to_dict() if train_cfg else None, "source": source})
+
+
+def read_run_config(folder: str | os.PathLike) -> dict[str, Any]:
+    path = Path(folder) / "config.json"
+    if not path.exists():
+        raise CheckpointError(f"{folder}: no config.json; not a checkpoint folder")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path}: not valid JSON ({error})") from None
+    if int(data.get("format_version", -1)) > CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: checkpoint format {data['format_version']} is newer than this othello-gpt reads")
+    return data
+
+
+def _state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+
+
+def save_model(out: str | os.PathLike, model: torch.nn.Module, step: int = 0,
+               dtype: torch.dtype | None = None) -> Path:
+    """Write the weights to ``out/model.safetensors`` atomically (optionally cast, e.g. to bfloat16)."""
+    tensors = _state_dict(model)
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+    path = Path(out) / "model.safetensors"
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"step": str(step)})
+    return path
+
+
+def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Load ``tensors`` into ``model``, naming every missing, unexpected or mis-shaped tensor."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    shapes = [f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(expected[k].shape)}"
+              for k in expected if k in tensors and tensors[k].shape != expected[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+        if shapes:
+            parts.append("shape mismatch " + "; ".join(shapes[:5]))
+        raise CheckpointError(f"{where}: weights do not fit the model config: " + ", ".join(parts))
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
+
+
+def load_model(folder: str | os.PathLike, device: str | torch.device | None = None) -> "TransformerBridge":
+    """Rebuild a model from a checkpoint folder (its config.json and model.safetensors), in eval mode."""
+    folder = Path(folder)
+    data = read_run_config(folder)
+    cfg = ModelConfig.from_dict(data["model"])
+    weights = folder / "model.safetensors"
+    if not weights.exists():
+        raise CheckpointError(f"{folder}: no model.safetensors")
+    model = build_model(cfg, device=device)
+    load_weights(model, load_file(str(weights)), str(weights))
+    model.eval()
+    return model
+
+
+def save_train_state(path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                     step: int) -> None:
+    """Weights, AdamW moments, step and RNG in one safetensors file, written atomically."""
+    tensors = {f"model.{k}": v for k, v in _state_dict(model).items()}
+    names = {id(p): n for n, p in model.named_parameters()}
+    steps: dict[str, float] = {}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state.get(p)
+            if not state:
+                continue
+            name = names[id(p)]
+            tensors[f"exp_avg.{name}"] = state["exp_avg"].detach().cpu().contiguous()
+            tensors[f"exp_avg_sq.{name}"] = state["exp_avg_sq"].detach().cpu().contiguous()
+            steps[name] = float(state["step"])
+    tensors["rng.torch"] = torch.get_rng_state()
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"step": str(step), "adam_steps": json.dumps(steps)})
+
+
+def load_train_state(path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Restore what ``save_train_state`` wrote; returns the step to continue from."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(path))
+    load_weights(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(path))
+    steps = json.loads(metadata["adam_steps"])
+    device = next(model.parameters()).device
+    for name, p in model.named_parameters():
+        if name in steps:
+            optimizer.state[p] = {"step": torch.tensor(steps[name]),
+                                  "exp_avg": tensors[f"exp_avg.{name}"].to(device),
+                                  "exp_avg_sq": tensors[f"exp_avg_sq.{name}"].to(device)}
+    torch.set_rng_state(tensors["rng.torch"])
+    return int(metadata["step"])

@@ -1,0 +1,218 @@
+"""``othello-gpt``: the command line, a thin layer over the library (each command calls one function)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from othello.board import COLOUR_NAMES, Board
+from othello.notation import IllegalMoveError, InvalidMoveError, moves_to_string, square_name
+
+
+def _dump(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from othello.datasets import generate, parse_shard, summary
+
+    out = generate(args.out, args.games, args.seed, workers=args.workers, shard=parse_shard(args.shard),
+                   append=args.append, progress=not args.quiet)
+    s = summary(out)
+    print(f"wrote {out}: {s['games']} games, mean length {s['mean_length']:.3f}, "
+          f"{100 * s['full_length_fraction']:.2f} % reach 60 moves, {100 * s['with_pass_fraction']:.2f} % with a pass")
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from othello.datasets import write_games
+    from othello.importers import import_games
+
+    games = import_games(args.sources, skip_invalid=args.skip_invalid)
+    for message in games.skipped:
+        print(f"skipped: {message}", file=sys.stderr)
+    write_games(args.out, games.moves, source=args.source, metadata=games.metadata,
+                attrs={"files": json.dumps([Path(f).name for f in games.files]), "skipped": len(games.skipped)})
+    print(f"wrote {args.out}: {len(games.moves)} games from {len(games.files)} files ({len(games.skipped)} skipped)")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from othello.datasets import GameFiles
+    from othello.files import atomic_path
+
+    with GameFiles(args.data) as games, atomic_path(args.out) as tmp, open(tmp, "w") as f:
+        for batch in games.iter_batches(100_000):
+            for row in batch:
+                f.write(moves_to_string(row) + "\n")
+        n = len(games)
+    print(f"wrote {args.out}: {n} games")
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    from othello.datasets import summary
+
+    s = summary(args.data)
+    if args.json:
+        _dump(s)
+        return
+    print(f"files: {', '.join(s['files'])}")
+    print(f"games: {s['games']}  mean length {s['mean_length']:.3f}  reach 60 moves "
+          f"{100 * s['full_length_fraction']:.2f} %  with a pass {100 * s['with_pass_fraction']:.2f} %")
+    print("length histogram: " + ", ".join(f"{k}: {v}" for k, v in s["length_histogram"].items()))
+    for a in s["attrs"]:
+        print("attrs: " + ", ".join(f"{k}={v}" for k, v in a.items()))
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    board = Board(args.moves)
+    if args.json:
+        _dump({"moves": [square_name(s) for s in board.moves], "board": board.to_array(),
+               "next_mover": None if board.is_game_over() else COLOUR_NAMES[board.next_mover],
+               "legal_moves": [square_name(s) for s in board.legal_moves], "score": list(board.score())})
+        return
+    print(board)
+    if board.is_game_over():
+        print("game over")
+    else:
+        legal = ", ".join(square_name(s) for s in board.legal_moves) or "none: must pass"
+        print(f"{COLOUR_NAMES[board.next_mover]} to move; legal: {legal}")
+
+
+def cmd_perft(args: argparse.Namespace) -> None:
+    from othello.games import perft
+
+    for depth in range(1, args.depth + 1) if args.all else [args.depth]:
+        print(f"perft({depth}) = {perft(depth)}")
+
+
+def _train_config(args: argparse.Namespace) -> "Any":
+    from othello.train_config import TrainConfig
+
+    overrides = {}
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        overrides[key] = value if key == "act_fn" or key == "normalization_type" else int(value)
+    return TrainConfig(preset=args.preset, model_overrides=overrides, data=args.data, data_seed=args.data_seed,
+                       steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
+                       weight_decay=args.weight_decay, soft_targets=args.soft_targets, eval_every=args.eval_every,
+                       eval_games=args.eval_games, checkpoint_every=args.checkpoint_every, seed=args.seed)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from othello.training import train
+
+    result = train(_train_config(args), args.out, resume=args.resume, minutes=args.minutes, device=args.device,
+                   threads=args.threads)
+    print(json.dumps(result) if args.json else
+          f"step {result['step']}: top-1 legal {100 * result['top1_legal']:.2f} %, "
+          f"legal-set error {result['legal_set_error']:.3f} on {result['games']} validation games")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from othello.checkpoints import load_model
+    from othello.datasets import load_moves
+    from othello.training import evaluate
+
+    model = load_model(args.model, device=args.device)
+    moves = load_moves(args.data, split=args.split, limit=args.games)
+    result = evaluate(model, moves)
+    result = {"model": str(args.model), "data": args.data, **result}
+    print(json.dumps(result) if args.json else
+          f"{result['games']} games, {result['positions']} positions: top-1 legal {100 * result['top1_legal']:.3f} %, "
+          f"legal-set error {result['legal_set_error']:.4f}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="othello-gpt", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("generate", help="write uniformly random legal games to HDF5")
+    p.add_argument("--games", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--workers", type=int, default=None, help="threads (default: every core); results never depend on it")
+    p.add_argument("--shard", default="0/1", help="I/N: write the I-th of N disjoint parts of the stream's first --games games")
+    p.add_argument("--append", action="store_true", help="add --games more games to an existing file, continuing its stream")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("import", help="import WTHOR .wtb, PGN or text games into HDF5")
+    p.add_argument("sources", nargs="+", help="files or folders")
+    p.add_argument("--out", required=True)
+    p.add_argument("--source", default="imported", help="the 'source' attribute (e.g. wthor)")
+    p.add_argument("--skip-invalid", action="store_true", help="leave out bad games (each reported) instead of stopping")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export", help="write games as text, one per line")
+    p.add_argument("data", nargs="+")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("info", help="summarise a dataset")
+    p.add_argument("data", nargs="+")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("show", help="the board after a move string")
+    p.add_argument("moves", nargs="?", default="")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("perft", help="count move sequences from the start position")
+    p.add_argument("depth", type=int)
+    p.add_argument("--all", action="store_true", help="every depth from 1")
+    p.set_defaults(func=cmd_perft)
+
+    from othello.train_config import TrainConfig
+
+    d = TrainConfig()
+    p = sub.add_parser("train", help="train an Othello-GPT")
+    p.add_argument("--preset", default=d.preset)
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a model field, e.g. n_layers=6")
+    p.add_argument("--data", default=d.data, help="'synthetic' or HDF5 file(s), comma-separated or a glob")
+    p.add_argument("--data-seed", type=int, default=d.data_seed)
+    p.add_argument("--out", required=True)
+    p.add_argument("--steps", type=int, default=d.steps, help="schedule length")
+    p.add_argument("--minutes", type=float, default=None, help="stop this call after M minutes (resume later)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--soft-targets", action="store_true", help="train on the exact next-move distribution")
+    p.add_argument("--eval-every", type=int, default=d.eval_every)
+    p.add_argument("--eval-games", type=int, default=d.eval_games)
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="legal-move rate of a model on a dataset")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True, nargs="+")
+    p.add_argument("--split", default=None, help="train, val or test (default: every game)")
+    p.add_argument("--games", type=int, default=None, help="only the first N games")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (IllegalMoveError, InvalidMoveError, ValueError, FileNotFoundError, FileExistsError, OSError) as error:
+        print(f"othello-gpt {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""Game datasets in HDF5: writing, reading many files as one, seeded generation, splits, summaries.
+
+File layout (format version 1):
+
+- ``moves``: int8 ``[games, 60]``, square indices 0..63 in play order, -1 after the game's end;
+  chunked and gzip-compressed.
+- optional per-game metadata datasets of length ``games`` (imports): ``black_player``, ``white_player``,
+  ``tournament`` (strings), ``year`` (int16), ``black_score`` (int8, the score recorded in the source).
+- ``attrs``: ``format_version``, ``source``, ``count`` and what made the file (``seed``, ``first_game``,
+  ``generator`` for synthetic data; ``files`` for imports; ``created``, ``created_by``).
+
+Labels (boards, legal moves, ...) are not stored: ``othello.games.replay`` derives them from ``moves``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import h5py
+import numpy as np
+from tqdm.auto import tqdm
+
+from othello import __version__
+from othello.files import atomic_path
+from othello.games import MAX_PLIES, check_games, describe_error, game_lengths, random_games, set_workers
+
+FORMAT_VERSION = 1
+GENERATOR = "splitmix64-uniform-v1"  # bump when the random stream changes: files of two generators never mix
+CHUNK_GAMES = 8192
+METADATA_FIELDS = ("black_player", "white_player", "tournament", "year", "black_score")
+SPLITS = {"train": 0.9, "val": 0.05, "test": 0.05}
+
+
+class DatasetError(ValueError):
+    """A dataset file that cannot be read or used as asked (corrupt, wrong format, overlapping files)."""
+
+
+def _dataset_kwargs(n_games: int) -> dict[str, Any]:
+    return dict(chunks=(min(CHUNK_GAMES, max(1, n_games)), MAX_PLIES), compression="gzip", compression_opts=1,
+                shuffle=True, maxshape=(None, MAX_PLIES))
+
+
+def _base_attrs(source: str) -> dict[str, Any]:
+    return {"format_version": FORMAT_VERSION, "source": source, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "created_by": f"othello-gpt {__version__}"}
+
+
+def write_games(path: str | os.PathLike, moves: np.ndarray, source: str, attrs: dict[str, Any] | None = None,
+                metadata: dict[str, np.ndarray] | None = None) -> Path:
+    """Validate ``moves`` [games, 60] by replay and write them (with optional per-game metadata) atomically."""
+    moves = np.ascontiguousarray(moves, dtype=np.int8)
+    if moves.ndim != 2 or moves.shape[1] != MAX_PLIES:
+        raise ValueError(f"moves must be [games, {MAX_PLIES}], got {moves.shape}")
+    error_ply, error_code = check_games(moves)
+    bad = np.flatnonzero(error_ply >= 0)
+    if bad.size:
+        g = int(bad[0])
+        raise DatasetError(describe_error(moves[g], int(error_ply[g]), int(error_code[g]), f"writing {path}", g))
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("moves", data=moves, **_dataset_kwargs(len(moves)))
+        for name, values in (metadata or {}).items():
+            if name not in METADATA_FIELDS:
+                raise ValueError(f"unknown metadata field {name!r}; expected one of {METADATA_FIELDS}")
+            values = np.asarray(values)
+            if len(values) != len(moves):
+                raise ValueError(f"metadata {name!r} has {len(values)} rows for {len(moves)} games")
+            if values.dtype.kind in "US":
+                f.create_dataset(name, data=values.astype(object), dtype=h5py.string_dtype())
+            else:
+                f.create_dataset(name, data=values)
+        f.attrs.update({**_base_attrs(source), **(attrs or {}), "count": len(moves)})
+    return Path(path)
+
+
+def resolve_paths(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """A path, a glob (``"data/shard-*.h5"``) or a list of either -> the files, in a stable order."""
+    items = [spec] if isinstance(spec, (str, os.PathLike)) else list(spec)
+    paths: list[Path] = []
+    for item in items:
+        text = str(item)
+        if any(c in text for c in "*?["):
+            found = sorted(glob.glob(text))
+            if not found:
+                raise FileNotFoundError(f"no file matches {text!r}")
+            paths.extend(Path(p) for p in found)
+        else:
+            if not Path(text).exists():
+                raise FileNotFoundError(f"no such dataset file: {text}")
+            paths.append(Path(text))
+    return paths
+
+
+def _open(path: Path) -> h5py.File:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as error:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({error})") from None
+    if "moves" not in f:
+        f.close()
+        raise DatasetError(f"{path}: no 'moves' dataset; not an othello-gpt game file")
+    moves = f["moves"]
+    if moves.ndim != 2 or moves.shape[1] != MAX_PLIES or moves.dtype != np.int8:
+        f.close()
+        raise DatasetError(f"{path}: 'moves' must be int8 [games, {MAX_PLIES}], found {moves.dtype} {moves.shape}")
+    version = int(f.attrs.get("format_version", -1))
+    if version > FORMAT_VERSION:
+        f.close()
+        raise DatasetError(f"{path}: format version {version} is newer than this othello-gpt reads ({FORMAT_VERSION})")
+    return f
+
+
+class GameFiles:
+    """Several game files read as one dataset, streamed: only the rows asked for are read.
+
+    >>> games = GameFiles("data/synthetic-*.h5")
+    >>> len(games), games.moves(0, 10).shape
+    """
+
+    def __init__(self, spec: str | os.PathLike | Sequence[str | os.PathLike]) -> None:
+        self.paths = resolve_paths(spec)
+        self._files = [_open(p) for p in self.paths]
+        self.counts = np.array([f["moves"].shape[0] for f in self._files], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)])
+        self._check_no_overlap()
+
+    def _check_no_overlap(self) -> None:
+        seen: dict[tuple[str, int], list[tuple[int, int, Path]]] = {}
+        for f, path, n in zip(self._files, self.paths, self.counts):
+            if f.attrs.get("source") == "synthetic" and "seed" in f.attrs:
+                key = (str(f.attrs.get("generator")), int(f.attrs["seed"]))
+                start = int(f.attrs.get("first_game", 0))
+                for a, b, other in seen.get(key, []):
+                    if start < b and a < start + n:
+                        raise DatasetError(f"{path} and {other} hold the same games of seed {key[1]} "
+                                           f"(games {max(a, start)}..{min(b, start + n) - 1}): shards must be disjoint")
+                seen.setdefault(key, []).append((start, start + int(n), path))
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def attrs(self) -> list[dict[str, Any]]:
+        return [dict(f.attrs) for f in self._files]
+
+    def _read(self, name: str, start: int, stop: int) -> np.ndarray:
+        parts = []
+        for i, f in enumerate(self._files):
+            a, b = max(start, self.offsets[i]), min(stop, self.offsets[i + 1])
+            if a < b:
+                if name not in f:
+                    raise DatasetError(f"{self.paths[i]}: no {name!r} dataset")
+                try:
+                    parts.append(f[name][a - self.offsets[i]: b - self.offsets[i]])
+                except OSError as error:
+                    raise DatasetError(f"{self.paths[i]}: cannot read {name!r} rows {a - self.offsets[i]}.."
+                                       f"{b - self.offsets[i] - 1} ({error})") from None
+        if not parts:
+            return np.empty((0, MAX_PLIES), dtype=np.int8) if name == "moves" else np.empty(0)
+        return np.concatenate(parts)
+
+    def moves(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Moves ``[stop - start, 60]`` int8 of games ``start .. stop - 1`` (all by default)."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        return self._read("moves", start, stop)
+
+    def metadata(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """One per-game metadata field (see ``METADATA_FIELDS``) for games ``start .. stop - 1``."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        values = self._read(name, start, stop)
+        return values.astype(str) if values.dtype == object else values
+
+    def iter_batches(self, batch_size: int, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Consecutive move batches ``[<= batch_size, 60]``; memory stays at one batch."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        for a in range(start, stop, batch_size):
+            yield self.moves(a, min(a + batch_size, stop))
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+
+    def __enter__(self) -> "GameFiles":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_moves(spec: str | os.PathLike | Sequence[str | os.PathLike], split: str | None = None,
+               limit: int | None = None) -> np.ndarray:
+    """All moves of a dataset (optionally one split of it, optionally only the first ``limit`` games)."""
+    with GameFiles(spec) as games:
+        moves = games.moves()
+    if split is not None:
+        moves = moves[split_mask(moves, split)]
+    return moves[:limit] if limit is not None else moves
+
+
+def split_of(moves: np.ndarray, fractions: dict[str, float] = SPLITS) -> np.ndarray:
+    """Split index ``[games]`` (0 = train, 1 = val, 2 = test, in ``fractions`` order) from a hash of each game.
+
+    A game's split depends only on its moves, so splits never overlap, stay the same when a dataset grows
+    or is reordered, and a game that appears twice always lands in the same split.
+    """
+    moves = np.asarray(moves)
+    h = np.full(len(moves), 0xCBF29CE484222325, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for t in range(moves.shape[1]):
+            h = (h ^ (moves[:, t].astype(np.int64) + 2).astype(np.uint64)) * np.uint64(0x100000001B3)
+        h ^= h >> np.uint64(29)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(32)
+    u = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    edges = np.cumsum(list(fractions.values()))
+    if not np.isclose(edges[-1], 1.0):
+        raise ValueError(f"split fractions must add up to 1, got {dict(fractions)}")
+    return np.searchsorted(edges[:-1], u, side="right").astype(np.int8)
+
+
+def split_mask(moves: np.ndarray, split: str, fractions: dict[str, float] = SPLITS) -> np.ndarray:
+    """Boolean mask ``[games]`` of the games in ``split`` (``"train"``, ``"val"``, ``"test"``)."""
+    names = list(fractions)
+    if split not in names:
+        raise ValueError(f"unknown split {split!r}; expected one of {names}")
+    return split_of(moves, fractions) == names.index(split)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N), with 0 <= I < N."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"invalid shard {text!r}: expected I/N, like 0/4") from None
+    if not 0 <= i < n:
+        raise ValueError(f"invalid shard {text!r}: need 0 <= I < N")
+    return i, n
+
+
+def generate(out: str | os.PathLike, games: int, seed: int, workers: int | None = None,
+             shard: tuple[int, int] = (0, 1), append: bool = False, batch: int = 100_000,
+             progress: bool = True) -> Path:
+    """Write uniformly random legal games of the stream ``seed`` to ``out``.
+
+    ``shard=(I, N)`` writes the I-th of N disjoint contiguous parts of the stream's first ``games`` games.
+    ``append=True`` adds ``games`` more games to an existing synthetic file, continuing its stream where it
+    stopped. The file is written under a temporary name and renamed when complete.
+    """
+    out = Path(out)
+    i, n = shard
+    first, count = i * games // n, (i + 1) * games // n - i * games // n
+    if append:
+        if shard != (0, 1):
+            raise ValueError("append and shard cannot be combined")
+        if not out.exists():
+            raise FileNotFoundError(f"cannot append to {out}: no such file")
+        with GameFiles(out) as existing:
+            attrs = existing.attrs[0]
+        if attrs.get("source") != "synthetic" or attrs.get("generator") != GENERATOR or int(attrs["seed"]) != seed:
+            raise DatasetError(f"cannot append seed {seed} games to {out}: it holds "
+                               f"{attrs.get('source')} games (seed {attrs.get('seed')}, generator {attrs.get('generator')})")
+        first, count = int(attrs["first_game"]) + int(attrs["count"]), games
+    set_workers(workers)
+    with atomic_path(out) as tmp:
+        if append:
+            shutil.copyfile(out, tmp)
+        with h5py.File(tmp, "a" if append else "w") as f:
+            if append:
+                dset = f["moves"]
+                written = dset.shape[0]
+            else:
+                dset = f.create_dataset("moves", shape=(0, MAX_PLIES), dtype=np.int8, **_dataset_kwargs(count))
+                f.attrs.update({**_base_attrs("synthetic"), "seed": seed, "generator": GENERATOR, "first_game": first})
+                written = 0
+            with tqdm(total=count, unit="game", desc=f"generate {out.name}", disable=not progress) as bar:
+                for a in range(0, count, batch):
+                    moves = random_games(min(batch, count - a), seed, first + a)
+                    dset.resize(written + len(moves), axis=0)
+                    dset[written:] = moves
+                    written += len(moves)
+                    bar.update(len(moves))
+            f.attrs["count"] = written
+    return out
+
+
+def summary(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, Any]:
+    """Counts, length histogram, passes and the files' provenance, as a JSON-ready dict."""
+    from othello.games import pass_counts
+
+    with GameFiles(spec) as games:
+        lengths = np.zeros(MAX_PLIES + 1, dtype=np.int64)
+        with_pass = 0
+        for moves in games.iter_batches(200_000):
+            lengths += np.bincount(game_lengths(moves), minlength=MAX_PLIES + 1)
+            with_pass += int((pass_counts(moves) > 0).sum())
+        total = len(games)
+        mean = float((np.arange(MAX_PLIES + 1) * lengths).sum() / max(total, 1))
+        return {
+            "files": [str(p) for p in games.paths],
+            "games": total,
+            "mean_length": mean,
+            "full_length_fraction": float(lengths[MAX_PLIES] / max(total, 1)),
+            "with_pass_fraction": with_pass / max(total, 1),
+            "length_histogram": {str(k): int(v) for k, v in enumerate(lengths) if v},
+            "attrs": [{k: (v.item() if hasattr(v, "item") else str(v) if not isinstance(v, (int, float, str)) else v)
+                       for k, v in a.items()} for a in games.attrs],
+        }

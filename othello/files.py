@@ -1,0 +1,46 @@
+"""Atomic file writing: a file appears under its final name only once it is complete."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+
+class OutputPathError(OSError):
+    """The output path cannot be written (its folder is missing, read-only, or it names a folder)."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds, else delete it."""
+    final = Path(path)
+    if final.is_dir():
+        raise OutputPathError(f"cannot write {final}: it is a folder")
+    folder = final.parent if str(final.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputPathError(f"cannot write {final}: cannot create its folder ({error.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise OutputPathError(f"cannot write {final}: folder {folder} is not writable")
+    temporary = folder / f".{final.name}.tmp-{os.getpid()}"
+    try:
+        yield temporary
+        os.replace(temporary, final)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

@@ -1,0 +1,355 @@
+"""Training: next-move prediction on move sequences, evaluation by legal-move rate, exact resume, DDP.
+
+Usage (library):
+    >>> from othello.training import TrainConfig, train
+    >>> train(TrainConfig(preset="tiny", steps=100), out="runs/tiny")
+
+Run folder: ``config.json`` (model and training config), ``model.safetensors`` (weights),
+``train_state.safetensors`` (weights, optimiser moments and step: everything ``resume`` needs, in one
+atomically written file), ``metrics.jsonl`` (one JSON object per log line).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from othello.checkpoints import (load_train_state, read_run_config, save_model, save_train_state, write_run_config)
+from othello.datasets import GameFiles, split_mask
+from othello.games import random_games, replay
+from othello.model import build_model
+from othello.train_config import TrainConfig
+from othello.notation import N_CTX, TOKEN_TO_SQUARE, squares_to_tokens
+from othello.files import atomic_path
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+def model_inputs(moves: np.ndarray) -> torch.Tensor:
+    """Moves ``[B, 60]`` -> input tokens ``[B, 59]`` (moves 1..59; 0 = padding)."""
+    return torch.from_numpy(squares_to_tokens(moves[:, :N_CTX]))
+
+
+def next_move_targets(moves: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sampled next move at each position: tokens ``[B, 59]`` and a mask ``[B, 59]`` of real moves."""
+    targets = torch.from_numpy(squares_to_tokens(moves[:, 1:N_CTX + 1]))
+    return targets, targets > 0
+
+
+def legal_token_mask(legal: np.ndarray) -> np.ndarray:
+    """Legal squares ``[..., 64]`` bool -> legal tokens ``[..., 61]`` bool (padding never legal)."""
+    out = np.zeros(legal.shape[:-1] + (61,), dtype=bool)
+    out[..., 1:] = legal[..., TOKEN_TO_SQUARE[1:]]
+    return out
+
+
+def soft_targets(moves: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact next-move distributions of uniformly random games ``[B, 59, 61]`` and their mask ``[B, 59]``.
+
+    Position t's target is uniform over the next mover's legal moves after move t (passes included):
+    in expectation the same objective as the sampled next move, without its sampling noise.
+    """
+    r = replay(moves[:, :N_CTX], ("legal", "next_mover"))
+    legal = legal_token_mask(r.legal).astype(np.float32)
+    counts = legal.sum(-1, keepdims=True)
+    mask = (counts[..., 0] > 0) & (moves[:, 1:N_CTX + 1] >= 0)
+    return torch.from_numpy(legal / np.maximum(counts, 1)), torch.from_numpy(mask)
+
+
+def _train_games(games: np.ndarray) -> np.ndarray:
+    return games[split_mask(games, "train")]
+
+
+class SyntheticStream:
+    """Fresh random games for every step, from the training split of one seeded stream.
+
+    Step ``s`` of process ``rank`` reads stream games ``[(s * world + rank) * 2B, +2B)`` and keeps the
+    first ``B`` of the train split, so the data depends on the step alone (exact resume) and never holds
+    a validation or test game.
+    """
+
+    def __init__(self, seed: int, batch_size: int, rank: int = 0, world: int = 1) -> None:
+        self.seed, self.batch_size, self.rank, self.world = seed, batch_size, rank, world
+
+    def batch(self, step: int) -> np.ndarray:
+        block = 2 * self.batch_size
+        games = random_games(block, self.seed, (step * self.world + self.rank) * block)
+        return _train_games(games)[: self.batch_size]
+
+    def eval_games(self, count: int) -> np.ndarray:
+        """``count`` games of the validation split of the same stream (the trainer never sees them)."""
+        out, start = [], 0
+        while sum(len(x) for x in out) < count:
+            games = random_games(50_000, self.seed, start)
+            out.append(games[split_mask(games, "val")])
+            start += 50_000
+        return np.concatenate(out)[:count]
+
+
+class FileStream:
+    """Training-split games of HDF5 files, streamed block by block in a seeded shuffled order.
+
+    The dataset is read in blocks of ``block_games``; each epoch visits the blocks in a permuted order
+    and shuffles games within a block, both seeded by (seed, epoch), so the batch of a step is a
+    function of the step alone. Memory holds one block.
+    """
+
+    def __init__(self, spec: str, batch_size: int, seed: int, rank: int = 0, world: int = 1,
+                 block_games: int = 65_536) -> None:
+        self.files = GameFiles([p for p in spec.split(",")] if "," in spec else spec)
+        self.batch_size, self.seed, self.rank, self.world = batch_size, seed, rank, world
+        self.block_games = block_games
+        self.n_blocks = math.ceil(len(self.files) / block_games)
+        self._cache: tuple[tuple[int, int], np.ndarray] | None = None
+        if len(self.files) == 0:
+            raise ValueError(f"{spec}: the dataset holds no games")
+
+    def _block(self, epoch: int, index: int) -> np.ndarray:
+        if self._cache is None or self._cache[0] != (epoch, index):
+            order = np.random.default_rng([self.seed, epoch]).permutation(self.n_blocks)
+            b = int(order[index])
+            games = _train_games(self.files.moves(b * self.block_games, (b + 1) * self.block_games))
+            games = games[np.random.default_rng([self.seed, epoch, b]).permutation(len(games))]
+            self._cache = ((epoch, index), games)
+        return self._cache[1]
+
+    def batch(self, step: int) -> np.ndarray:
+        # batches never straddle blocks: each block gives floor(len / B) batches per process
+        per_block = max(1, len(self._block(0, 0)) // (self.batch_size * self.world))
+        k = step
+        epoch, rest = divmod(k, per_block * self.n_blocks)
+        index, within = divmod(rest, per_block)
+        games = self._block(epoch, index)
+        start = (within * self.world + self.rank) * self.batch_size
+        return games[start:start + self.batch_size]
+
+    def eval_games(self, count: int) -> np.ndarray:
+        out, start = [], 0
+        while sum(len(x) for x in out) < count and start < len(self.files):
+            games = self.files.moves(start, start + 100_000)
+            out.append(games[split_mask(games, "val")])
+            start += 100_000
+        return np.concatenate(out)[:count]
+
+
+def make_stream(cfg: TrainConfig, rank: int = 0, world: int = 1) -> SyntheticStream | FileStream:
+    if cfg.data == "synthetic":
+        return SyntheticStream(cfg.data_seed, cfg.batch_size, rank, world)
+    return FileStream(cfg.data, cfg.batch_size, cfg.data_seed, rank, world)
+
+
+# ---------------------------------------------------------------------------------------- evaluation
+
+@torch.no_grad()
+def move_logits(model: torch.nn.Module, moves: np.ndarray, batch_size: int = 512) -> torch.Tensor:
+    """Logits ``[G, 59, 61]`` for games ``[G, 60]``, in batches."""
+    device = next(model.parameters()).device
+    out = []
+    for a in range(0, len(moves), batch_size):
+        tokens = model_inputs(moves[a:a + batch_size]).to(device)
+        out.append(model(tokens).float().cpu())
+    return torch.cat(out) if out else torch.empty(0, N_CTX, 61)
+
+
+def legal_move_scores(logits: torch.Tensor, legal_tokens: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    """Top-1 legal rate and the legal-set error over the positions in ``mask``.
+
+    ``logits`` [N, 61], ``legal_tokens`` [N, 61] bool, ``mask`` [N] bool. Legal-set error: take the top-N
+    predictions, N = the number of legal moves; count false positives + false negatives.
+    """
+    logits, legal_tokens = logits[mask], legal_tokens[mask]
+    logits = logits.clone()
+    logits[:, 0] = -float("inf")  # padding is never a move
+    top1 = logits.argmax(-1)
+    top1_legal = legal_tokens.gather(1, top1[:, None])[:, 0].float()
+    n_legal = legal_tokens.sum(-1)
+    ranks = logits.argsort(-1, descending=True).argsort(-1)
+    predicted = ranks < n_legal[:, None]
+    errors = (predicted ^ legal_tokens).sum(-1).float()
+    return {"positions": int(mask.sum()), "top1_legal": float(top1_legal.mean()) if len(top1) else float("nan"),
+            "legal_set_error": float(errors.mean()) if len(top1) else float("nan")}
+
+
+def evaluate(model: torch.nn.Module, moves: np.ndarray, batch_size: int = 512) -> dict[str, float]:
+    """Legal-move metrics of ``model`` on games ``[G, 60]`` at every position that has a next move."""
+    was_training = model.training
+    model.eval()
+    metrics = {"games": len(moves), "positions": 0, "top1_legal": 0.0, "legal_set_error": 0.0}
+    totals = {"top1_legal": 0.0, "legal_set_error": 0.0}
+    for a in range(0, len(moves), batch_size):
+        chunk = moves[a:a + batch_size]
+        logits = move_logits(model, chunk, batch_size)
+        r = replay(chunk[:, :N_CTX], ("legal",))
+        legal = torch.from_numpy(legal_token_mask(r.legal))
+        mask = torch.from_numpy(chunk[:, 1:N_CTX + 1] >= 0)
+        scores = legal_move_scores(logits.reshape(-1, 61), legal.reshape(-1, 61), mask.reshape(-1))
+        metrics["positions"] += scores["positions"]
+        for k in totals:
+            totals[k] += scores[k] * scores["positions"]
+    for k in totals:
+        metrics[k] = totals[k] / max(metrics["positions"], 1)
+    model.train(was_training)
+    return metrics
+
+
+# ------------------------------------------------------------------------------------------ training
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up over ``warmup_steps``, then cosine decay to ``lr * min_lr_ratio`` at ``steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def loss_on(model: torch.nn.Module, moves: np.ndarray, soft: bool, device: torch.device) -> torch.Tensor:
+    """Mean cross-entropy of the next move over real positions of games ``[B, 60]``."""
+    logits = model(model_inputs(moves).to(device))
+    if device.type == "cuda":
+        logits = logits.float()
+    if soft:
+        target, mask = soft_targets(moves)
+        target, mask = target.to(device), mask.to(device)
+        nll = -(target * F.log_softmax(logits, -1)).sum(-1)
+    else:
+        target, mask = next_move_targets(moves)
+        target, mask = target.to(device), mask.to(device)
+        nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none").view_as(mask).float()
+    return (nll * mask).sum() / mask.sum().clamp(min=1)
+
+
+def _distributed() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() and os.environ.get("OTHELLO_DDP_BACKEND") != "gloo" else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, minutes: float | None = None,
+          device: str = "cpu", progress: bool = True, stop_at: int | None = None,
+          threads: int | None = None) -> dict[str, Any]:
+    """Train (or resume) a run in ``out``; returns the last evaluation metrics.
+
+    ``minutes`` bounds this call's wall time (the run can be resumed); ``stop_at`` ends this call after that
+    step. The learning-rate schedule always spans ``cfg.steps``, so a run stopped and resumed follows the
+    same curve, and gives the same weights, as one that was not stopped.
+    """
+    out = Path(out)
+    rank, world = _distributed()
+    dev = torch.device(device if device != "cuda" or world == 1 else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    if threads:
+        torch.set_num_threads(threads)
+    model_cfg = cfg.model_config()
+    state_path = out / "train_state.safetensors"
+    if resume and state_path.exists():
+        saved = read_run_config(out)
+        if saved["train"] != cfg.to_dict():
+            diffs = {k: (saved["train"].get(k), v) for k, v in cfg.to_dict().items() if saved["train"].get(k) != v}
+            raise ValueError(f"{out}: cannot resume with a different training config (saved vs given: {diffs})")
+    elif (out / "config.json").exists() and not resume:
+        raise FileExistsError(f"{out} already holds a run: pass resume=True (--resume) or choose another folder")
+    torch.manual_seed(cfg.seed)
+    model = build_model(model_cfg, device=dev)
+    model.train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
+    step = 0
+    if resume and state_path.exists():
+        step = load_train_state(state_path, model, optimizer)
+    elif rank == 0:
+        write_run_config(out, model_cfg, cfg)
+    stream = make_stream(cfg, rank, world)
+    eval_set = stream.eval_games(cfg.eval_games)
+    ddp_model: torch.nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp_model = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    metrics_path = out / "metrics.jsonl"
+    if rank == 0:
+        _truncate_metrics(metrics_path, step)
+    started = time.time()
+    last_eval: dict[str, Any] = {}
+    end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {out.name}", unit="step", disable=not progress or rank > 0)
+    tokens_seen, window_start = 0, time.time()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else _null_context()
+    while step < end:
+        if minutes is not None and time.time() - started > minutes * 60:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        moves = stream.batch(step)
+        with autocast:
+            loss = loss_on(ddp_model, moves, cfg.soft_targets, dev)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        step += 1
+        tokens_seen += int((moves[:, :N_CTX] >= 0).sum()) * world
+        bar.update(1)
+        row: dict[str, Any] | None = None
+        if step % cfg.log_every == 0 or step == end:
+            elapsed = time.time() - window_start
+            row = {"step": step, "games": step * cfg.batch_size * world, "loss": loss.item(), "lr": lr_at(step - 1, cfg),
+                   "grad_norm": float(grad_norm), "tokens_per_s": tokens_seen / max(elapsed, 1e-9), "time": time.time()}
+            tokens_seen, window_start = 0, time.time()
+        if step % cfg.eval_every == 0 or step == end:
+            last_eval = evaluate(model, eval_set)
+            row = {**(row or {"step": step, "games": step * cfg.batch_size * world, "time": time.time()}),
+                   **{f"val_{k}": v for k, v in last_eval.items()}}
+        if row is not None and rank == 0:
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            bar.set_postfix(loss=f"{row.get('loss', loss.item()):.3f}",
+                            legal=f"{last_eval.get('top1_legal', float('nan')):.3f}",
+                            tok_s=f"{row.get('tokens_per_s', 0):.0f}")
+        if rank == 0 and (step % cfg.checkpoint_every == 0 or step == end):
+            save_train_state(state_path, model, optimizer, step)
+            save_model(out, model, step)
+    bar.close()
+    if rank == 0:
+        save_train_state(state_path, model, optimizer, step)
+        save_model(out, model, step)
+    if not last_eval:
+        last_eval = evaluate(model, eval_set)
+    return {"step": step, **last_eval}
+
+
+class _null_context:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop log rows past ``step`` (written after the checkpoint a resumed run starts from)."""
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(r + "\n" for r in rows))
+
+
+def read_metrics(run: str | os.PathLike) -> list[dict[str, Any]]:
+    path = Path(run) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+

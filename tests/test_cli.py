@@ -1,0 +1,46 @@
+import json
+
+import numpy as np
+import pytest
+
+from othello.cli import main
+from othello.datasets import load_moves
+from othello.games import random_games
+from othello.notation import moves_to_string
+
+
+def test_generate_info_export(tmp_path, capsys):
+    out = tmp_path / "s.h5"
+    assert main(["generate", "--games", "500", "--seed", "3", "--out", str(out), "--quiet", "--workers", "1"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["games"] == 500 and info["attrs"][0]["seed"] == 3
+    assert main(["export", str(out), "--out", str(tmp_path / "g.txt")]) == 0
+    lines = (tmp_path / "g.txt").read_text().splitlines()
+    assert lines[0] == moves_to_string(random_games(1, 3)[0])
+    assert main(["import", str(tmp_path / "g.txt"), "--out", str(tmp_path / "back.h5")]) == 0
+    assert np.array_equal(load_moves(tmp_path / "back.h5"), load_moves(out))
+
+
+def test_show_and_perft(capsys):
+    assert main(["show", "f5 d6 c3"]) == 0
+    text = capsys.readouterr().out
+    assert "white to move; legal: d3, f3, f4, g5" in text
+    assert main(["show", "f5", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["next_mover"] == "white" and data["legal_moves"] == ["f4", "d6", "f6"]
+    assert main(["perft", "5", "--all"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "perft(5) = 1396"
+
+
+def test_errors_are_clear(tmp_path, capsys):
+    assert main(["show", "f5 f5"]) == 2
+    assert "ply 2: f5 is occupied" in capsys.readouterr().err
+    (tmp_path / "bad.txt").write_text("f5 d6\nf5 a1\n")
+    assert main(["import", str(tmp_path / "bad.txt"), "--out", str(tmp_path / "x.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.txt: game 1, ply 2 (a1)" in err and not (tmp_path / "x.h5").exists()
+    assert main(["import", str(tmp_path / "bad.txt"), "--out", str(tmp_path / "x.h5"), "--skip-invalid"]) == 0
+    assert len(load_moves(tmp_path / "x.h5")) == 1
+    assert main(["info", str(tmp_path / "nope.h5")]) == 2

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from othello.notation import (CENTRE_SQUARES, InvalidMoveError, convert_square_name, moves_to_string, parse_moves,
+                              parse_square, square_name, squares_to_tokens, tokens_to_squares)
+
+
+def test_square_names_round_trip():
+    for s in range(64):
+        assert parse_square(square_name(s)) == s
+    assert parse_square("a1") == 0 and parse_square("h8") == 63 and parse_square("F5") == 37
+    assert [square_name(s) for s in CENTRE_SQUARES] == ["d4", "e4", "d5", "e5"]
+
+
+@pytest.mark.parametrize("bad", ["i1", "a9", "a0", "", "f55", 64, -1])
+def test_bad_squares(bad):
+    with pytest.raises(InvalidMoveError):
+        parse_square(bad)
+
+
+@pytest.mark.parametrize("text", ["f5 d6 c3", "F5D6C3", "f5d6c3", "f5, d6, c3", " f5  D6\tc3 "])
+def test_move_strings(text):
+    assert parse_moves(text) == [37, 43, 18]
+
+
+def test_move_string_errors_name_the_input():
+    with pytest.raises(InvalidMoveError, match="z9"):
+        parse_moves("f5 z9")
+    assert moves_to_string([37, 43, 18, -1, -1]) == "f5 d6 c3"
+
+
+def test_tokens_round_trip_and_padding():
+    squares = np.array([[s for s in range(64) if s not in CENTRE_SQUARES]])
+    tokens = squares_to_tokens(squares)
+    assert tokens.tolist() == [list(range(1, 61))]
+    assert tokens_to_squares(tokens).tolist() == squares.tolist()
+    assert squares_to_tokens(np.array([37, -1])).tolist() == [34, 0]
+    with pytest.raises(InvalidMoveError):
+        squares_to_tokens(np.array([27]))
+
+
+def test_other_conventions():
+    # f5 is row 5, column f: Li et al. write rows as letters ("e6"), Nanda rows upper case, columns from 0
+    assert convert_square_name("f5", "ours", "li") == "e6"
+    assert convert_square_name("f5", "ours", "nanda") == "E5"
+    for s in range(64):
+        name = square_name(s)
+        for conv in ("li", "nanda"):
+            assert convert_square_name(convert_square_name(name, "ours", conv), conv, "ours") == name

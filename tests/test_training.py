@@ -1,0 +1,82 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from othello.checkpoints import CheckpointError, load_model, save_model, write_run_config
+from othello.games import random_games, replay
+from othello.model import build_model, preset
+from othello.training import (SyntheticStream, TrainConfig, evaluate, legal_move_scores, legal_token_mask,
+                              lr_at, soft_targets, train)
+
+TINY = dict(preset="tiny", steps=24, batch_size=16, eval_every=8, checkpoint_every=8, eval_games=64, log_every=4,
+            warmup_steps=4, lr=3e-3)
+
+
+def test_legal_move_scores_by_hand():
+    legal = torch.zeros(2, 61, dtype=torch.bool)
+    legal[0, [3, 5]] = True
+    legal[1, [7]] = True
+    logits = torch.full((2, 61), -5.0)
+    logits[0, 3], logits[0, 9] = 2.0, 1.0   # top-1 legal; top-2 = {3, 9}: one false positive + one false negative
+    logits[1, 0], logits[1, 8] = 9.0, 3.0   # padding is ignored; top-1 = 8 is illegal
+    s = legal_move_scores(logits, legal, torch.tensor([True, True]))
+    assert s["top1_legal"] == pytest.approx(0.5)
+    assert s["legal_set_error"] == pytest.approx((2 + 2) / 2)
+
+
+def test_soft_targets_are_uniform_over_legal_moves():
+    moves = random_games(4, 1)
+    target, mask = soft_targets(moves)
+    legal = legal_token_mask(replay(moves[:, :59], ("legal",)).legal)
+    assert torch.allclose(target[mask].sum(-1), torch.ones(int(mask.sum())))
+    assert ((target > 0).numpy() == (legal & mask.numpy()[..., None])).all()
+
+
+def test_synthetic_stream_depends_on_step_only_and_skips_validation_games():
+    s = SyntheticStream(seed=1, batch_size=32)
+    assert np.array_equal(s.batch(5), SyntheticStream(seed=1, batch_size=32).batch(5))
+    seen = {g.tobytes() for step in range(20) for g in s.batch(step)}
+    assert not seen & {g.tobytes() for g in s.eval_games(500)}
+    ranks = [SyntheticStream(1, 32, rank=r, world=2).batch(3) for r in (0, 1)]
+    assert not {g.tobytes() for g in ranks[0]} & {g.tobytes() for g in ranks[1]}
+
+
+def test_schedule():
+    cfg = TrainConfig(steps=100, warmup_steps=10, lr=1e-3, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(1e-4) and lr_at(9, cfg) == pytest.approx(1e-3)
+    assert lr_at(100, cfg) == pytest.approx(1e-4)
+
+
+def test_training_learns_and_resume_is_exact(tmp_path):
+    cfg = TrainConfig(**TINY, soft_targets=True)
+    full = train(cfg, tmp_path / "full", progress=False)
+    train(cfg, tmp_path / "split", progress=False, stop_at=10)
+    resumed = train(cfg, tmp_path / "split", resume=True, progress=False)
+    a, b = load_model(tmp_path / "full").state_dict(), load_model(tmp_path / "split").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert full["top1_legal"] == resumed["top1_legal"]
+    untrained = evaluate(build_model(preset("tiny")), random_games(64, 99))
+    assert full["top1_legal"] > untrained["top1_legal"] + 0.05
+    rows = [json.loads(x) for x in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == sorted({r["step"] for r in rows})  # no duplicated rows after resume
+    with pytest.raises(ValueError, match="different training config"):
+        train(TrainConfig(**{**TINY, "lr": 1e-2}), tmp_path / "split", resume=True, progress=False)
+    with pytest.raises(FileExistsError):
+        train(cfg, tmp_path / "full", progress=False)
+
+
+def test_hard_targets_train(tmp_path):
+    result = train(TrainConfig(**TINY), tmp_path / "hard", progress=False)
+    assert 0 <= result["top1_legal"] <= 1 and result["positions"] > 0
+
+
+def test_checkpoint_mismatch_is_named(tmp_path):
+    model = build_model(preset("tiny"))
+    write_run_config(tmp_path, preset("tiny", d_mlp=128), None)
+    save_model(tmp_path, model)
+    with pytest.raises(CheckpointError, match=r"shape mismatch blocks\.0\.mlp\.in\.weight"):
+        load_model(tmp_path)
+    with pytest.raises(CheckpointError, match="no config.json"):
+        load_model(tmp_path / "nothing")
