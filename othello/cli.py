@@ -105,8 +105,9 @@ def _train_config(args: argparse.Namespace) -> "Any":
 def cmd_train(args: argparse.Namespace) -> None:
     from othello.training import train
 
-    result = train(_train_config(args), args.out, resume=args.resume, minutes=args.minutes, device=args.device,
-                   threads=args.threads)
+    trained = train(_train_config(args), args.out, resume=args.resume, minutes=args.minutes, device=args.device,
+                    threads=args.threads)
+    result = {"step": trained.step, **trained.metrics}
     print(json.dumps(result) if args.json else
           f"step {result['step']}: top-1 legal {100 * result['top1_legal']:.2f} %, "
           f"legal-set error {result['legal_set_error']:.3f} on {result['games']} validation games")

@@ -11,6 +11,7 @@ atomically written file), ``metrics.jsonl`` (one JSON object per log line).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -239,8 +240,8 @@ def _distributed() -> tuple[int, int]:
 
 def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, minutes: float | None = None,
           device: str = "cpu", progress: bool = True, stop_at: int | None = None,
-          threads: int | None = None) -> dict[str, Any]:
-    """Train (or resume) a run in ``out``; returns the last evaluation metrics.
+          threads: int | None = None) -> "TrainResult":
+    """Train (or resume) a run in ``out``; returns the trained model, the step reached and its last evaluation.
 
     ``minutes`` bounds this call's wall time (the run can be resumed); ``stop_at`` ends this call after that
     step. The learning-rate schedule always spans ``cfg.steps``, so a run stopped and resumed follows the
@@ -267,6 +268,10 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, minute
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # every process has checked the folder before rank 0 writes into it
     step = 0
     if resume and state_path.exists():
         step = load_train_state(state_path, model, optimizer)
@@ -328,7 +333,17 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, minute
         save_model(out, model, step)
     if not last_eval:
         last_eval = evaluate(model, eval_set)
-    return {"step": step, **last_eval}
+    model.eval()
+    return TrainResult(model=model, step=step, metrics=last_eval)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What ``train`` returns: the model (in eval mode), the step it reached and its validation metrics."""
+
+    model: torch.nn.Module
+    step: int
+    metrics: dict[str, Any]
 
 
 class _null_context:

@@ -51,9 +51,9 @@ def test_schedule():
 
 def test_training_learns_and_resume_is_exact(tmp_path):
     cfg = TrainConfig(**TINY, soft_targets=True)
-    full = train(cfg, tmp_path / "full", progress=False)
+    full = train(cfg, tmp_path / "full", progress=False).metrics
     train(cfg, tmp_path / "split", progress=False, stop_at=10)
-    resumed = train(cfg, tmp_path / "split", resume=True, progress=False)
+    resumed = train(cfg, tmp_path / "split", resume=True, progress=False).metrics
     a, b = load_model(tmp_path / "full").state_dict(), load_model(tmp_path / "split").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert full["top1_legal"] == resumed["top1_legal"]
@@ -68,7 +68,7 @@ def test_training_learns_and_resume_is_exact(tmp_path):
 
 
 def test_hard_targets_train(tmp_path):
-    result = train(TrainConfig(**TINY), tmp_path / "hard", progress=False)
+    result = train(TrainConfig(**TINY), tmp_path / "hard", progress=False).metrics
     assert 0 <= result["top1_legal"] <= 1 and result["positions"] > 0
 
 
@@ -80,3 +80,23 @@ def test_checkpoint_mismatch_is_named(tmp_path):
         load_model(tmp_path)
     with pytest.raises(CheckpointError, match="no config.json"):
         load_model(tmp_path / "nothing")
+
+
+def test_two_processes_stay_in_sync(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    worker = Path(__file__).parent / "ddp_worker.py"
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+                          str(worker), str(tmp_path / "ddp")], capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    r0, r1 = (load_file(str(tmp_path / "ddp" / f"rank{r}.safetensors")) for r in (0, 1))
+    assert all(torch.equal(r0[k], r1[k]) for k in r0)
+    saved = load_model(tmp_path / "ddp").state_dict()
+    assert all(torch.equal(saved[k], r0[k]) for k in r0)
+    start = build_model(preset("tiny")).state_dict()
+    assert not all(torch.equal(start[k], r0[k]) for k in r0)  # it did train
