@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from othello.training import TrainConfig
 
 CHECKPOINT_FORMAT = 1
+# the model the project ships (weights, config, metrics), used wherever a command's --model is omitted
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "small"
 
 
 class CheckpointError(ValueError):
@@ -84,9 +86,11 @@ def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
 
 
-def load_model(folder: str | os.PathLike, device: str | torch.device | None = None) -> "TransformerBridge":
-    """Rebuild a model from a checkpoint folder (its config.json and model.safetensors), in eval mode."""
-    folder = Path(folder)
+def load_model(folder: str | os.PathLike | None = None, device: str | torch.device | None = None) -> "TransformerBridge":
+    """Rebuild a model from a checkpoint folder (its config.json and model.safetensors), in eval mode.
+
+    Without ``folder``, the shipped model (``models/small``)."""
+    folder = Path(folder) if folder is not None else SHIPPED_MODEL
     data = read_run_config(folder)
     cfg = ModelConfig.from_dict(data["model"])
     weights = folder / "model.safetensors"

@@ -127,6 +127,51 @@ def cmd_eval(args: argparse.Namespace) -> None:
           f"legal-set error {result['legal_set_error']:.4f}")
 
 
+def cmd_convert(args: argparse.Namespace) -> None:
+    from othello.convert import convert_checkpoint
+
+    cfg = convert_checkpoint(args.src, args.layout, args.out, n_heads=args.n_heads)
+    print(f"wrote {args.out}: {cfg.n_layers} layers, d_model {cfg.d_model}, {cfg.n_heads} heads, "
+          f"d_mlp {cfg.d_mlp}, normalization {cfg.normalization_type}")
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    import torch
+
+    from othello.checkpoints import load_model
+    from othello.predict import move_probabilities
+
+    model = load_model(args.model, device=args.device)
+    board = Board(args.moves)
+    if not board.moves:
+        raise ValueError("predict needs at least one move: the model reads moves and predicts the next")
+    probs = move_probabilities(model, board.moves)
+    legal = set((_after_pass(board) if board.must_pass() else board).legal_moves)  # the real next mover's
+    if args.json:
+        _dump({"moves": [square_name(s) for s in board.moves], "probabilities": {square_name(s): round(float(p), 6)
+               for s, p in enumerate(probs) if p > 0}, "legal_moves": sorted(square_name(s) for s in legal)})
+        return
+    print(board)
+    print("model's next-move probabilities in % ([ ] = legal move):")
+    print("      " + "    ".join("abcdefgh"))
+    for r in range(8):
+        cells = []
+        for c in range(8):
+            s = r * 8 + c
+            text = f"{100 * probs[s]:3.0f}" if board.colour_at(s) == 0 else "  -"
+            cells.append(f"[{text}]" if s in legal else f" {text} ")
+        print(f"{r + 1}  " + "".join(cells))
+    top = torch.tensor(probs).argsort(descending=True)[:3].tolist()
+    print("top moves: " + ", ".join(f"{square_name(s)} {100 * probs[s]:.1f} %" + ("" if s in legal else " (illegal)")
+                                    for s in top))
+
+
+def _after_pass(board: Board) -> Board:
+    b = board.copy()
+    b.push_pass()
+    return b
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="othello-gpt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -195,13 +240,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="legal-move rate of a model on a dataset")
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
     p.add_argument("--data", required=True, nargs="+")
     p.add_argument("--split", default=None, help="train, val or test (default: every game)")
     p.add_argument("--games", type=int, default=None, help="only the first N games")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("predict", help="the model's next-move probabilities after a move string")
+    p.add_argument("moves")
+    p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("convert", help="convert a published checkpoint into a checkpoint folder")
+    p.add_argument("src", help=".pth state dict (read with weights_only=True) or .safetensors")
+    p.add_argument("--layout", choices=["mingpt", "hooked"], required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--n-heads", type=int, default=8, help="minGPT only: its shapes do not say the head count")
+    p.set_defaults(func=cmd_convert)
     return parser
 
 

@@ -44,3 +44,30 @@ def test_errors_are_clear(tmp_path, capsys):
     assert main(["import", str(tmp_path / "bad.txt"), "--out", str(tmp_path / "x.h5"), "--skip-invalid"]) == 0
     assert len(load_moves(tmp_path / "x.h5")) == 1
     assert main(["info", str(tmp_path / "nope.h5")]) == 2
+
+
+def test_convert_predict_and_eval_json(tmp_path, capsys):
+    import torch
+
+    from othello.checkpoints import save_model, write_run_config
+    from othello.datasets import generate
+    from othello.model import build_model, preset
+
+    model = build_model(preset("tiny"))
+    write_run_config(tmp_path / "m", preset("tiny"), None)
+    save_model(tmp_path / "m", model)
+    assert main(["predict", "f5 d6 c3", "--model", str(tmp_path / "m"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["legal_moves"] == ["d3", "f3", "f4", "g5"]
+    assert abs(sum(data["probabilities"].values()) - 1) < 1e-3 and "d4" not in data["probabilities"]
+    assert main(["predict", "f5 d6 c3", "--model", str(tmp_path / "m")]) == 0
+    assert "[" in capsys.readouterr().out
+    generate(tmp_path / "v.h5", 50, seed=1, progress=False)
+    assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "v.h5"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["games"] == 50 and 0 <= result["top1_legal"] <= 1 and result["legal_set_error"] >= 0
+    assert result["positions"] == int((load_moves(tmp_path / "v.h5")[:, 1:] >= 0).sum())
+    sd = {"embed.W_E": torch.zeros(3, 4)}
+    torch.save(sd, tmp_path / "x.pth")
+    assert main(["convert", str(tmp_path / "x.pth"), "--layout", "hooked", "--out", str(tmp_path / "c")]) == 2
+    assert "no consecutive blocks" in capsys.readouterr().err

@@ -1,0 +1,139 @@
+"""Converters for the published Othello-GPT checkpoints into this project's checkpoint folder.
+
+Two layouts are read, each from a plain state dict of tensors (loaded with ``torch.load(...,
+weights_only=True)``, so a crafted pickle cannot run code):
+
+- ``mingpt``: Li et al.'s minGPT (``tok_emb.weight``, ``pos_emb`` [1, T, d], ``blocks.L.attn.query``/``key``/
+  ``value``/``proj``, ``blocks.L.mlp.0``/``mlp.2``, ``ln_f``, ``head.weight`` without bias).
+- ``hooked``: TransformerLens 3 ``HookedTransformer`` (``embed.W_E``, ``blocks.L.attn.W_Q`` [heads, d_model,
+  d_head], ``W_O`` [heads, d_head, d_model], ``mlp.W_in`` [d_model, d_mlp], ``unembed.W_U``...), with or
+  without LayerNorm weights (the Othello-GPT demo's checkpoint has them folded in: normalization "LNPre").
+
+The result is the state dict of ``TransformerBridge.boot_native`` (``blocks.L.attn.q.weight`` as
+``nn.Linear`` [out, in]), written by our own code so that it works under TransformerLens 3.9 and 4.x alike.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from othello.checkpoints import CheckpointError, load_weights, save_model, write_run_config
+from othello.model import ModelConfig, build_model
+
+Layout = Literal["mingpt", "hooked"]
+
+
+def _count_layers(sd: dict[str, torch.Tensor]) -> int:
+    layers = {int(k.split(".")[1]) for k in sd if k.startswith("blocks.")}
+    if not layers or sorted(layers) != list(range(len(layers))):
+        raise CheckpointError(f"no consecutive blocks.0 .. blocks.N keys found (got layers {sorted(layers)})")
+    return len(layers)
+
+
+def _need(sd: dict[str, torch.Tensor], key: str, layout: str) -> torch.Tensor:
+    if key not in sd:
+        raise CheckpointError(f"not a {layout} checkpoint: missing {key!r} "
+                              f"(found e.g. {sorted(sd)[:4]})")
+    return sd[key]
+
+
+def from_mingpt(sd: dict[str, torch.Tensor], n_heads: int = 8) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """Li et al.'s minGPT layout -> (config, bridge state dict). minGPT shapes do not say the head count."""
+    g = lambda k: _need(sd, k, "minGPT")  # noqa: E731
+    n_layers = _count_layers(sd)
+    d_vocab, d_model = g("tok_emb.weight").shape
+    pos = g("pos_emb")
+    cfg = ModelConfig(n_layers=n_layers, d_model=d_model, n_heads=n_heads, d_mlp=g("blocks.0.mlp.0.weight").shape[0],
+                      n_ctx=pos.shape[-2], d_vocab=d_vocab, normalization_type="LN").validate()
+    out = {"embed.weight": g("tok_emb.weight"), "pos_embed.weight": pos.reshape(pos.shape[-2], d_model)}
+    for L in range(n_layers):
+        p = f"blocks.{L}"
+        for ours, theirs in (("ln1", "ln1"), ("ln2", "ln2")):
+            out[f"{p}.{ours}.weight"] = g(f"{p}.{theirs}.weight")
+            out[f"{p}.{ours}.bias"] = g(f"{p}.{theirs}.bias")
+        for ours, theirs in (("q", "query"), ("k", "key"), ("v", "value"), ("o", "proj")):
+            out[f"{p}.attn.{ours}.weight"] = g(f"{p}.attn.{theirs}.weight")
+            out[f"{p}.attn.{ours}.bias"] = g(f"{p}.attn.{theirs}.bias")
+        for ours, theirs in (("in", "0"), ("out", "2")):
+            out[f"{p}.mlp.{ours}.weight"] = g(f"{p}.mlp.{theirs}.weight")
+            out[f"{p}.mlp.{ours}.bias"] = g(f"{p}.mlp.{theirs}.bias")
+    out["ln_final.weight"], out["ln_final.bias"] = g("ln_f.weight"), g("ln_f.bias")
+    head = g("head.weight")
+    out["unembed.weight"] = head
+    out["unembed.bias"] = sd.get("head.bias", torch.zeros(head.shape[0], dtype=head.dtype))
+    return cfg, out
+
+
+def from_hooked(sd: dict[str, torch.Tensor]) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """TransformerLens 3 ``HookedTransformer`` layout (LN or folded LNPre) -> (config, bridge state dict)."""
+    g = lambda k: _need(sd, k, "HookedTransformer")  # noqa: E731
+    n_layers = _count_layers(sd)
+    d_vocab, d_model = g("embed.W_E").shape
+    n_heads, _, d_head = g("blocks.0.attn.W_Q").shape
+    if n_heads * d_head != d_model:
+        raise CheckpointError(f"W_Q has {n_heads} heads of {d_head}, which does not make d_model {d_model}")
+    folded = "blocks.0.ln1.w" not in sd
+    W_U = g("unembed.W_U")
+    if W_U.shape[1] != d_vocab:
+        raise CheckpointError(f"unembed.W_U has {W_U.shape[1]} outputs but the vocabulary has {d_vocab}")
+    cfg = ModelConfig(n_layers=n_layers, d_model=d_model, n_heads=n_heads, d_mlp=g("blocks.0.mlp.W_in").shape[1],
+                      n_ctx=g("pos_embed.W_pos").shape[0], d_vocab=d_vocab,
+                      normalization_type="LNPre" if folded else "LN").validate()
+    out = {"embed.weight": g("embed.W_E"), "pos_embed.weight": g("pos_embed.W_pos")}
+    for L in range(n_layers):
+        p = f"blocks.{L}"
+        if not folded:
+            for ln in ("ln1", "ln2"):
+                out[f"{p}.{ln}.weight"], out[f"{p}.{ln}.bias"] = g(f"{p}.{ln}.w"), g(f"{p}.{ln}.b")
+        for ours in ("q", "k", "v"):
+            W = g(f"{p}.attn.W_{ours.upper()}")                       # [heads, d_model, d_head]
+            out[f"{p}.attn.{ours}.weight"] = W.permute(0, 2, 1).reshape(n_heads * d_head, d_model)
+            out[f"{p}.attn.{ours}.bias"] = g(f"{p}.attn.b_{ours.upper()}").reshape(n_heads * d_head)
+        W_O = g(f"{p}.attn.W_O")                                      # [heads, d_head, d_model]
+        out[f"{p}.attn.o.weight"] = W_O.reshape(n_heads * d_head, d_model).T
+        out[f"{p}.attn.o.bias"] = g(f"{p}.attn.b_O")
+        out[f"{p}.mlp.in.weight"], out[f"{p}.mlp.in.bias"] = g(f"{p}.mlp.W_in").T, g(f"{p}.mlp.b_in")
+        out[f"{p}.mlp.out.weight"], out[f"{p}.mlp.out.bias"] = g(f"{p}.mlp.W_out").T, g(f"{p}.mlp.b_out")
+    if not folded:
+        out["ln_final.weight"], out["ln_final.bias"] = g("ln_final.w"), g("ln_final.b")
+    out["unembed.weight"] = W_U.T
+    out["unembed.bias"] = sd.get("unembed.b_U", torch.zeros(d_vocab, dtype=W_U.dtype))
+    return cfg, {k: v.contiguous() for k, v in out.items()}
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A ``.pth``/``.pt`` state dict read with ``weights_only=True`` (or a ``.safetensors`` file)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, ... for unsafe or broken files
+        raise CheckpointError(f"{path}: cannot be read as a plain tensor state dict with weights_only=True ({error})") from None
+    if isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
+        data = data["state_dict"]
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise CheckpointError(f"{path}: expected a dict of tensors")
+    return data
+
+
+def convert_checkpoint(src: str | os.PathLike, layout: Layout, out: str | os.PathLike, n_heads: int = 8) -> ModelConfig:
+    """Convert a published checkpoint file into a checkpoint folder ``out`` (config.json + model.safetensors)."""
+    sd = load_state_dict_file(src)
+    if layout == "mingpt":
+        cfg, tensors = from_mingpt(sd, n_heads=n_heads)
+    elif layout == "hooked":
+        cfg, tensors = from_hooked(sd)
+    else:
+        raise ValueError(f"unknown layout {layout!r}; expected mingpt or hooked")
+    model = build_model(cfg)
+    load_weights(model, tensors, str(src))
+    write_run_config(out, cfg, None, source=f"converted from {Path(src).name} ({layout} layout)")
+    save_model(out, model)
+    return cfg
