@@ -1,31 +1,41 @@
-# make test: set up .venv (CPU torch, pinned) and run the suite. make demo: set up and run the main job.
+# make test: set up .venv (CPU torch, pinned; TransformerLens 4.x) and .venv-tl3 (TransformerLens 3.9), run the
+# suite in the first and the model-facing tests in the second. make demo: set up and run the main job.
 PYTHON ?= python3
-VENV := .venv
-PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
+QUIET := 2>&1 | grep -v "^WARNING: Location" || true
+MODEL_TESTS := tests/test_model.py tests/test_convert.py tests/test_training.py
 
 .PHONY: test demo venv bench clean
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -m pip install -q $(TORCH) 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -m pip install -q -e ".[test]" $(TORCH) 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -c "import othello, torch, transformer_lens, numba, h5py" 
-	touch $@
+# $(call install,VENV,EXTRA-REQUIREMENTS)
+define install
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install -q --upgrade pip $(QUIET)
+	$(1)/bin/python -m pip install -q $(TORCH) $(QUIET)
+	$(1)/bin/python -m pip install -q -e ".[test]" $(TORCH) $(2) $(QUIET)
+	$(1)/bin/python -c "import othello, torch, transformer_lens, numba, h5py; print('$(1): transformer_lens', transformer_lens.__version__ if hasattr(transformer_lens, '__version__') else '')"
+	touch $(1)/.installed
+endef
 
-venv: $(VENV)/.installed
+.venv/.installed: pyproject.toml
+	$(call install,.venv,"transformer_lens>=4.3,<5")
 
-test: venv
-	$(PY) -m pytest -q
+.venv-tl3/.installed: pyproject.toml
+	$(call install,.venv-tl3,"transformer_lens==3.9.0")
+
+venv: .venv/.installed
+
+test: .venv/.installed .venv-tl3/.installed
+	.venv/bin/python -m pytest -q
+	.venv-tl3/bin/python -m pytest -q $(MODEL_TESTS)
 
 demo: venv
-	$(VENV)/bin/othello-gpt generate --games 100000 --seed 0 --out data/synthetic-demo.h5
-	$(VENV)/bin/othello-gpt info data/synthetic-demo.h5
-	$(VENV)/bin/othello-gpt perft 9
+	.venv/bin/othello-gpt generate --games 100000 --seed 0 --out data/synthetic-demo.h5
+	.venv/bin/othello-gpt info data/synthetic-demo.h5
+	.venv/bin/othello-gpt perft 9
 
 bench: venv
-	$(PY) benchmarks/engine.py
+	.venv/bin/python benchmarks/engine.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf .venv .venv-tl3 .pytest_cache
