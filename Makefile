@@ -3,6 +3,8 @@
 PYTHON ?= python3
 TORCH := torch==2.13.0
 QUIET := 2>&1 | grep -v "^WARNING: Location" || true
+TL4 := "transformer_lens>=4.3,<5"
+TL3 := "transformer_lens==3.9.0"
 MODEL_TESTS := tests/test_model.py tests/test_convert.py tests/test_training.py
 
 .PHONY: test demo venv bench clean
@@ -18,10 +20,10 @@ define install
 endef
 
 .venv/.installed: pyproject.toml
-	$(call install,.venv,"transformer_lens>=4.3,<5")
+	$(call install,.venv,$(TL4))
 
 .venv-tl3/.installed: pyproject.toml
-	$(call install,.venv-tl3,"transformer_lens==3.9.0")
+	$(call install,.venv-tl3,$(TL3))
 
 venv: .venv/.installed
 
