@@ -52,6 +52,14 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {n} games")
 
 
+def cmd_labels(args: argparse.Namespace) -> None:
+    from othello.datasets import store_labels
+
+    labels = [x for x in args.labels.split(",") if x]
+    store_labels(args.data, labels, progress=not args.quiet)
+    print(f"stored {', '.join(labels)} in {args.data}")
+
+
 def cmd_info(args: argparse.Namespace) -> None:
     from othello.datasets import summary
 
@@ -197,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", nargs="+")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("labels", help="store replayed labels in a game file (they are derived on demand otherwise)")
+    p.add_argument("data")
+    p.add_argument("--labels", default="boards,next_mover,legal", help="comma-separated: boards, next_mover, legal, flipped, passed")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_labels)
 
     p = sub.add_parser("info", help="summarise a dataset")
     p.add_argument("data", nargs="+")

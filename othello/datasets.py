@@ -288,6 +288,42 @@ def generate(out: str | os.PathLike, games: int, seed: int, workers: int | None 
     return out
 
 
+def store_labels(path: str | os.PathLike, labels: Sequence[str] = ("boards", "next_mover", "legal"),
+                 batch: int = 50_000, progress: bool = True) -> Path:
+    """Add replayed label datasets (``boards`` [games, 60, 64] int8, ``next_mover``, ``legal``, ``flipped``,
+    ``passed``; see ``othello.games.Replay``) to a game file, for readers outside this package. The file is
+    rewritten under a temporary name and renamed when complete; labels already present are replaced."""
+    from othello.games import LABELS, replay
+
+    path = Path(path)
+    unknown = set(labels) - set(LABELS)
+    if unknown:
+        raise ValueError(f"unknown labels {sorted(unknown)}; choose from {LABELS}")
+    with GameFiles(path) as games:
+        n = len(games)
+    with atomic_path(path) as tmp:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "a") as f:
+            moves = f["moves"]
+            for name in labels:
+                if name in f:
+                    del f[name]
+            out = {}
+            for name in labels:
+                shape = (n, MAX_PLIES, 64) if name in ("boards", "legal", "flipped") else (n, MAX_PLIES)
+                dtype = np.int8 if name in ("boards", "next_mover") else np.bool_
+                out[name] = f.create_dataset(name, shape=shape, dtype=dtype, compression="gzip", compression_opts=1,
+                                             chunks=(min(1024, max(1, n)),) + shape[1:])
+            with tqdm(total=n, unit="game", desc=f"labels {path.name}", disable=not progress) as bar:
+                for a in range(0, n, batch):
+                    r = replay(moves[a:a + batch], tuple(labels), source=str(path), first_game=a)
+                    for name in labels:
+                        out[name][a:a + batch] = getattr(r, name)
+                    bar.update(min(batch, n - a))
+            f.attrs["labels"] = ",".join(labels)
+    return path
+
+
 def summary(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, Any]:
     """Counts, length histogram, passes and the files' provenance, as a JSON-ready dict."""
     from othello.games import pass_counts

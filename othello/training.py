@@ -100,36 +100,38 @@ class FileStream:
     """Training-split games of HDF5 files, streamed block by block in a seeded shuffled order.
 
     The dataset is read in blocks of ``block_games``; each epoch visits the blocks in a permuted order
-    and shuffles games within a block, both seeded by (seed, epoch), so the batch of a step is a
-    function of the step alone. Memory holds one block.
+    and shuffles the games within a block, both seeded by (seed, epoch), so the batch of a step is a
+    function of the step alone. Memory holds one block. Opening the stream reads the files once, to count
+    each block's training games.
     """
 
     def __init__(self, spec: str, batch_size: int, seed: int, rank: int = 0, world: int = 1,
                  block_games: int = 65_536) -> None:
-        self.files = GameFiles([p for p in spec.split(",")] if "," in spec else spec)
+        self.files = GameFiles(spec.split(",") if "," in spec else spec)
         self.batch_size, self.seed, self.rank, self.world = batch_size, seed, rank, world
         self.block_games = block_games
-        self.n_blocks = math.ceil(len(self.files) / block_games)
+        n_blocks = math.ceil(len(self.files) / block_games)
+        per_step = batch_size * world
+        self.batches = np.array([int(split_mask(self.files.moves(b * block_games, (b + 1) * block_games), "train").sum())
+                                 // per_step for b in range(n_blocks)], dtype=np.int64)
+        if self.batches.sum() == 0:
+            raise ValueError(f"{spec}: fewer than {per_step} training games in every block; nothing to train on")
         self._cache: tuple[tuple[int, int], np.ndarray] | None = None
-        if len(self.files) == 0:
-            raise ValueError(f"{spec}: the dataset holds no games")
 
-    def _block(self, epoch: int, index: int) -> np.ndarray:
-        if self._cache is None or self._cache[0] != (epoch, index):
-            order = np.random.default_rng([self.seed, epoch]).permutation(self.n_blocks)
-            b = int(order[index])
+    def _block(self, epoch: int, b: int) -> np.ndarray:
+        if self._cache is None or self._cache[0] != (epoch, b):
             games = _train_games(self.files.moves(b * self.block_games, (b + 1) * self.block_games))
             games = games[np.random.default_rng([self.seed, epoch, b]).permutation(len(games))]
-            self._cache = ((epoch, index), games)
+            self._cache = ((epoch, b), games)
         return self._cache[1]
 
     def batch(self, step: int) -> np.ndarray:
-        # batches never straddle blocks: each block gives floor(len / B) batches per process
-        per_block = max(1, len(self._block(0, 0)) // (self.batch_size * self.world))
-        k = step
-        epoch, rest = divmod(k, per_block * self.n_blocks)
-        index, within = divmod(rest, per_block)
-        games = self._block(epoch, index)
+        epoch, rest = divmod(step, int(self.batches.sum()))
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.batches))
+        ends = np.cumsum(self.batches[order])
+        i = int(np.searchsorted(ends, rest, side="right"))
+        within = rest - (int(ends[i - 1]) if i else 0)
+        games = self._block(epoch, int(order[i]))
         start = (within * self.world + self.rank) * self.batch_size
         return games[start:start + self.batch_size]
 

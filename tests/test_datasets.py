@@ -132,3 +132,19 @@ def test_summary_counts(tmp_path):
     s = summary(path)
     assert s["games"] == 2000 and sum(s["length_histogram"].values()) == 2000
     assert 59.5 < s["mean_length"] <= 60 and 0.25 < s["with_pass_fraction"] < 0.45
+
+
+def test_stored_labels_match_replay(tmp_path):
+    from othello.datasets import store_labels
+    from othello.games import replay
+
+    path = generate(tmp_path / "a.h5", 300, seed=6, progress=False)
+    store_labels(path, ("boards", "next_mover", "legal", "passed"), batch=128, progress=False)
+    r = replay(random_games(300, 6))
+    with h5py.File(path) as f:
+        assert np.array_equal(f["boards"][:], r.boards) and np.array_equal(f["legal"][:], r.legal)
+        assert np.array_equal(f["next_mover"][:], r.next_mover) and np.array_equal(f["passed"][:], r.passed)
+        assert f.attrs["labels"] == "boards,next_mover,legal,passed"
+    assert np.array_equal(load_moves(path), random_games(300, 6))
+    with pytest.raises(ValueError, match="unknown labels"):
+        store_labels(path, ("colour",), progress=False)

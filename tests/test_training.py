@@ -100,3 +100,24 @@ def test_two_processes_stay_in_sync(tmp_path):
     assert all(torch.equal(saved[k], r0[k]) for k in r0)
     start = build_model(preset("tiny")).state_dict()
     assert not all(torch.equal(start[k], r0[k]) for k in r0)  # it did train
+
+
+def test_training_from_hdf5_files(tmp_path):
+    from othello.datasets import generate
+    from othello.training import FileStream
+
+    for i in range(2):
+        generate(tmp_path / f"d-{i}.h5", 400, seed=3, shard=(i, 2), progress=False)
+    spec = str(tmp_path / "d-*.h5")
+    stream = FileStream(spec, batch_size=32, seed=0, block_games=256)
+    assert np.array_equal(stream.batch(7), FileStream(spec, batch_size=32, seed=0, block_games=256).batch(7))
+    epoch = int(stream.batches.sum())
+    batches = [stream.batch(step) for step in range(epoch)]
+    assert all(len(b) == 32 for b in batches)
+    seen = [g.tobytes() for b in batches for g in b]
+    assert len(seen) == len(set(seen))  # an epoch visits each training game at most once
+    assert not np.array_equal(stream.batch(0), stream.batch(epoch))  # the next epoch is reshuffled
+    train_games = set(seen)
+    assert not train_games & {g.tobytes() for g in stream.eval_games(100)}
+    result = train(TrainConfig(**{**TINY, "data": spec, "eval_games": 16}), tmp_path / "run", progress=False)
+    assert result.step == TINY["steps"] and result.metrics["games"] == 16
