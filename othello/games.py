@@ -89,7 +89,7 @@ def _replay(moves: np.ndarray, labels: tuple[str, ...]) -> tuple[Replay, np.ndar
     unknown = set(labels) - set(LABELS)
     if unknown:
         raise ValueError(f"unknown labels {sorted(unknown)}; choose from {LABELS}")
-    moves = np.ascontiguousarray(moves, dtype=np.int8) if np.asarray(moves).dtype != np.int8 else np.ascontiguousarray(moves)
+    moves = np.ascontiguousarray(moves, dtype=np.int8)
     if moves.ndim != 2:
         raise ValueError(f"moves must be [games, plies], got shape {moves.shape}")
     G, T = moves.shape

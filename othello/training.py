@@ -11,6 +11,7 @@ atomically written file), ``metrics.jsonl`` (one JSON object per log line).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -294,7 +295,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, minute
     end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {out.name}", unit="step", disable=not progress or rank > 0)
     tokens_seen, window_start = 0, time.time()
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else _null_context()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
     while step < end:
         if minutes is not None and time.time() - started > minutes * 60:
             break
@@ -346,14 +347,6 @@ class TrainResult:
     model: torch.nn.Module
     step: int
     metrics: dict[str, Any]
-
-
-class _null_context:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

@@ -1,0 +1,55 @@
+"""Probe targets: what a probe at position t should read, from the engine's replay of the game.
+
+Position t (0-based) of the model has read moves 1..t+1 and holds the board after move t+1, so labels are
+``[games, 59, 64]`` over the model's 59 positions. ``-1`` marks a label that does not exist (a position
+after the game's end, or a relative label where nobody moves next).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from othello.games import replay
+from othello.notation import N_CTX
+
+Labelling = Literal["colour", "relative", "parity", "flipped", "legal", "last_move"]
+CLASSES: dict[str, tuple[str, ...]] = {
+    "colour": ("empty", "black", "white"),
+    "relative": ("empty", "mine", "theirs"),   # mine = the real next mover's discs, passes included
+    "parity": ("empty", "mine", "theirs"),     # mine by move parity, as published probes label (wrong after a pass)
+    "flipped": ("kept", "flipped"),
+    "legal": ("illegal", "legal"),
+    "last_move": ("other", "played"),
+}
+
+
+def board_labels(moves: np.ndarray, labelling: Labelling) -> np.ndarray:
+    """Labels ``[games, 59, 64]`` int8 for ``moves`` ``[games, 60]`` (class indices of ``CLASSES[labelling]``)."""
+    if labelling not in CLASSES:
+        raise ValueError(f"unknown labelling {labelling!r}; choose from {', '.join(CLASSES)}")
+    moves = np.asarray(moves)[:, :N_CTX]
+    r = replay(moves, ("boards", "next_mover", "legal", "flipped"))
+    exists = (moves >= 0)[:, :, None]
+    if labelling == "colour":
+        out = r.boards.astype(np.int8)
+    elif labelling in ("relative", "parity"):
+        if labelling == "relative":
+            mover = r.next_mover[:, :, None]
+        else:
+            # move t (0-based) is black's when t is even, so the next move is white's when t is even
+            mover = np.where(np.arange(moves.shape[1]) % 2 == 0, 2, 1)[None, :, None].repeat(len(moves), 0)
+            mover = np.where(r.next_mover[:, :, None] == 0, 0, mover)
+        b = r.boards
+        out = np.where(b == 0, 0, np.where(b == mover, 1, 2)).astype(np.int8)
+        out[np.broadcast_to(mover == 0, out.shape)] = -1
+    elif labelling == "flipped":
+        out = r.flipped.astype(np.int8)
+    elif labelling == "legal":
+        out = r.legal.astype(np.int8)
+    else:
+        out = np.zeros(moves.shape + (64,), dtype=np.int8)
+        g, t = np.nonzero(moves >= 0)
+        out[g, t, moves[g, t]] = 1
+    return np.where(exists, out, -1).astype(np.int8)

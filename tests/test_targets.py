@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from othello.board import Board
+from othello.games import random_games
+from othello.notation import parse_moves
+from probes.targets import board_labels
+
+
+def game(text):
+    moves = np.full((1, 60), -1, dtype=np.int8)
+    squares = parse_moves(text)
+    moves[0, :len(squares)] = squares
+    return moves
+
+
+def test_colour_and_relative_after_one_move():
+    moves = game("f5 d6")
+    colour, relative = board_labels(moves, "colour"), board_labels(moves, "relative")
+    b = Board("f5")
+    assert colour[0, 0].tolist() == b.to_array()
+    # after f5 white moves next: white discs are "mine"
+    for s in range(64):
+        expected = 0 if b.colour_at(s) == 0 else (1 if b.colour_at(s) == 2 else 2)
+        assert relative[0, 0, s] == expected
+    assert (colour[0, 2:] == -1).all() and (relative[0, 2:] == -1).all()
+
+
+def test_relative_follows_the_real_mover_through_a_pass_and_parity_does_not():
+    moves = random_games(2000, 1)
+    rel, par = board_labels(moves, "relative"), board_labels(moves, "parity")
+    from othello.games import replay
+
+    r = replay(moves[:, :59], ("passed", "next_mover"))
+    g = int(np.flatnonzero(r.passed.any(1))[0])
+    t = int(np.flatnonzero(r.passed[g])[0])
+    valid = rel[g, t] >= 0
+    assert (rel[g, :t] == par[g, :t]).all()           # identical before the first pass
+    assert not (rel[g, t][valid] == par[g, t][valid]).all()  # mine and theirs swap after it
+    assert ((rel[g, t] == 0) == (par[g, t] == 0)).all()  # emptiness does not depend on who moves
+
+
+def test_other_labels():
+    moves = game("f5 d6 c3")
+    assert np.flatnonzero(board_labels(moves, "last_move")[0, 1]).tolist() == [parse_moves("d6")[0]]
+    assert np.flatnonzero(board_labels(moves, "flipped")[0, 0]).tolist() == [parse_moves("e5")[0]]
+    assert np.flatnonzero(board_labels(moves, "legal")[0, 0]).tolist() == sorted(Board("f5").legal_moves)
+    with pytest.raises(ValueError, match="unknown labelling"):
+        board_labels(moves, "mine")
