@@ -1,0 +1,162 @@
+"""Board probes: one classifier per square, trained at once for all 64 squares, linear or one-hidden-layer MLP.
+
+    >>> probe, metrics = fit_probe(train_x, train_y, ProbeConfig(kind="linear"), val_x, val_y)
+    >>> metrics["accuracy"], metrics["per_square"].reshape(8, 8)
+
+Inputs are activations ``[N, d_model]`` and labels ``[N, 64]`` (class indices, -1 = no label), one row per
+(game, position); split by game, never by position, before calling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from othello.files import atomic_path, write_json
+
+
+@dataclass
+class ProbeConfig:
+    """How a probe is trained (saved beside its weights)."""
+
+    kind: Literal["linear", "mlp"] = "linear"
+    n_classes: int = 3
+    hidden: int = 256            # MLP only: width of the shared hidden layer (Li et al.: 128..512)
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    epochs: int = 8
+    batch_size: int = 1024
+    seed: int = 0
+
+
+class LinearProbe(nn.Module):
+    """``logits[n, square, class] = x[n] @ W[:, square, class] + b[square, class]``; W is [d_model, 64, classes]."""
+
+    def __init__(self, d_model: int, n_classes: int) -> None:
+        super().__init__()
+        self.W = nn.Parameter(torch.randn(d_model, 64, n_classes) / d_model ** 0.5)
+        self.b = nn.Parameter(torch.zeros(64, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, d] -> [N, 64, C]
+        return torch.einsum("nd,dsc->nsc", x, self.W) + self.b
+
+
+class MLPProbe(nn.Module):
+    """Li et al.'s nonlinear probe: Linear(d, hidden) - ReLU - Linear(hidden, 64 x classes)."""
+
+    def __init__(self, d_model: int, n_classes: int, hidden: int) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        self.net = nn.Sequential(nn.Linear(d_model, hidden), nn.ReLU(), nn.Linear(hidden, 64 * n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, d] -> [N, 64, C]
+        return self.net(x).view(len(x), 64, self.n_classes)
+
+
+def make_probe(d_model: int, cfg: ProbeConfig) -> nn.Module:
+    if cfg.kind == "linear":
+        return LinearProbe(d_model, cfg.n_classes)
+    if cfg.kind == "mlp":
+        return MLPProbe(d_model, cfg.n_classes, cfg.hidden)
+    raise ValueError(f"unknown probe kind {cfg.kind!r}; expected linear or mlp")
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).long(), ignore_index=-1)
+
+
+def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, x_val: np.ndarray | None = None,
+              y_val: np.ndarray | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Train a probe with minibatch AdamW on ``x`` [N, d], ``y`` [N, 64]; metrics on the validation set
+    (or the training set when none is given)."""
+    torch.manual_seed(cfg.seed)
+    X, Y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
+    probe = make_probe(X.shape[1], cfg)
+    opt = torch.optim.AdamW(probe.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(X), generator=gen)
+        for a in range(0, len(X), cfg.batch_size):
+            idx = order[a:a + cfg.batch_size]
+            loss = _loss(probe(X[idx]), Y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    probe.eval()
+    majority = majority_classes(y, cfg.n_classes)
+    eval_x, eval_y = (x, y) if x_val is None else (x_val, y_val)
+    return probe, probe_metrics(predict(probe, eval_x), eval_y, majority)
+
+
+@torch.no_grad()
+def predict(probe: nn.Module, x: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+    """Predicted classes ``[N, 64]``."""
+    X = torch.as_tensor(x, dtype=torch.float32)
+    return torch.cat([probe(X[a:a + batch_size]).argmax(-1) for a in range(0, len(X), batch_size)]).numpy()
+
+
+def majority_classes(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """The most common class of each square ``[64]`` (the baseline a probe must beat)."""
+    counts = np.stack([(y == c).sum(0) for c in range(n_classes)])
+    return counts.argmax(0)
+
+
+def probe_metrics(pred: np.ndarray, y: np.ndarray, majority: np.ndarray) -> dict[str, Any]:
+    """Accuracy over labelled squares, per square [64], per class, whole-board, and the majority baseline."""
+    valid = y >= 0
+    correct = (pred == y) & valid
+    n = max(int(valid.sum()), 1)
+    rows = valid.any(1)
+    per_class = {int(c): float(correct[y == c].sum() / max((y == c).sum(), 1)) for c in np.unique(y[valid])}
+    return {
+        "accuracy": float(correct.sum() / n),
+        "baseline": float(((majority[None, :] == y) & valid).sum() / n),
+        "per_square": (correct.sum(0) / np.maximum(valid.sum(0), 1)).tolist(),
+        "per_class": per_class,
+        "whole_board": float((correct | ~valid).all(1)[rows].mean()) if rows.any() else float("nan"),
+        "samples": int(rows.sum()),
+    }
+
+
+def save_probe(folder: str | os.PathLike, probe: nn.Module, cfg: ProbeConfig, info: dict[str, Any]) -> None:
+    """``probe.safetensors`` + ``probe.json`` (config, hook, labelling, classes, metrics...) in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / "probe.safetensors") as tmp:
+        save_file({k: v.contiguous() for k, v in probe.state_dict().items()}, str(tmp))
+    write_json(folder / "probe.json", {"config": dataclasses.asdict(cfg), **info})
+
+
+def load_probe(folder: str | os.PathLike) -> tuple[nn.Module, ProbeConfig, dict[str, Any]]:
+    folder = Path(folder)
+    info = json.loads((folder / "probe.json").read_text())
+    cfg = ProbeConfig(**info.pop("config"))
+    tensors = load_file(str(folder / "probe.safetensors"))
+    d_model = (tensors["W"].shape[0] if cfg.kind == "linear" else tensors["net.0.weight"].shape[1])
+    probe = make_probe(d_model, cfg)
+    probe.load_state_dict(tensors)
+    probe.eval()
+    return probe, cfg, info
+
+
+def unit_directions(probe: LinearProbe, positive: int, negative: int | None = None) -> torch.Tensor:
+    """Unit directions ``[64, d_model]`` of a linear probe: class ``positive`` minus class ``negative``
+    (e.g. mine - theirs), or ``positive`` against the mean of the others when ``negative`` is None."""
+    W = probe.W.detach()  # [d, 64, C]
+    if negative is None:
+        others = [c for c in range(W.shape[2]) if c != positive]
+        d = W[:, :, positive] - W[:, :, others].mean(-1)
+    else:
+        d = W[:, :, positive] - W[:, :, negative]
+    d = d.T
+    return d / d.norm(dim=-1, keepdim=True)

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from probes.probes import (LinearProbe, ProbeConfig, fit_probe, load_probe, majority_classes, predict,
+                           probe_metrics, save_probe, unit_directions)
+
+
+def planted(n, d=16, seed=0):
+    """Labels that are a linear function of the input for squares 0..31 and noise-free constant elsewhere."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    w = np.random.default_rng(99).normal(size=(d, 32, 3))
+    y = np.zeros((n, 64), dtype=np.int8)
+    y[:, :32] = np.einsum("nd,dsc->nsc", x, w).argmax(-1)
+    y[:, 60] = -1
+    return x, y
+
+
+def test_linear_probe_recovers_a_planted_board_and_matches_sklearn():
+    x, y = planted(3000)
+    xv, yv = planted(1000, seed=1)
+    probe, m = fit_probe(x, y, ProbeConfig(kind="linear", lr=1e-2, epochs=30, batch_size=256), xv, yv)
+    assert m["accuracy"] > 0.95 and m["accuracy"] > m["baseline"] + 0.2
+    sk = []
+    for s in range(32):
+        clf = LogisticRegression(max_iter=500).fit(x, y[:, s])
+        sk.append(clf.score(xv, yv[:, s]))
+    ours = np.array(m["per_square"][:32])
+    assert abs(ours.mean() - np.mean(sk)) < 0.02
+    assert m["per_square"][60] == 0 and m["per_square"][40] == 1.0
+
+
+def test_mlp_probe_learns_a_nonlinear_board():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 8)).astype(np.float32)
+    y = np.zeros((4000, 64), dtype=np.int8)
+    y[:, 0] = (np.abs(x[:, 0]) > 0.8).astype(np.int8)  # no linear direction separates this
+    lin, ml = (fit_probe(x[:3000], y[:3000], ProbeConfig(kind=k, n_classes=2, lr=3e-3, epochs=20, batch_size=128),
+                         x[3000:], y[3000:])[1] for k in ("linear", "mlp"))
+    assert ml["per_square"][0] > 0.9 > lin["per_square"][0] + 0.1
+
+
+def test_metrics_by_hand():
+    y = np.array([[0, 1, -1] + [0] * 61, [2, 1, 1] + [0] * 61])
+    pred = np.array([[0, 1, 2] + [0] * 61, [2, 0, 1] + [0] * 61])
+    m = probe_metrics(pred, y, majority_classes(y, 3))
+    assert m["accuracy"] == pytest.approx(126 / 127)
+    assert m["whole_board"] == 0.5 and m["per_class"][1] == pytest.approx(2 / 3)
+
+
+def test_save_load_and_directions(tmp_path):
+    x, y = planted(500)
+    probe, m = fit_probe(x, y, ProbeConfig(epochs=2))
+    save_probe(tmp_path / "p", probe, ProbeConfig(epochs=2), {"hook": "blocks.0.hook_resid_post", "metrics": m})
+    again, cfg, info = load_probe(tmp_path / "p")
+    assert cfg.epochs == 2 and info["hook"] == "blocks.0.hook_resid_post"
+    assert np.array_equal(predict(again, x), predict(probe, x))
+    d = unit_directions(again, 1, 2)
+    assert d.shape == (64, 16) and torch.allclose(d.norm(dim=-1), torch.ones(64))
+    assert isinstance(again, LinearProbe)
