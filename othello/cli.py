@@ -174,6 +174,68 @@ def cmd_predict(args: argparse.Namespace) -> None:
                                     for s in top))
 
 
+def cmd_probe(args: argparse.Namespace) -> None:
+    import csv
+    import io
+
+    from othello.checkpoints import load_model, read_run_config
+    from othello.datasets import load_moves
+    from othello.files import write_json, write_text
+    from othello.model import ModelConfig, build_model
+    from probes.layers import probe_accuracy_by_layer
+    from probes.plots import plot_accuracy_by_layer, plot_square_accuracy
+    from probes.probes import ProbeConfig
+
+    model = load_model(args.model, device=args.device)
+    moves = load_moves(args.data, limit=args.games)
+    layers = None if args.layers == "all" else [int(x) for x in args.layers.split(",")]
+    positions = slice(*(int(x) for x in args.positions.split(":"))) if args.positions else None
+    config = ProbeConfig(epochs=args.epochs, lr=args.lr, hidden=args.hidden)
+    labels, kinds = args.labels.split(","), args.kind.split(",")
+    rows = probe_accuracy_by_layer(model, moves, labels, kinds, layers, positions, config, progress=not args.json)
+    for r in rows:
+        r["model"] = "trained"
+    if args.control:
+        untrained = build_model(ModelConfig.from_dict(read_run_config(args.model or _shipped())["model"]))
+        control = probe_accuracy_by_layer(untrained, moves, labels, kinds, layers, positions, config, progress=not args.json)
+        rows += [{**r, "model": "untrained"} for r in control]
+    if args.out:
+        out = Path(args.out)
+        write_json(out / "probe_rows.json", rows)
+        fields = ["model", "hook", "layer", "label", "kind", "accuracy", "baseline", "whole_board", "train_games", "test_games"]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(out / "probe_table.csv", buffer.getvalue())
+        trained = [r for r in rows if r["model"] == "trained"]
+        plot_accuracy_by_layer(trained, out / "probe_accuracy_by_layer.png")
+        for label in labels:
+            best = max((r for r in trained if r["label"] == label), key=lambda r: r["accuracy"])
+            plot_square_accuracy(best["per_square"], out / f"probe_squares_{label}.png",
+                                 f"{label}, {best['kind']}, layer {best['layer']}: {100 * best['accuracy']:.1f} %")
+    if args.json:
+        _dump([{k: v for k, v in r.items() if k != "per_square"} for r in rows])
+        return
+    columns = [(m, lab, k) for m in ("trained", "untrained") for lab in labels for k in kinds
+               if any(r["model"] == m for r in rows)]
+    print("layer  " + "  ".join(f"{lab}/{k}{'' if m == 'trained' else ' (untrained)'}" for m, lab, k in columns)
+          + "  | baseline " + " ".join(labels))
+    for L in sorted({r["layer"] for r in rows}):
+        cells = []
+        for m, lab, k in columns:
+            r = next(r for r in rows if r["layer"] == L and r["label"] == lab and r["kind"] == k and r["model"] == m)
+            cells.append(f"{100 * r['accuracy']:.1f}".rjust(len(f"{lab}/{k}") + (0 if m == "trained" else 12)))
+        base = [next(r for r in rows if r["layer"] == L and r["label"] == lab)["baseline"] for lab in labels]
+        print(f"{L:>5}  " + "  ".join(cells) + "  | " + " ".join(f"{100 * b:.1f}" for b in base))
+
+
+def _shipped() -> Path:
+    from othello.checkpoints import SHIPPED_MODEL
+
+    return SHIPPED_MODEL
+
+
 def _after_pass(board: Board) -> Board:
     b = board.copy()
     b.push_pass()
@@ -268,6 +330,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("probe", help="fit board probes on every layer and print accuracy by layer")
+    p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--data", required=True, nargs="+")
+    p.add_argument("--games", type=int, default=2000, help="games to probe (train split fits, the rest scores)")
+    p.add_argument("--labels", default="relative,colour", help="comma-separated: relative, colour, parity, flipped, legal, last_move")
+    p.add_argument("--kind", default="linear", help="comma-separated: linear, mlp")
+    p.add_argument("--layers", default="all", help="'all' or comma-separated layer numbers (0 = embeddings)")
+    p.add_argument("--positions", default=None, help="START:STOP of the 59 positions (default: all)")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--control", action="store_true", help="also probe an untrained model of the same shape")
+    p.add_argument("--out", default=None, help="folder for probe_table.csv, probe_rows.json and the plots")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("convert", help="convert a published checkpoint into a checkpoint folder")
     p.add_argument("src", help=".pth state dict (read with weights_only=True) or .safetensors")

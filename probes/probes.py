@@ -23,6 +23,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from othello.files import atomic_path, write_json
+from probes.targets import CLASSES
+
+CLASSES_COUNT = {name: len(classes) for name, classes in CLASSES.items()}
 
 
 @dataclass

@@ -71,3 +71,24 @@ def test_convert_predict_and_eval_json(tmp_path, capsys):
     torch.save(sd, tmp_path / "x.pth")
     assert main(["convert", str(tmp_path / "x.pth"), "--layout", "hooked", "--out", str(tmp_path / "c")]) == 2
     assert "no consecutive blocks" in capsys.readouterr().err
+
+
+def test_probe_command(tmp_path, capsys):
+    from othello.checkpoints import save_model, write_run_config
+    from othello.datasets import generate
+    from othello.model import build_model, preset
+
+    write_run_config(tmp_path / "m", preset("tiny"), None)
+    save_model(tmp_path / "m", build_model(preset("tiny")))
+    generate(tmp_path / "v.h5", 150, seed=1, progress=False)
+    args = ["probe", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "v.h5"), "--games", "150",
+            "--epochs", "1", "--positions", "0:10", "--layers", "0,2", "--control"]
+    assert main(args + ["--json", "--out", str(tmp_path / "p")]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2 * 2 * 2
+    assert {"hook", "layer", "label", "kind", "accuracy", "baseline"} <= set(rows[0])
+    assert {r["model"] for r in rows} == {"trained", "untrained"}
+    assert (tmp_path / "p" / "probe_table.csv").read_text().count("\n") == 9
+    assert (tmp_path / "p" / "probe_accuracy_by_layer.png").exists() and (tmp_path / "p" / "probe_squares_colour.png").exists()
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("layer  relative/linear")

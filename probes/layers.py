@@ -1,0 +1,58 @@
+"""Probe every layer: activations -> labels -> probes, one table row per (layer, labelling, kind).
+
+    >>> rows = probe_accuracy_by_layer(model, moves, labellings=("relative", "colour"), kinds=("linear", "mlp"))
+
+"Layer L" is the residual stream after block L-1 (layer 0 = the embeddings), read at
+``blocks.{L-1}.hook_resid_post`` (``blocks.0.hook_resid_pre`` for layer 0). Probes train on the games of the
+train split and are scored on the others (a split by game, never by position).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from othello.datasets import split_mask
+from othello.model import residual_hook
+from probes.activations import collect_activations
+from probes.probes import CLASSES_COUNT, ProbeConfig, fit_probe
+from probes.targets import board_labels
+
+
+def probe_accuracy_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: Sequence[str] = ("relative", "colour"),
+                            kinds: Sequence[str] = ("linear",), layers: Sequence[int] | None = None,
+                            positions: Sequence[int] | slice | None = None, config: ProbeConfig | None = None,
+                            progress: bool = True) -> list[dict[str, Any]]:
+    """Rows with ``hook``, ``layer``, ``label``, ``kind``, ``accuracy``, ``baseline``, ``whole_board``,
+    ``per_square`` [64] and sample counts, for games ``moves`` [G, 60]."""
+    n_layers = model.cfg.n_layers
+    layers = list(range(n_layers + 1)) if layers is None else list(layers)
+    base = config or ProbeConfig()
+    held_out = ~split_mask(moves, "train")
+    if held_out.all() or not held_out.any():
+        raise ValueError(f"need games in both the train split and the others; got {len(moves)} games")
+    index = np.arange(59)[positions] if isinstance(positions, slice) else (
+        np.arange(59) if positions is None else np.asarray(positions))
+    labels = {name: board_labels(moves, name)[:, index] for name in labellings}
+    rows = []
+    todo = [(L, name, kind) for L in layers for name in labellings for kind in kinds]
+    bar = tqdm(total=len(todo), desc="probes", unit="probe", disable=not progress)
+    for L in layers:
+        hook = residual_hook(L, n_layers)
+        acts = collect_activations(model, moves, [hook], positions=index)[hook]  # [G, P, d]
+        d = acts.shape[-1]
+        for name in labellings:
+            y = labels[name]
+            for kind in kinds:
+                cfg = ProbeConfig(**{**base.__dict__, "kind": kind, "n_classes": CLASSES_COUNT[name]})
+                tr, te = ~held_out, held_out
+                _, m = fit_probe(acts[tr].reshape(-1, d), y[tr].reshape(-1, 64), cfg,
+                                 acts[te].reshape(-1, d), y[te].reshape(-1, 64))
+                rows.append({"hook": hook, "layer": L, "label": name, "kind": kind, **m,
+                             "train_games": int(tr.sum()), "test_games": int(te.sum())})
+                bar.update(1)
+    bar.close()
+    return rows
