@@ -116,6 +116,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     trained = train(_train_config(args), args.out, resume=args.resume, minutes=args.minutes, device=args.device,
                     threads=args.threads)
     result = {"step": trained.step, **trained.metrics}
+    from othello.training import read_metrics
+    from probes.plots import plot_training_curves
+
+    plot_training_curves(read_metrics(args.out), Path(args.out) / "curves.png", f"{args.out} ({args.preset})")
     print(json.dumps(result) if args.json else
           f"step {result['step']}: top-1 legal {100 * result['top1_legal']:.2f} %, "
           f"legal-set error {result['legal_set_error']:.3f} on {result['games']} validation games")

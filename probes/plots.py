@@ -79,3 +79,21 @@ def plot_square_accuracy(per_square: Sequence[float], path: str | os.PathLike, t
     image = draw_board(ax, heat=per_square, title=title, vmin=min(lo, 0.9), vmax=1.0, annotate=True)
     fig.colorbar(image, ax=ax, fraction=0.046)
     return save_figure(fig, path)
+
+
+def plot_training_curves(rows: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
+    """Training loss and validation top-1 legal-move rate against games seen (from ``metrics.jsonl`` rows)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    loss = [r for r in rows if "loss" in r]
+    val = [r for r in rows if "val_top1_legal" in r]
+    a.plot([r["games"] for r in loss], [r["loss"] for r in loss], lw=1)
+    a.set_xlabel("games seen")
+    a.set_ylabel("training loss")
+    b.plot([r["games"] for r in val], [100 * r["val_top1_legal"] for r in val], marker="o")
+    b.set_xlabel("games seen")
+    b.set_ylabel("validation top-1 legal (%)")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+        ax.set_xscale("log")
+    fig.suptitle(title or "training curves", fontsize=10)
+    return save_figure(fig, path)

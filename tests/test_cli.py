@@ -92,3 +92,16 @@ def test_probe_command(tmp_path, capsys):
     assert (tmp_path / "p" / "probe_accuracy_by_layer.png").exists() and (tmp_path / "p" / "probe_squares_colour.png").exists()
     assert main(args) == 0
     assert capsys.readouterr().out.splitlines()[0].startswith("layer  relative/linear")
+
+
+def test_train_command_writes_curves(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--preset", "tiny", "--steps", "8", "--batch-size", "8", "--eval-every", "4", "--eval-games", "16",
+            "--checkpoint-every", "4", "--warmup-steps", "2", "--out", str(out), "--json"]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["step"] == 8 and {"top1_legal", "legal_set_error"} <= set(result)
+    assert (out / "curves.png").stat().st_size > 5000 and (out / "model.safetensors").exists()
+    assert main(args) == 2  # the folder holds a run: --resume or another folder
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(args + ["--resume"]) == 0
