@@ -159,6 +159,11 @@ def cmd_predict(args: argparse.Namespace) -> None:
         raise ValueError("predict needs at least one move: the model reads moves and predicts the next")
     probs = move_probabilities(model, board.moves)
     legal = set((_after_pass(board) if board.must_pass() else board).legal_moves)  # the real next mover's
+    if args.png:
+        from probes.plots import plot_move_probabilities
+
+        plot_move_probabilities(board.to_array(), probs, sorted(legal), args.png,
+                                f"after {len(board.moves)} moves: {' '.join(square_name(s) for s in board.moves[-6:])}")
     if args.json:
         _dump({"moves": [square_name(s) for s in board.moves], "probabilities": {square_name(s): round(float(p), 6)
                for s, p in enumerate(probs) if p > 0}, "legal_moves": sorted(square_name(s) for s in legal)})
@@ -331,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="the model's next-move probabilities after a move string")
     p.add_argument("moves")
     p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--png", default=None, help="also draw the probabilities on the board into this PNG")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)

@@ -28,9 +28,10 @@ def draw_board(ax: Any, discs: Sequence[int] | None = None, heat: Sequence[float
     for s in range(64):
         r, c = divmod(s, 8)
         if discs is not None and discs[s]:
-            ax.add_patch(plt.Circle((c, r), 0.38, color="black" if discs[s] == 1 else "white", ec="black", lw=0.8))
-        if annotate and heat is not None:
-            ax.text(c, r, f"{100 * heat[s]:.0f}", ha="center", va="center", fontsize=6, color="red")
+            black = discs[s] == 1
+            ax.add_patch(plt.Circle((c, r), 0.38, fc="black" if black else "white", ec="white" if black else "black", lw=1.2))
+        if annotate and heat is not None and not (discs is not None and discs[s]):
+            ax.text(c, r, f"{100 * heat[s]:.0f}", ha="center", va="center", fontsize=7, color="deepskyblue")
         if s in marked:
             ax.plot([c - 0.3, c + 0.3], [r - 0.3, r + 0.3], color="red", lw=2)
             ax.plot([c - 0.3, c + 0.3], [r + 0.3, r - 0.3], color="red", lw=2)
@@ -96,4 +97,14 @@ def plot_training_curves(rows: list[dict[str, Any]], path: str | os.PathLike, ti
         ax.grid(alpha=0.3)
         ax.set_xscale("log")
     fig.suptitle(title or "training curves", fontsize=10)
+    return save_figure(fig, path)
+
+
+def plot_move_probabilities(discs: Sequence[int], probs: Sequence[float], legal: Sequence[int],
+                            path: str | os.PathLike, title: str = "") -> Path:
+    """The board with the model's next-move probabilities as a heatmap and the legal moves outlined."""
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    image = draw_board(ax, discs=discs, heat=probs, outlined=legal, vmax=max(0.05, float(max(probs))), cmap="magma",
+                       annotate=True, title=title + "\n(orange: legal moves; numbers: probability %)")
+    fig.colorbar(image, ax=ax, fraction=0.046)
     return save_figure(fig, path)

@@ -60,8 +60,8 @@ def test_convert_predict_and_eval_json(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["legal_moves"] == ["d3", "f3", "f4", "g5"]
     assert abs(sum(data["probabilities"].values()) - 1) < 1e-3 and "d4" not in data["probabilities"]
-    assert main(["predict", "f5 d6 c3", "--model", str(tmp_path / "m")]) == 0
-    assert "[" in capsys.readouterr().out
+    assert main(["predict", "f5 d6 c3", "--model", str(tmp_path / "m"), "--png", str(tmp_path / "p.png")]) == 0
+    assert "[" in capsys.readouterr().out and (tmp_path / "p.png").stat().st_size > 5000
     generate(tmp_path / "v.h5", 50, seed=1, progress=False)
     assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "v.h5"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
