@@ -29,6 +29,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     temporary = folder / f".{final.name}.tmp-{os.getpid()}"
     try:
         yield temporary
+        # some writers (safetensors) create private files; give the result the usual permissions
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, final)
     finally:
         if temporary.exists():
