@@ -35,6 +35,8 @@ demo: venv
 	.venv/bin/othello-gpt generate --games 100000 --seed 0 --out data/synthetic-demo.h5
 	.venv/bin/othello-gpt info data/synthetic-demo.h5
 	.venv/bin/othello-gpt perft 9
+	.venv/bin/othello-gpt eval --data data/synthetic-demo.h5 --split test --games 2000
+	.venv/bin/othello-gpt predict "f5 d6 c3 d3 c4"
 
 bench: venv
 	.venv/bin/python benchmarks/engine.py
