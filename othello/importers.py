@@ -214,11 +214,8 @@ def import_games(sources: Sequence[str | os.PathLike], skip_invalid: bool = Fals
     keep_all, moves_all, skipped = [], [], []
     for part, path in zip(parts, paths):
         error_ply, error_code = check_games(part.moves)
-        gaps = _gap_errors(part.moves)
-        bad = np.flatnonzero((error_ply >= 0))
+        bad = np.flatnonzero(error_ply >= 0)
         messages = {int(g): describe_error(part.moves[g], int(error_ply[g]), int(error_code[g]), str(path), int(g)) for g in bad}
-        for g, msg in gaps.items():
-            messages.setdefault(g, f"{path}: game {g}, {msg}")
         if messages and not skip_invalid:
             first = min(messages)
             raise GameImportError(messages[first] + (f" (and {len(messages) - 1} more bad games; --skip-invalid keeps the rest)"
@@ -232,11 +229,3 @@ def import_games(sources: Sequence[str | os.PathLike], skip_invalid: bool = Fals
     metadata = {f: np.concatenate([p.metadata[f][k] for p, k in zip(parts, keep_all)]) for f in fields}
     return ImportedGames(moves=np.concatenate(moves_all) if moves_all else np.empty((0, MAX_PLIES), np.int8),
                          metadata=metadata, skipped=skipped, files=[str(p) for p in paths])
-
-
-def _gap_errors(moves: np.ndarray) -> dict[int, str]:
-    """Games whose moves stop and then resume (a -1 followed by a square): the replay reports these too,
-    but WTHOR archives pad with zeros, so this names them plainly."""
-    ended = np.maximum.accumulate(moves < 0, axis=1)
-    bad = np.flatnonzero((ended & (moves >= 0)).any(axis=1))
-    return {int(g): f"ply {int(np.argmax(ended[g] & (moves[g] >= 0))) + 1}: a move after the end of the game" for g in bad}

@@ -86,3 +86,12 @@ def test_all_wthor_games_import_and_replay(wthor_dir, tmp_path):
     for g, moves in enumerate(sample[:40]):
         board = Board([int(m) for m in moves if m >= 0])
         assert r.boards[g, r.lengths[g] - 1].tolist() == board.to_array()
+
+
+def test_a_move_after_the_end_marker_is_named(tmp_path):
+    games = random_games(2, 3).tolist()
+    data = bytearray(wtb_bytes(games))
+    data[16 + 68 + 8 + 10] = 0  # game 1 stops at ply 11, then goes on
+    (tmp_path / "gap.wtb").write_bytes(bytes(data))
+    with pytest.raises(GameImportError, match=r"gap.wtb: game 1, ply 12 .*follows the end-of-game marker"):
+        import_games([tmp_path / "gap.wtb"])
