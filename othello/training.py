@@ -71,6 +71,20 @@ def _train_games(games: np.ndarray) -> np.ndarray:
     return games[split_mask(games, "train")]
 
 
+def _validation_games(read: Any, count: int, total: int | None = None, chunk: int = 50_000) -> np.ndarray:
+    """The first ``count`` validation-split games of a source read in chunks by ``read(start, n)``
+    (stopping at ``total`` games when the source is finite)."""
+    out, found, start = [], 0, 0
+    while found < count and (total is None or start < total):
+        games = read(start, chunk)
+        out.append(games[split_mask(games, "val")])
+        found += len(out[-1])
+        start += chunk
+    if not found:
+        raise ValueError("the data holds no validation-split game to evaluate on")
+    return np.concatenate(out)[:count]
+
+
 class SyntheticStream:
     """Fresh random games for every step, from the training split of one seeded stream.
 
@@ -89,12 +103,7 @@ class SyntheticStream:
 
     def eval_games(self, count: int) -> np.ndarray:
         """``count`` games of the validation split of the same stream (the trainer never sees them)."""
-        out, start = [], 0
-        while sum(len(x) for x in out) < count:
-            games = random_games(50_000, self.seed, start)
-            out.append(games[split_mask(games, "val")])
-            start += 50_000
-        return np.concatenate(out)[:count]
+        return _validation_games(lambda start, n: random_games(n, self.seed, start), count)
 
 
 class FileStream:
@@ -137,12 +146,8 @@ class FileStream:
         return games[start:start + self.batch_size]
 
     def eval_games(self, count: int) -> np.ndarray:
-        out, start = [], 0
-        while sum(len(x) for x in out) < count and start < len(self.files):
-            games = self.files.moves(start, start + 100_000)
-            out.append(games[split_mask(games, "val")])
-            start += 100_000
-        return np.concatenate(out)[:count]
+        """Up to ``count`` games of the files' validation split (the trainer never sees them)."""
+        return _validation_games(lambda start, n: self.files.moves(start, start + n), count, len(self.files))
 
 
 def make_stream(cfg: TrainConfig, rank: int = 0, world: int = 1) -> SyntheticStream | FileStream:
