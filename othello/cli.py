@@ -239,6 +239,87 @@ def cmd_probe(args: argparse.Namespace) -> None:
         print(f"{L:>5}  " + "  ".join(cells) + "  | " + " ".join(f"{100 * b:.1f}" for b in base))
 
 
+def _intervention_probes(args: argparse.Namespace, model: "Any", method: str) -> tuple[dict, str]:
+    from probes.interventions import DEFAULT_PROBES, layer_probes
+
+    labelling, kind = DEFAULT_PROBES[method]
+    cache = args.probes or Path(args.model or _shipped()) / "probes"
+    return layer_probes(model, labelling, kind, games=args.probe_games, cache=cache, progress=not args.json), labelling
+
+
+def _edit_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"lr": args.lr, "steps": args.steps, "reg": args.reg, "positions": args.positions}
+
+
+def cmd_intervene_eval(args: argparse.Namespace) -> None:
+    from othello.checkpoints import load_model
+    from othello.datasets import load_moves
+    from probes.interventions import benchmark, make_cases, save_rows, sweep_settings, synthetic_cases
+    from probes.plots import plot_intervention_errors
+
+    model = load_model(args.model, device=args.device)
+    n = model.cfg.n_layers
+    probes, labelling = _intervention_probes(args, model, args.method)
+    starts = None if args.starts == "all" else [int(x) for x in args.starts.split(",")]
+    settings = sweep_settings(args.method, n, [float(x) for x in args.scales.split(",")], starts, **_edit_options(args))
+    rows = []
+    for data in args.data:
+        if data == "synthetic":
+            cases = synthetic_cases(args.cases, args.seed, args.edit)
+        else:
+            cases = make_cases(load_moves(data, split="test"), args.cases, args.seed, args.edit)
+        if len(cases) < args.cases:
+            print(f"{data}: only {len(cases)} cases could be made", file=sys.stderr)
+        rows += benchmark(model, cases, probes, settings, labelling, data=Path(data).stem, progress=not args.json)
+    if args.out:
+        save_rows(rows, args.out)
+        plot_intervention_errors(rows, Path(args.out) / f"intervention_error_{args.method}.png")
+    if args.json:
+        _dump(rows)
+        return
+    print(f"{'data':<12}{'method':<10}{'layers':<8}{'scale':>6}{'cases':>7}{'error':>8}{'null':>8}"
+          f"{'err vs orig':>12}{'null vs orig':>13}{'moved right':>12}")
+    for r in rows:
+        scale = "" if r["scale"] is None else f"{r['scale']:g}"
+        print(f"{r['data'][:11]:<12}{r['method']:<10}{r['layers']:<8}{scale:>6}{r['cases']:>7}{r['error']:>8.3f}"
+              f"{r['null_error']:>8.3f}{r['error_vs_original']:>12.3f}{r['null_error_vs_original']:>13.3f}"
+              f"{100 * r['moved_right']:>11.1f}%")
+    best = min(rows, key=lambda r: r["error"])
+    print(f"best: {best['method']} layers {best['layers']}" + (f" scale {best['scale']:g}" if best["scale"] else "")
+          + f": error {best['error']:.3f} against {best['null_error']:.3f} without an edit ({best['cases']} cases)")
+
+
+def cmd_intervene(args: argparse.Namespace) -> None:
+    from othello.checkpoints import load_model
+    from probes.interventions import EditSetting, intervene, parse_layers
+
+    if (args.flip is None) == (args.erase is None):
+        raise ValueError("give exactly one of --flip SQUARE or --erase SQUARE")
+    model = load_model(args.model, device=args.device)
+    probes, labelling = _intervention_probes(args, model, args.method)
+    n = model.cfg.n_layers
+    layers = parse_layers(args.layers, n) if args.layers else tuple(range(2 if n > 2 else 1, n + 1))
+    setting = EditSetting(args.method, layers, args.scale, **_edit_options(args))
+    result = intervene(model, args.game, args.flip or args.erase, probes, setting,
+                       edit="flip" if args.flip else "erase", labelling=labelling)
+    if args.out:
+        from probes.plots import plot_intervention
+
+        plot_intervention(result, args.out)
+    if args.json:
+        _dump({"moves": [square_name(s) for s in result.case.moves], "square": square_name(result.case.square),
+               "edit": result.case.edit, "method": args.method, "layers": list(layers), "scale": args.scale,
+               "legal_before": [square_name(s) for s in result.legal_before],
+               "legal_after": [square_name(s) for s in result.legal_after],
+               "probs_before": {square_name(s): round(float(p), 6) for s, p in enumerate(result.probs_before) if p > 0},
+               "probs_after": {square_name(s): round(float(p), 6) for s, p in enumerate(result.probs_after) if p > 0},
+               "error": result.error, "null_error": result.null_error})
+        return
+    print(result.summary())
+    if args.out:
+        print(f"wrote {args.out}")
+
+
 def _shipped() -> Path:
     from othello.checkpoints import SHIPPED_MODEL
 
@@ -357,6 +438,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_probe)
+
+    def edit_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
+        p.add_argument("--method", choices=["linear", "gradient"], default="linear",
+                       help="linear: reflect along the linear relative probe; gradient: optimise against the MLP colour probe")
+        p.add_argument("--steps", type=int, default=1000, help="gradient: Adam steps per layer")
+        p.add_argument("--lr", type=float, default=1e-3, help="gradient: Adam learning rate")
+        p.add_argument("--reg", type=float, default=0.2, help="gradient: weight of keeping the other squares")
+        p.add_argument("--positions", type=int, default=1, help="edit the last N positions (1: the last only)")
+        p.add_argument("--probes", default=None, help="probe cache folder (default: MODEL/probes)")
+        p.add_argument("--probe-games", type=int, default=2000, help="synthetic games the probes are fitted on")
+        p.add_argument("--device", default="cpu")
+        p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("intervene-eval", help="score board edits on benchmark cases, swept over layers and scales")
+    edit_options(p)
+    p.add_argument("--data", nargs="+", default=["synthetic"], help="'synthetic' and/or game files (their test split)")
+    p.add_argument("--cases", type=int, default=1000)
+    p.add_argument("--edit", choices=["flip", "erase"], default="flip")
+    p.add_argument("--seed", type=int, default=0, help="case seed")
+    p.add_argument("--starts", default="all", help="first edited layers to sweep ('all' or e.g. 1,2,3)")
+    p.add_argument("--scales", default="1,2,4", help="linear: scales to sweep")
+    p.add_argument("--out", default=None, help="folder for intervention_table.csv, intervention_rows.json and the plot")
+    p.set_defaults(func=cmd_intervene_eval)
+
+    p = sub.add_parser("intervene", help="edit one square of the model's board and draw what its moves do")
+    edit_options(p)
+    p.add_argument("--game", required=True, help="the move prefix, e.g. 'f5 d6 c3 d3 c4'")
+    p.add_argument("--flip", default=None, help="square whose disc changes colour")
+    p.add_argument("--erase", default=None, help="square whose disc is removed")
+    p.add_argument("--layers", default=None, help="layers to edit, e.g. 2-4 (default: 2 to the last)")
+    p.add_argument("--scale", type=float, default=2.0, help="linear: margin multiplier past the probe's boundary")
+    p.add_argument("--out", default=None, help="PNG for the before/after panel")
+    p.set_defaults(func=cmd_intervene)
 
     p = sub.add_parser("convert", help="convert a published checkpoint into a checkpoint folder")
     p.add_argument("src", help=".pth state dict (read with weights_only=True) or .safetensors")

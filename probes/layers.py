@@ -9,7 +9,7 @@ train split and are scored on the others (a split by game, never by position).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -22,12 +22,13 @@ from probes.probes import CLASSES_COUNT, ProbeConfig, fit_probe
 from probes.targets import board_labels
 
 
-def probe_accuracy_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: Sequence[str] = ("relative", "colour"),
-                            kinds: Sequence[str] = ("linear",), layers: Sequence[int] | None = None,
-                            positions: Sequence[int] | slice | None = None, config: ProbeConfig | None = None,
-                            progress: bool = True) -> list[dict[str, Any]]:
-    """Rows with ``hook``, ``layer``, ``label``, ``kind``, ``accuracy``, ``baseline``, ``whole_board``,
-    ``per_square`` [64] and sample counts, for games ``moves`` [G, 60]."""
+def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: Sequence[str] = ("relative", "colour"),
+                        kinds: Sequence[str] = ("linear",), layers: Sequence[int] | None = None,
+                        positions: Sequence[int] | slice | None = None, config: ProbeConfig | None = None,
+                        progress: bool = True) -> Iterator[tuple[dict[str, Any], torch.nn.Module]]:
+    """Yield ``(row, probe)`` per (layer, labelling, kind), for games ``moves`` [G, 60]: each row has
+    ``hook``, ``layer``, ``label``, ``kind``, the held-out metrics of ``probe_metrics`` (``accuracy``,
+    ``baseline``, ``whole_board``, ``per_square`` [64], ``per_ply`` [59], ...) and the game counts."""
     n_layers = model.cfg.n_layers
     layers = list(range(n_layers + 1)) if layers is None else list(layers)
     base = config or ProbeConfig()
@@ -37,9 +38,9 @@ def probe_accuracy_by_layer(model: torch.nn.Module, moves: np.ndarray, labelling
     index = np.arange(59)[positions] if isinstance(positions, slice) else (
         np.arange(59) if positions is None else np.asarray(positions))
     labels = {name: board_labels(moves, name)[:, index] for name in labellings}
-    rows = []
-    todo = [(L, name, kind) for L in layers for name in labellings for kind in kinds]
-    bar = tqdm(total=len(todo), desc="probes", unit="probe", disable=not progress)
+    tr, te = ~held_out, held_out
+    plies = np.broadcast_to(index + 1, (int(te.sum()), len(index))).reshape(-1)  # position t holds the board after move t+1
+    bar = tqdm(total=len(layers) * len(labellings) * len(kinds), desc="probes", unit="probe", disable=not progress)
     for L in layers:
         hook = residual_hook(L, n_layers)
         acts = collect_activations(model, moves, [hook], positions=index)[hook]  # [G, P, d]
@@ -48,11 +49,17 @@ def probe_accuracy_by_layer(model: torch.nn.Module, moves: np.ndarray, labelling
             y = labels[name]
             for kind in kinds:
                 cfg = ProbeConfig(**{**base.__dict__, "kind": kind, "n_classes": CLASSES_COUNT[name]})
-                tr, te = ~held_out, held_out
-                _, m = fit_probe(acts[tr].reshape(-1, d), y[tr].reshape(-1, 64), cfg,
-                                 acts[te].reshape(-1, d), y[te].reshape(-1, 64))
-                rows.append({"hook": hook, "layer": L, "label": name, "kind": kind, **m,
-                             "train_games": int(tr.sum()), "test_games": int(te.sum())})
+                probe, m = fit_probe(acts[tr].reshape(-1, d), y[tr].reshape(-1, 64), cfg,
+                                     acts[te].reshape(-1, d), y[te].reshape(-1, 64), plies)
                 bar.update(1)
+                yield ({"hook": hook, "layer": L, "label": name, "kind": kind, **m,
+                        "train_games": int(tr.sum()), "test_games": int(te.sum())}, probe)
     bar.close()
-    return rows
+
+
+def probe_accuracy_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: Sequence[str] = ("relative", "colour"),
+                            kinds: Sequence[str] = ("linear",), layers: Sequence[int] | None = None,
+                            positions: Sequence[int] | slice | None = None, config: ProbeConfig | None = None,
+                            progress: bool = True) -> list[dict[str, Any]]:
+    """The rows of ``fit_probes_by_layer`` (the probes themselves dropped)."""
+    return [row for row, _ in fit_probes_by_layer(model, moves, labellings, kinds, layers, positions, config, progress)]

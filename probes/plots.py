@@ -108,3 +108,70 @@ def plot_move_probabilities(discs: Sequence[int], probs: Sequence[float], legal:
                        annotate=True, title=title + "\n(orange: legal moves; numbers: probability %)")
     fig.colorbar(image, ax=ax, fraction=0.046)
     return save_figure(fig, path)
+
+
+def plot_intervention(result: Any, path: str | os.PathLike, title: str = "") -> Path:
+    """One intervention at a glance: the board before and after the edit (edited square crossed, true legal
+    moves outlined) and the model's next-move probabilities on each, before and after the edit."""
+    from othello.notation import square_name
+
+    r = result
+    fig, axes = plt.subplots(2, 2, figsize=(8, 8.4))
+    peak = max(0.05, float(r.probs_before.max()), float(r.probs_after.max()))
+    draw_board(axes[0, 0], discs=r.board_before.to_array(), outlined=r.legal_before,
+               title="original board (orange: legal moves)")
+    draw_board(axes[0, 1], discs=r.board_before.to_array(), heat=r.probs_before, outlined=r.legal_before,
+               vmax=peak, cmap="magma", annotate=True, title=f"model, no edit: error {r.null_error} vs the edited board")
+    draw_board(axes[1, 0], discs=r.board_after.to_array(), outlined=r.legal_after, marked=[r.case.square],
+               title=f"edited board: {r.case.edit} {square_name(r.case.square)} (red cross)")
+    image = draw_board(axes[1, 1], discs=r.board_after.to_array(), heat=r.probs_after, outlined=r.legal_after,
+                       marked=[r.case.square], vmax=peak, cmap="magma", annotate=True,
+                       title=f"model, edited: error {r.error}")
+    fig.colorbar(image, ax=axes[:, 1], fraction=0.046, label="next-move probability")
+    moves = " ".join(square_name(s) for s in r.case.moves)
+    fig.suptitle(title or f"{r.setting.describe()}\nafter {moves if len(moves) < 90 else '... ' + moves[-86:]}", fontsize=9)
+    return save_figure(fig, path)
+
+
+def plot_intervention_errors(rows: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
+    """Intervention error by first edited layer, one line per (method, scale, data), the null edit dashed."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    groups = sorted({(r["method"], r["scale"] if r["scale"] is not None else -1, r.get("data", "")) for r in rows})
+    for method, scale, data in groups:
+        sel = sorted((r for r in rows if r["method"] == method and (r["scale"] if r["scale"] is not None else -1) == scale
+                      and r.get("data", "") == data), key=lambda r: int(r["layers"].split("-")[0]))
+        label = f"{method}" + (f", scale {scale:g}" if scale != -1 else "") + (f" ({data})" if data else "")
+        ax.plot([int(r["layers"].split("-")[0]) for r in sel], [r["error"] for r in sel], marker="o", label=label)
+    for data in sorted({r.get("data", "") for r in rows}):
+        null = np.mean([r["null_error"] for r in rows if r.get("data", "") == data])
+        ax.axhline(null, ls="--", lw=1, color="grey")
+    ax.set_xlabel("first edited layer (edits run from it to the last; layer L = resid after block L-1)")
+    ax.set_ylabel("error: false pos. + false neg. of top-N moves")
+    ax.set_title(title or "intervention error by layer (dashed: no edit)", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def plot_probe_readout(class_probs: np.ndarray, classes: Sequence[str], path: str | os.PathLike,
+                       next_mover: int = 1, discs: Sequence[int] | None = None, title: str = "") -> Path:
+    """A probe's read-out of one board: its argmax per square drawn as discs (mine / theirs in the colours of
+    ``next_mover`` / the other side) over a heatmap of its confidence; with ``discs`` the true board beside it."""
+    readout = probe_readout_discs(class_probs, classes, next_mover)
+    panels = 2 if discs is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.4), squeeze=False)
+    image = draw_board(axes[0, 0], discs=readout, heat=class_probs.max(-1), vmin=1 / len(classes), vmax=1.0,
+                       cmap="Blues", title="probe read-out (shade: confidence)",
+                       marked=[s for s in range(64) if discs is not None and readout[s] != discs[s]])
+    if discs is not None:
+        draw_board(axes[0, 1], discs=discs, title="true board (red cross on the left: probe wrong)")
+    fig.colorbar(image, ax=axes[0, 0], fraction=0.046)
+    fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+def probe_readout_discs(class_probs: np.ndarray, classes: Sequence[str], next_mover: int = 1) -> list[int]:
+    """A probe's argmax per square ``[64, C]`` -> 0 empty / 1 black / 2 white (mine = ``next_mover``'s)."""
+    names = [classes[c] for c in np.asarray(class_probs).argmax(-1)]
+    colour = {"empty": 0, "black": 1, "white": 2, "mine": next_mover, "theirs": 3 - next_mover}
+    return [colour.get(n, 0) for n in names]

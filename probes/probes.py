@@ -51,7 +51,8 @@ class LinearProbe(nn.Module):
         self.b = nn.Parameter(torch.zeros(64, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, d] -> [N, 64, C]
-        return torch.einsum("nd,dsc->nsc", x, self.W) + self.b
+        # one matmul over the flattened (square, class) axis: several times faster than the einsum on CPU
+        return (x @ self.W.reshape(self.W.shape[0], -1)).view(len(x), *self.b.shape) + self.b
 
 
 class MLPProbe(nn.Module):
@@ -79,9 +80,9 @@ def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, x_val: np.ndarray | None = None,
-              y_val: np.ndarray | None = None) -> tuple[nn.Module, dict[str, Any]]:
+              y_val: np.ndarray | None = None, plies: np.ndarray | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Train a probe with minibatch AdamW on ``x`` [N, d], ``y`` [N, 64]; metrics on the validation set
-    (or the training set when none is given)."""
+    (or the training set when none is given), per ply too when ``plies`` [N_val] gives each row's ply."""
     torch.manual_seed(cfg.seed)
     X, Y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
     probe = make_probe(X.shape[1], cfg)
@@ -98,7 +99,7 @@ def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, x_val: np.ndarray 
     probe.eval()
     majority = majority_classes(y, cfg.n_classes)
     eval_x, eval_y = (x, y) if x_val is None else (x_val, y_val)
-    return probe, probe_metrics(predict(probe, eval_x), eval_y, majority)
+    return probe, probe_metrics(predict(probe, eval_x), eval_y, majority, plies)
 
 
 @torch.no_grad()
@@ -114,14 +115,15 @@ def majority_classes(y: np.ndarray, n_classes: int) -> np.ndarray:
     return counts.argmax(0)
 
 
-def probe_metrics(pred: np.ndarray, y: np.ndarray, majority: np.ndarray) -> dict[str, Any]:
-    """Accuracy over labelled squares, per square [64], per class, whole-board, and the majority baseline."""
+def probe_metrics(pred: np.ndarray, y: np.ndarray, majority: np.ndarray, plies: np.ndarray | None = None) -> dict[str, Any]:
+    """Accuracy over labelled squares, per square [64], per class, whole-board, the majority baseline, and,
+    given each row's ply (1..59) in ``plies`` [N], per ply [59] (``None`` for a ply with no labelled square)."""
     valid = y >= 0
     correct = (pred == y) & valid
     n = max(int(valid.sum()), 1)
     rows = valid.any(1)
     per_class = {int(c): float(correct[y == c].sum() / max((y == c).sum(), 1)) for c in np.unique(y[valid])}
-    return {
+    metrics: dict[str, Any] = {
         "accuracy": float(correct.sum() / n),
         "baseline": float(((majority[None, :] == y) & valid).sum() / n),
         "per_square": (correct.sum(0) / np.maximum(valid.sum(0), 1)).tolist(),
@@ -129,6 +131,11 @@ def probe_metrics(pred: np.ndarray, y: np.ndarray, majority: np.ndarray) -> dict
         "whole_board": float((correct | ~valid).all(1)[rows].mean()) if rows.any() else float("nan"),
         "samples": int(rows.sum()),
     }
+    if plies is not None:
+        right = np.bincount(plies, weights=correct.sum(1), minlength=60)[1:60]
+        total = np.bincount(plies, weights=valid.sum(1), minlength=60)[1:60]
+        metrics["per_ply"] = [float(r / t) if t else None for r, t in zip(right, total)]
+    return metrics
 
 
 def save_probe(folder: str | os.PathLike, probe: nn.Module, cfg: ProbeConfig, info: dict[str, Any]) -> None:

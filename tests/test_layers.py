@@ -16,6 +16,7 @@ def test_rows_for_every_layer_label_and_kind():
     for r in rows:
         assert 0 <= r["accuracy"] <= 1 and 0 < r["baseline"] < 1 and len(r["per_square"]) == 64
         assert r["train_games"] + r["test_games"] == 200 and r["test_games"] > 0
+        assert len(r["per_ply"]) == 59 and r["per_ply"][25] is None and 0 <= r["per_ply"][0] <= 1
     # the embedding alone knows where the last move went, not the whole board: far from perfect
     assert rows[0]["accuracy"] < 0.95
 

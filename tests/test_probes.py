@@ -45,9 +45,11 @@ def test_mlp_probe_learns_a_nonlinear_board():
 def test_metrics_by_hand():
     y = np.array([[0, 1, -1] + [0] * 61, [2, 1, 1] + [0] * 61])
     pred = np.array([[0, 1, 2] + [0] * 61, [2, 0, 1] + [0] * 61])
-    m = probe_metrics(pred, y, majority_classes(y, 3))
+    m = probe_metrics(pred, y, majority_classes(y, 3), plies=np.array([3, 7]))
     assert m["accuracy"] == pytest.approx(126 / 127)
     assert m["whole_board"] == 0.5 and m["per_class"][1] == pytest.approx(2 / 3)
+    assert len(m["per_ply"]) == 59 and m["per_ply"][2] == 1.0 and m["per_ply"][6] == pytest.approx(63 / 64)
+    assert m["per_ply"][0] is None
 
 
 def test_save_load_and_directions(tmp_path):

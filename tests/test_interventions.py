@@ -1,0 +1,176 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from othello.board import Board
+from othello.games import random_games
+from othello.model import build_model, preset, residual_hook
+from othello.notation import parse_moves, parse_square, square_name
+from probes.interventions import (EditCase, EditSetting, _gradient_hook, _linear_hook, benchmark, edit_board,
+                                  edited_move_probabilities, intervene, layer_probes, legal_set_errors, make_cases,
+                                  moved_right, parse_layers, real_mover_board, sweep_settings)
+from probes.probes import ProbeConfig
+
+FAST = ProbeConfig(epochs=2, hidden=32)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return build_model(preset("tiny"))
+
+
+@pytest.fixture(scope="module")
+def linear_probes(tiny, tmp_path_factory):
+    return layer_probes(tiny, "relative", "linear", games=120, config=FAST, cache=tmp_path_factory.mktemp("p"), progress=False)
+
+
+def test_edit_board_keeps_the_mover_and_changes_one_square():
+    board = real_mover_board(parse_moves("f5 d6 c3 d3 c4"))
+    assert board.next_mover == 2
+    flipped = edit_board(board, parse_square("d4"), "flip")
+    assert flipped.next_mover == 2 and flipped.colour_at("d4") == 3 - board.colour_at("d4")
+    assert sum(a != b for a, b in zip(board.to_array(), flipped.to_array())) == 1
+    assert edit_board(board, parse_square("c3"), "erase").colour_at("c3") == 0
+    with pytest.raises(ValueError, match="a1 is empty"):
+        edit_board(board, 0, "flip")
+    # a pass is made for the side that cannot move: the real next mover is the other side
+    game = random_games(400, 11)
+    lengths = (game >= 0).sum(1)
+    for row, n in zip(game, lengths):
+        b = Board(list(row[:n]))
+        for t in range(1, n):
+            b = Board(list(row[:t]))
+            if b.must_pass():
+                assert real_mover_board(list(row[:t])).next_mover == 3 - b.next_mover
+                return
+    pytest.fail("no pass found in 400 games")
+
+
+def test_cases_follow_the_published_recipe_and_are_reproducible():
+    games = random_games(300, 5)
+    cases = make_cases(games, 60, seed=1)
+    assert len(cases) == 60 and cases == make_cases(games, 60, seed=1)
+    assert cases != make_cases(games, 60, seed=2)
+    for c in cases:
+        board, edited = c.boards()
+        assert 5 <= len(c.moves) <= 30 and c.square != c.moves[-1] and board.colour_at(c.square) != 0
+        assert set(edited.legal_moves) != set(board.legal_moves) and len(edited.legal_moves) > 0
+        assert edited.next_mover == board.next_mover
+
+
+def test_legal_set_errors_and_moved_right_by_hand():
+    probs = np.zeros((2, 64))
+    probs[0, [10, 11, 12]] = [0.5, 0.3, 0.2]
+    probs[1, [10, 11, 12]] = [0.2, 0.3, 0.5]
+    legal = np.zeros((2, 64), bool)
+    legal[:, [10, 11]] = True
+    assert legal_set_errors(probs, legal).tolist() == [0, 2]   # top-2 of case 1 holds 12 (FP) and misses 10 (FN)
+    after = probs.copy()
+    after[:, 12] = 0.9
+    edited = legal.copy()
+    edited[:, 12] = True                                      # 12 becomes legal: its probability rose in both cases
+    assert moved_right(probs, after, legal, edited) == 1.0
+    assert moved_right(after, probs, legal, edited) == 0.0
+
+
+def test_linear_edit_moves_the_probe_reading_across_its_boundary(linear_probes):
+    probe = linear_probes[2]
+    resid = torch.randn(3, 6, 32)
+    rows, pos, sq = torch.tensor([0, 2]), torch.tensor([5, 3]), torch.tensor([7, 40])
+    cur, tgt = torch.tensor([1, 2]), torch.tensor([2, 0])
+    before = probe(resid[rows, pos])[torch.arange(2), sq]
+    out = _linear_hook(probe, rows, pos, sq, cur, tgt, scale=3.0)(resid)
+    after = probe(out[rows, pos])[torch.arange(2), sq]
+    margin_before = before[torch.arange(2), cur] - before[torch.arange(2), tgt]
+    margin_after = after[torch.arange(2), cur] - after[torch.arange(2), tgt]
+    assert torch.allclose(margin_after, -3.0 * margin_before, atol=1e-4)
+    untouched = torch.ones(3, 6, dtype=bool)
+    untouched[rows, pos] = False
+    assert torch.equal(out[untouched], resid[untouched])
+
+
+def test_gradient_edit_makes_the_probe_read_the_edited_board(tiny):
+    mlp = layer_probes(tiny, "colour", "mlp", layers=[1], games=120, config=FAST, progress=False)[1]
+    x = torch.randn(2, 1, 32)
+    board = mlp(x[:, 0]).argmax(-1)                       # [2, 64]: what the probe reads now
+    target = board.clone()
+    target[0, 20] = 2 if board[0, 20] != 2 else 1
+    target[1, 33] = 0 if board[1, 33] != 0 else 1
+    kept = {}
+    for reg in (0.0, 0.02):
+        setting = EditSetting("gradient", (1,), steps=400, lr=0.05, reg=reg)
+        out = _gradient_hook(mlp, torch.tensor([0, 1]), torch.tensor([0, 0]), torch.tensor([20, 33]), target, setting)(x)
+        read = mlp(out[:, 0]).argmax(-1)
+        assert read[0, 20] == target[0, 20] and read[1, 33] == target[1, 33]
+        kept[reg] = float((read == board).float().mean())
+    assert kept[0.02] > kept[0.0] + 0.2                   # the regulariser keeps the other squares
+
+
+def test_edits_act_through_hooks_and_compose(tiny, linear_probes):
+    cases = make_cases(random_games(60, 9), 6, seed=0)
+    seen = {}
+
+    def record(resid, hook):
+        seen["resid"] = resid.clone()
+        return resid
+
+    setting = EditSetting("linear", (1, 2), scale=2.0)
+    before, after = edited_move_probabilities(tiny, cases, linear_probes, setting, "relative")
+    assert before.shape == after.shape == (6, 64) and np.allclose(after.sum(1), 1, atol=1e-5)
+    assert not np.allclose(before, after)
+    # the same edit composes with another hook on the same point: that hook sees the edited stream
+    with tiny.hooks(fwd_hooks=[(residual_hook(2, 2), record)]):
+        edited_move_probabilities(tiny, cases[:1], linear_probes, EditSetting("linear", (2,), scale=2.0), "relative")
+    c = cases[0]
+    board, _ = c.boards()
+    reading = linear_probes[2](seen["resid"][0, len(c.moves) - 1][None])[0, c.square].argmax()
+    assert int(reading) == (2 if board.colour_at(c.square) == board.next_mover else 1)
+    # a null setting (scale -1 puts the activation back where it was) changes nothing
+    same, unchanged = edited_move_probabilities(tiny, cases, linear_probes, EditSetting("linear", (1, 2), scale=-1.0), "relative")
+    assert np.allclose(same, unchanged, atol=1e-6)
+
+
+def test_benchmark_rows_and_single_intervention(tiny, linear_probes):
+    cases = make_cases(random_games(80, 4), 10, seed=0)
+    settings = sweep_settings("linear", 2, scales=(1.0, 2.0))
+    rows = benchmark(tiny, cases, linear_probes, settings, "relative", data="synthetic", progress=False)
+    assert [(r["layers"], r["scale"]) for r in rows] == [("1-2", 1.0), ("1-2", 2.0), ("2-2", 1.0), ("2-2", 2.0)]
+    for r in rows:
+        assert r["cases"] == 10 and r["null_error"] == rows[0]["null_error"] and r["legal_changed"] > 0
+        assert 0 <= r["error"] <= 60
+    json.dumps(rows)
+    r = intervene(tiny, cases[0].moves, cases[0].square, linear_probes, EditSetting("linear", (1, 2)))
+    assert set(r.legal_after) == set(cases[0].boards()[1].legal_moves) and r.legal_before != r.legal_after
+    assert "legal after" in r.summary() and r.error >= 0
+    assert parse_layers("2-4", 8) == (2, 3, 4) and parse_layers("1,3", 4) == (1, 3)
+    with pytest.raises(ValueError):
+        parse_layers("3-9", 8)
+
+
+def test_intervention_commands(tmp_path, capsys):
+    from othello.checkpoints import save_model, write_run_config
+    from othello.cli import main
+
+    write_run_config(tmp_path / "m", preset("tiny"), None)
+    save_model(tmp_path / "m", build_model(preset("tiny")))
+    common = ["--model", str(tmp_path / "m"), "--probe-games", "100"]
+    assert main(["intervene-eval", *common, "--cases", "8", "--scales", "1,4", "--json", "--out", str(tmp_path / "i")]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2 * 2
+    assert {"method", "layers", "scale", "cases", "error", "null_error"} <= set(rows[0])
+    assert (tmp_path / "i" / "intervention_error_linear.png").stat().st_size > 5000
+    assert (tmp_path / "m" / "probes" / "relative-linear" / "layer-2" / "probe.json").exists()
+    assert main(["intervene-eval", *common, "--cases", "4", "--method", "gradient", "--steps", "20", "--starts", "2"]) == 0
+    assert "best: gradient layers 2-2" in capsys.readouterr().out
+    png = tmp_path / "panel.png"
+    assert main(["intervene", *common, "--game", "f5 d6 c3 d3 c4", "--flip", "d4", "--out", str(png)]) == 0
+    out = capsys.readouterr().out
+    board = Board("f5 d6 c3 d3 c4")
+    assert f"legal before: {' '.join(square_name(s) for s in sorted(board.legal_moves))}\n" in out
+    assert "legal after:" in out and "error against the edited board" in out
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 20000
+    assert main(["intervene", *common, "--game", "f5 d6 c3", "--flip", "a1"]) == 2
+    assert "a1 is empty" in capsys.readouterr().err
