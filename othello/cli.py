@@ -320,6 +320,27 @@ def cmd_intervene(args: argparse.Namespace) -> None:
         print(f"wrote {args.out}")
 
 
+def cmd_demo(args: argparse.Namespace) -> None:
+    from probes.demo import DemoConfig, run_demo, summary_table
+
+    cfg = DemoConfig(out=args.out, model=args.model, eval_games=args.eval_games, probe_games=args.probe_games,
+                     cases=args.cases, gradient_steps=args.steps, wthor=args.wthor,
+                     train_minutes=args.minutes if args.train else None, preset=args.preset, device=args.device,
+                     force=tuple(x for x in (args.force or "").split(",") if x), progress=not args.json)
+    summary = run_demo(cfg)
+    if args.json:
+        _dump({k: summary[k] for k in ("provenance", "eval", "report")})
+        return
+    print(summary_table(summary))
+    print(f"report: {summary['report']}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from probes.report import write_report
+
+    print(f"wrote {write_report(args.run)}")
+
+
 def _shipped() -> Path:
     from othello.checkpoints import SHIPPED_MODEL
 
@@ -472,6 +493,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=2.0, help="linear: margin multiplier past the probe's boundary")
     p.add_argument("--out", default=None, help="PNG for the before/after panel")
     p.set_defaults(func=cmd_intervene)
+
+    p = sub.add_parser("demo", help="the whole experiment: evaluate, probe, intervene, draw, report")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model; with --train: OUT/model)")
+    p.add_argument("--train", action="store_true", help="train a fresh model first (resumed when rerun)")
+    p.add_argument("--minutes", type=float, default=10.0, help="with --train: training time")
+    p.add_argument("--preset", default="small", help="with --train: the model preset")
+    p.add_argument("--eval-games", type=int, default=2000)
+    p.add_argument("--probe-games", type=int, default=1000)
+    p.add_argument("--cases", type=int, default=300, help="intervention cases per data set")
+    p.add_argument("--steps", type=int, default=1000, help="gradient edits: Adam steps per layer")
+    p.add_argument("--wthor", default=None, help="folder of WTHOR .wtb files (default: ../shared/data/wthor when present)")
+    p.add_argument("--force", default=None, help="comma-separated stages to redo (eval, probes, interventions, figures) or 'all'")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("report", help="write RUN/report.html, one self-contained page")
+    p.add_argument("run", help="a demo folder (summary.json) or a training folder (config.json)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("convert", help="convert a published checkpoint into a checkpoint folder")
     p.add_argument("src", help=".pth state dict (read with weights_only=True) or .safetensors")

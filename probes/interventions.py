@@ -23,6 +23,7 @@ next mover; colour: empty / black / white); an edit never changes who moves next
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -116,13 +117,22 @@ def layer_probes(model: torch.nn.Module, labelling: str = "relative", kind: str 
             probes[row["layer"]] = probe
             if folder is not None:
                 info = {"key": key, "hook": row["hook"], "layer": row["layer"], "label": labelling,
-                        "classes": CLASSES[labelling], "metrics": {k: row[k] for k in ("accuracy", "baseline", "whole_board")}}
+                        "classes": CLASSES[labelling], "metrics": row}
                 save_probe(folder / f"layer-{row['layer']}", probe, ProbeConfig(**{**asdict(config), "kind": kind,
                            "n_classes": len(CLASSES[labelling])}), info)
     device = next(model.parameters()).device
     for probe in probes.values():
         probe.to(device).eval().requires_grad_(False)
     return {L: probes[L] for L in layers}
+
+
+def cached_probe_rows(cache: str | os.PathLike, labelling: str, kind: str) -> list[dict[str, Any]]:
+    """The held-out metrics rows (as ``probe_accuracy_by_layer`` gives them) of the probes ``layer_probes``
+    cached in ``cache``, by layer."""
+    rows = []
+    for path in sorted(Path(cache, f"{labelling}-{kind}").glob("layer-*/probe.json"), key=lambda p: int(p.parent.name[6:])):
+        rows.append(json.loads(path.read_text())["metrics"])
+    return rows
 
 
 # ------------------------------------------------------------------------------------------- edits

@@ -1,0 +1,60 @@
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from othello.cli import main
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    args = ["demo", "--train", "--preset", "tiny", "--minutes", "0.05", "--out", str(out), "--eval-games", "40",
+            "--probe-games", "100", "--cases", "6", "--steps", "5", "--wthor", str(out / "no-archive")]
+    assert main(args) == 0
+    return out, args
+
+
+def test_demo_runs_every_stage_and_caches_them(demo_run, capsys):
+    out, args = demo_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["eval"]) == {"synthetic"} and summary["eval"]["synthetic"]["games"] == 40
+    rows = summary["probes"]["rows"]
+    assert {(r["label"], r["kind"], r["model"]) for r in rows} >= {("relative", "linear", "trained"), ("colour", "mlp", "trained"),
+                                                                   ("relative", "linear", "untrained")}
+    assert {r["method"] for r in summary["interventions"]["rows"]} == {"linear", "gradient"}
+    assert len(summary["figures"]["gallery"]) == 8 and (out / summary["figures"]["gallery"][0]["file"]).exists()
+    capsys.readouterr()
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "[eval] cached" in text and "[interventions] cached" in text and "probe relative linear" in text
+    assert main(args + ["--force", "figures"]) == 0
+    assert "[figures] running" in capsys.readouterr().out
+
+
+def test_report_is_one_self_contained_page(demo_run, capsys):
+    out, _ = demo_run
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 12 and "src=\"http" not in page
+    for text in ("Legal moves", "Probes", "Interventions", "Gallery", "Nanda et al.", "model_fingerprint"):
+        assert text in page
+    # a training folder gets a report of its own
+    assert main(["report", str(out / "model")]) == 0
+    assert "Validation" in (out / "model" / "report.html").read_text()
+    assert main(["report", str(out / "nothing")]) == 2
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_report_renders_in_headless_chromium(demo_run, tmp_path):
+    out, _ = demo_run
+    shot = tmp_path / "report.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
+                    "--window-size=1200,3000", (out / "report.html").as_uri()], check=True, capture_output=True, timeout=120)
+    from PIL import Image
+
+    image = Image.open(shot).convert("L")
+    assert image.size == (1200, 3000)
+    # a rendered page with images and tables, not a blank or an error page: many distinct grey levels
+    assert len(set(image.getdata())) > 50
