@@ -1,5 +1,6 @@
 # make test: set up .venv (CPU torch, pinned; TransformerLens 4.x) and .venv-tl3 (TransformerLens 3.9), run the
-# suite in the first and the model-facing tests in the second. make demo: set up and run the main job.
+# suite in the first and the model-facing tests in the second. make demo: set up, then run the whole experiment on
+# the shipped model (othello-gpt demo: evaluate, probe, intervene, draw, write runs/demo/report.html).
 PYTHON ?= python3
 TORCH := torch==2.13.0
 QUIET := 2>&1 | grep -v "^WARNING: Location" || true
@@ -32,14 +33,12 @@ test: .venv/.installed .venv-tl3/.installed
 	.venv-tl3/bin/python -m pytest -q $(MODEL_TESTS)
 
 demo: venv
-	.venv/bin/othello-gpt generate --games 100000 --seed 0 --out data/synthetic-demo.h5
-	.venv/bin/othello-gpt info data/synthetic-demo.h5
-	.venv/bin/othello-gpt perft 9
-	.venv/bin/othello-gpt eval --data data/synthetic-demo.h5 --split test --games 2000
-	.venv/bin/othello-gpt predict "f5 d6 c3 d3 c4"
+	.venv/bin/othello-gpt demo
 
 bench: venv
 	.venv/bin/python benchmarks/engine.py
+	.venv/bin/python benchmarks/training.py
+	.venv/bin/python benchmarks/probe_speed.py
 
 clean:
 	rm -rf .venv .venv-tl3 .pytest_cache

@@ -73,7 +73,7 @@ def _stage(cfg: DemoConfig, name: str, key: dict[str, Any], run: Callable[[], di
 
 
 def _provenance(model_dir: Path, fingerprint: str) -> dict[str, Any]:
-    import transformer_lens
+    import importlib.metadata
 
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
@@ -82,7 +82,7 @@ def _provenance(model_dir: Path, fingerprint: str) -> dict[str, Any]:
         commit = None
     return {"model": str(model_dir), "model_fingerprint": fingerprint, "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "git_commit": commit, "python": platform.python_version(), "torch": torch.__version__,
-            "transformer_lens": getattr(transformer_lens, "__version__", "unknown"), "machine": platform.machine(),
+            "transformer_lens": importlib.metadata.version("transformer_lens"), "machine": platform.machine(),
             "threads": torch.get_num_threads()}
 
 
