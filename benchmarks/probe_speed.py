@@ -7,7 +7,7 @@
 2. Linear probes (relative labels) for all 64 squares on every layer, fitted on the train split of
    ``--games`` synthetic games and scored on the rest: our torch probe (all squares at once) beside
    scikit-learn's ``LogisticRegression`` (lbfgs, one model per square). scikit-learn is fitted on
-   ``--sk-squares`` squares spread over the board at each layer (all 64 at every layer takes hours on 2
+   ``--sk-squares`` squares spread over the board at each layer (all 64 at every layer takes an hour on 2
    cores); its time for 64 squares is that measured time x 64 / sk-squares, and accuracies are compared
    on the same squares.
 """
@@ -35,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
     parser.add_argument("--games", type=int, default=2000)
-    parser.add_argument("--sk-squares", type=int, default=8)
+    parser.add_argument("--sk-squares", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.manual_seed(0)

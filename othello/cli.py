@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", default="all", help="'all' or comma-separated layer numbers (0 = embeddings)")
     p.add_argument("--positions", default=None, help="START:STOP of the 59 positions (default: all)")
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=None, help="probe learning rate (default: 1e-2 linear, 1e-3 MLP, cosine-decayed)")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--control", action="store_true", help="also probe an untrained model of the same shape")
     p.add_argument("--out", default=None, help="folder for probe_table.csv, probe_rows.json and the plots")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ class ProbeConfig:
     kind: Literal["linear", "mlp"] = "linear"
     n_classes: int = 3
     hidden: int = 256            # MLP only: width of the shared hidden layer (Li et al.: 128..512)
-    lr: float = 1e-3
+    lr: float | None = None      # None: 1e-2 for linear probes, 1e-3 for MLP probes (decayed by a cosine)
     weight_decay: float = 0.01
     epochs: int = 8
     batch_size: int = 1024
@@ -86,11 +87,17 @@ def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, x_val: np.ndarray 
     torch.manual_seed(cfg.seed)
     X, Y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
     probe = make_probe(X.shape[1], cfg)
-    opt = torch.optim.AdamW(probe.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr = cfg.lr if cfg.lr is not None else (1e-2 if cfg.kind == "linear" else 1e-3)
+    opt = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
+    steps, step = cfg.epochs * -(-len(X) // cfg.batch_size), 0
     for _ in range(cfg.epochs):
         order = torch.randperm(len(X), generator=gen)
         for a in range(0, len(X), cfg.batch_size):
+            # a cosine to zero lets minibatch AdamW settle where scikit-learn's lbfgs converges (BENCHMARKS.md)
+            for group in opt.param_groups:
+                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+            step += 1
             idx = order[a:a + cfg.batch_size]
             loss = _loss(probe(X[idx]), Y[idx])
             opt.zero_grad()

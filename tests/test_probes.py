@@ -21,7 +21,7 @@ def planted(n, d=16, seed=0):
 def test_linear_probe_recovers_a_planted_board_and_matches_sklearn():
     x, y = planted(3000)
     xv, yv = planted(1000, seed=1)
-    probe, m = fit_probe(x, y, ProbeConfig(kind="linear", lr=1e-2, epochs=30, batch_size=256), xv, yv)
+    probe, m = fit_probe(x, y, ProbeConfig(kind="linear", lr=0.1, epochs=30, batch_size=256), xv, yv)
     assert m["accuracy"] > 0.95 and m["accuracy"] > m["baseline"] + 0.2
     sk = []
     for s in range(32):
