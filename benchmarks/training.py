@@ -1,7 +1,7 @@
 """Training and evaluation speed of each preset: the TransformerLens bridge beside a minimal plain-PyTorch
 GPT of the same shape (nanoGPT-style, explicit attention), timed in the same run.
 
-    .venv/bin/python benchmarks/training.py [--presets tiny,narrow,small] [--batch 128] [--steps 8]
+    .venv/bin/python benchmarks/training.py [--presets tiny,narrow,small] [--batch 128] [--steps 8] [--bf16]
 
 Figures are tokens/s, medians over the timed steps (the first two steps are warm-up and not counted).
 """
@@ -54,7 +54,7 @@ class PlainGPT(nn.Module):
         return self.head(self.ln_f(x))
 
 
-def tokens_per_second(model: nn.Module, batch: int, steps: int, train: bool) -> float:
+def tokens_per_second(model: nn.Module, batch: int, steps: int, train: bool, bf16: bool = False) -> float:
     tokens = torch.randint(1, 61, (batch, 59))
     targets = torch.randint(1, 61, (batch, 59))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -63,7 +63,9 @@ def tokens_per_second(model: nn.Module, batch: int, steps: int, train: bool) -> 
     for _ in range(steps + 2):
         t = time.perf_counter()
         if train:
-            loss = F.cross_entropy(model(tokens).reshape(-1, 61), targets.reshape(-1))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = model(tokens)
+            loss = F.cross_entropy(logits.float().reshape(-1, 61), targets.reshape(-1))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -79,22 +81,28 @@ def main() -> None:
     parser.add_argument("--presets", default="tiny,narrow,small")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--bf16", action="store_true", help="also time the bridge's training under CPU bf16 autocast")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch} games x 59 tokens")
-    print("preset | train tok/s bridge | train tok/s plain | bridge/plain | eval tok/s bridge | eval tok/s plain")
+    print("preset | train tok/s bridge | train tok/s plain | bridge/plain | eval tok/s bridge | eval tok/s plain"
+          + (" | train tok/s bridge bf16 | bf16/fp32" if args.bf16 else ""))
     for name in args.presets.split(","):
         cfg = preset(name)
         bridge, plain = build_model(cfg), PlainGPT(cfg)
         rates = {}
         # interleave the two models so drifting machine load hits both alike
+        half = []
         for mode in (True, False):
             a, b = [], []
             for _ in range(3):
                 a.append(tokens_per_second(bridge, args.batch, args.steps, mode))
                 b.append(tokens_per_second(plain, args.batch, args.steps, mode))
+                if mode and args.bf16:
+                    half.append(tokens_per_second(bridge, args.batch, args.steps, True, bf16=True))
             rates[mode] = (statistics.median(a), statistics.median(b))
         (tb, tp), (eb, ep) = rates[True], rates[False]
-        print(f"{name} | {tb:,.0f} | {tp:,.0f} | {tb / tp:.3f} | {eb:,.0f} | {ep:,.0f}", flush=True)
+        extra = f" | {statistics.median(half):,.0f} | {statistics.median(half) / tb:.2f}" if half else ""
+        print(f"{name} | {tb:,.0f} | {tp:,.0f} | {tb / tp:.3f} | {eb:,.0f} | {ep:,.0f}{extra}", flush=True)
 
 
 if __name__ == "__main__":

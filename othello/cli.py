@@ -114,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from othello.training import train
 
     trained = train(_train_config(args), args.out, resume=args.resume, minutes=args.minutes, device=args.device,
-                    threads=args.threads)
+                    threads=args.threads, precision=args.precision)
     result = {"step": trained.step, **trained.metrics}
     from othello.training import read_metrics
     from probes.plots import plot_training_curves
@@ -423,6 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--precision", choices=["bf16", "fp32"], default=None,
+                   help="bf16 autocast (default on CUDA; about 1.9x faster on CPUs with avx512_bf16) or fp32 (default on CPU)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 

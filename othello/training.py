@@ -223,8 +223,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 def loss_on(model: torch.nn.Module, moves: np.ndarray, soft: bool, device: torch.device) -> torch.Tensor:
     """Mean cross-entropy of the next move over real positions of games ``[B, 60]``."""
     logits = model(model_inputs(moves).to(device))
-    if device.type == "cuda":
-        logits = logits.float()
+    logits = logits.float()  # the loss in fp32 whatever the autocast dtype
     if soft:
         target, mask = soft_targets(moves)
         target, mask = target.to(device), mask.to(device)
@@ -248,12 +247,15 @@ def _distributed() -> tuple[int, int]:
 
 def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, minutes: float | None = None,
           device: str = "cpu", progress: bool = True, stop_at: int | None = None,
-          threads: int | None = None) -> "TrainResult":
+          threads: int | None = None, precision: str | None = None) -> "TrainResult":
     """Train (or resume) a run in ``out``; returns the trained model, the step reached and its last evaluation.
 
     ``minutes`` bounds this call's wall time (the run can be resumed); ``stop_at`` ends this call after that
     step. The learning-rate schedule always spans ``cfg.steps``, so a run stopped and resumed follows the
-    same curve, and gives the same weights, as one that was not stopped.
+    same curve, and gives the same weights, as one that was not stopped (at the same ``precision``).
+    ``precision``: ``"bf16"`` (autocast; weights and optimizer stay fp32) or ``"fp32"``; by default bf16 on
+    CUDA and fp32 on CPU, where bf16 is faster only on CPUs with bf16 instructions (BENCHMARKS.md).
+    Like ``device``, it is how a run is executed, not part of its config: a run may resume at another one.
     """
     out = Path(out)
     rank, world = _distributed()
@@ -300,7 +302,10 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, minute
     end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {out.name}", unit="step", disable=not progress or rank > 0)
     tokens_seen, window_start = 0, time.time()
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
+    precision = precision or ("bf16" if dev.type == "cuda" else "fp32")
+    if precision not in ("bf16", "fp32"):
+        raise ValueError(f"precision must be bf16 or fp32, got {precision!r}")
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
     while step < end:
         if minutes is not None and time.time() - started > minutes * 60:
             break

@@ -67,6 +67,19 @@ def test_training_learns_and_resume_is_exact(tmp_path):
         train(cfg, tmp_path / "full", progress=False)
 
 
+def test_bf16_autocast_trains_with_fp32_weights(tmp_path):
+    cfg = TrainConfig(**TINY, soft_targets=True)
+    bf16 = train(cfg, tmp_path / "bf16", progress=False, precision="bf16")
+    untrained = evaluate(build_model(preset("tiny")), random_games(64, 99))
+    assert bf16.metrics["top1_legal"] > untrained["top1_legal"] + 0.05
+    assert all(p.dtype == torch.float32 for p in bf16.model.parameters())
+    # a run may resume at another precision: it is how the run executes, not part of its config
+    train(cfg, tmp_path / "mixed", progress=False, stop_at=10, precision="fp32")
+    assert train(cfg, tmp_path / "mixed", resume=True, progress=False, precision="bf16").step == TINY["steps"]
+    with pytest.raises(ValueError, match="precision must be"):
+        train(cfg, tmp_path / "bad", progress=False, precision="fp16")
+
+
 def test_hard_targets_train(tmp_path):
     result = train(TrainConfig(**TINY), tmp_path / "hard", progress=False).metrics
     assert 0 <= result["top1_legal"] <= 1 and result["positions"] > 0
