@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 
 from othello.board import COLOUR_NAMES, Board
 from othello.notation import IllegalMoveError, InvalidMoveError, moves_to_string, square_name

@@ -1,7 +1,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from othello.cli import main
 from othello.datasets import load_moves
