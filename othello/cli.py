@@ -132,7 +132,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     model = load_model(args.model, device=args.device)
     moves = load_moves(args.data, split=args.split, limit=args.games)
     result = evaluate(model, moves)
-    result = {"model": str(args.model), "data": args.data, **result}
+    result = {"model": str(args.model or _shipped()), "data": args.data, **result}
     print(json.dumps(result) if args.json else
           f"{result['games']} games, {result['positions']} positions: top-1 legal {100 * result['top1_legal']:.3f} %, "
           f"legal-set error {result['legal_set_error']:.4f}")
