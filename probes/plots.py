@@ -22,7 +22,13 @@ def draw_board(ax: Any, discs: Sequence[int] | None = None, heat: Sequence[float
     squares and outlines on ``outlined`` ones. a1 is top-left, as in the README's diagrams."""
     image = None
     if heat is not None:
-        image = ax.imshow(np.asarray(heat, dtype=float).reshape(8, 8), vmin=vmin, vmax=vmax, cmap=cmap)
+        values = np.asarray(heat, dtype=float).copy()
+        colours = plt.get_cmap(cmap)
+        if discs is not None:
+            # occupied squares show the board's green, so discs of either colour stand out on any heatmap
+            values[np.asarray(discs) != 0] = np.nan
+            colours = colours.with_extremes(bad="#cfe6c7")
+        image = ax.imshow(values.reshape(8, 8), vmin=vmin, vmax=vmax, cmap=colours)
     else:
         ax.imshow(np.zeros((8, 8)), cmap="Greens", vmin=-1, vmax=4)
     for s in range(64):
