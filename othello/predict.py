@@ -16,9 +16,15 @@ def move_probabilities(model: torch.nn.Module, moves: list[int]) -> np.ndarray:
         raise ValueError(f"the model reads 1..{N_CTX} moves, got {len(moves)}")
     device = next(model.parameters()).device
     tokens = torch.from_numpy(squares_to_tokens(np.array([moves]))).to(device)
-    logits = model(tokens)[0, -1].float().cpu()
-    logits[0] = -float("inf")
+    return square_probabilities(model(tokens)[:, -1])[0]
+
+
+def square_probabilities(logits: torch.Tensor) -> np.ndarray:
+    """Next-move logits ``[B, 61]`` -> probabilities ``[B, 64]`` on the squares: padding's share is dropped
+    and the rest renormalised, centre squares stay 0."""
+    logits = logits.float().cpu().clone()
+    logits[:, 0] = -float("inf")
     p = logits.softmax(-1).numpy()
-    out = np.zeros(64)
-    out[TOKEN_TO_SQUARE[1:]] = p[1:]
+    out = np.zeros((len(p), 64))
+    out[:, TOKEN_TO_SQUARE[1:]] = p[:, 1:]
     return out

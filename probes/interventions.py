@@ -38,6 +38,7 @@ from othello.board import Board
 from othello.games import random_games
 from othello.model import residual_hook
 from othello.notation import N_CTX, parse_moves, parse_square, square_name, squares_to_tokens
+from othello.predict import square_probabilities
 from probes.layers import fit_probes_by_layer
 from probes.probes import ProbeConfig, load_probe, save_probe
 from probes.targets import CLASSES, board_labels
@@ -263,21 +264,9 @@ def edited_move_probabilities(model: torch.nn.Module, cases: Sequence[EditCase],
         idx = torch.arange(len(batch), device=device)
         plain = model(tokens)[idx, last]
         changed = model.run_with_hooks(tokens, fwd_hooks=hooks)[idx, last]
-        before.append(_square_probabilities(plain))
-        after.append(_square_probabilities(changed))
+        before.append(square_probabilities(plain))
+        after.append(square_probabilities(changed))
     return np.concatenate(before), np.concatenate(after)
-
-
-def _square_probabilities(logits: torch.Tensor) -> np.ndarray:
-    """Logits ``[B, 61]`` -> next-move probabilities ``[B, 64]`` (padding dropped, centre squares 0)."""
-    from othello.notation import TOKEN_TO_SQUARE
-
-    logits = logits.float().cpu().clone()
-    logits[:, 0] = -float("inf")
-    p = logits.softmax(-1).numpy()
-    out = np.zeros((len(p), 64))
-    out[:, TOKEN_TO_SQUARE[1:]] = p[:, 1:]
-    return out
 
 
 @dataclass
