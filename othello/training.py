@@ -180,12 +180,17 @@ def legal_move_scores(logits: torch.Tensor, legal_tokens: torch.Tensor, mask: to
     logits[:, 0] = -float("inf")  # padding is never a move
     top1 = logits.argmax(-1)
     top1_legal = legal_tokens.gather(1, top1[:, None])[:, 0].float()
-    n_legal = legal_tokens.sum(-1)
-    ranks = logits.argsort(-1, descending=True).argsort(-1)
-    predicted = ranks < n_legal[:, None]
-    errors = (predicted ^ legal_tokens).sum(-1).float()
+    errors = torch.from_numpy(legal_set_errors(logits.numpy(), legal_tokens.numpy())).float()
     return {"positions": int(mask.sum()), "top1_legal": float(top1_legal.mean()) if len(top1) else float("nan"),
             "legal_set_error": float(errors.mean()) if len(top1) else float("nan")}
+
+
+def legal_set_errors(scores: np.ndarray, legal: np.ndarray) -> np.ndarray:
+    """Li et al.'s legal-set score per row: take the top-N of ``scores`` [B, K], N = the legal moves in
+    ``legal`` [B, K] bool; return false positives + false negatives ``[B]``."""
+    n = legal.sum(1)
+    ranks = np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1)
+    return ((ranks < n[:, None]) ^ legal).sum(1)
 
 
 def evaluate(model: torch.nn.Module, moves: np.ndarray, batch_size: int = 512) -> dict[str, float]:

@@ -26,8 +26,9 @@ from othello.checkpoints import SHIPPED_MODEL, load_model, read_run_config
 from othello.files import write_json
 from othello.games import random_games
 from othello.model import ModelConfig, build_model
+from othello.training import legal_set_errors
 from probes.interventions import (DEFAULT_PROBES, EditSetting, benchmark, cached_probe_rows, edited_move_probabilities,
-                                  layer_probes, legal_set_errors, make_cases, model_fingerprint, sweep_settings,
+                                  layer_probes, make_cases, model_fingerprint, sweep_settings,
                                   synthetic_cases, InterventionResult)
 from probes.probes import ProbeConfig
 

@@ -39,6 +39,7 @@ from othello.games import random_games
 from othello.model import residual_hook
 from othello.notation import N_CTX, parse_moves, parse_square, square_name, squares_to_tokens
 from othello.predict import square_probabilities
+from othello.training import legal_set_errors
 from probes.layers import fit_probes_by_layer
 from probes.probes import ProbeConfig, load_probe, save_probe
 from probes.targets import CLASSES, board_labels
@@ -363,14 +364,6 @@ def _mask(squares: Sequence[Sequence[int]]) -> np.ndarray:
     for i, s in enumerate(squares):
         out[i, list(s)] = True
     return out
-
-
-def legal_set_errors(probs: np.ndarray, legal: np.ndarray) -> np.ndarray:
-    """Li et al.'s score per case: take the top-N moves of ``probs`` [B, 64], N = the legal moves in
-    ``legal`` [B, 64] bool; return false positives + false negatives ``[B]``."""
-    n = legal.sum(1)
-    ranks = np.argsort(np.argsort(-probs, axis=1, kind="stable"), axis=1)
-    return ((ranks < n[:, None]) ^ legal).sum(1)
 
 
 def moved_right(before: np.ndarray, after: np.ndarray, legal_orig: np.ndarray, legal_edit: np.ndarray) -> float:

@@ -8,8 +8,9 @@ from othello.board import Board
 from othello.games import random_games
 from othello.model import build_model, preset, residual_hook
 from othello.notation import parse_moves, parse_square, square_name
+from othello.training import legal_set_errors
 from probes.interventions import (EditSetting, _gradient_hook, _linear_hook, benchmark, edit_board,
-                                  edited_move_probabilities, intervene, layer_probes, legal_set_errors, make_cases,
+                                  edited_move_probabilities, intervene, layer_probes, make_cases,
                                   moved_right, parse_layers, real_mover_board, sweep_settings)
 from probes.probes import ProbeConfig
 
