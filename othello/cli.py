@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-
 from othello.board import COLOUR_NAMES, Board
 from othello.notation import IllegalMoveError, InvalidMoveError, moves_to_string, square_name
 
@@ -183,12 +182,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_probe(args: argparse.Namespace) -> None:
-    import csv
-    import io
-
     from othello.checkpoints import load_model, read_run_config
     from othello.datasets import load_moves
-    from othello.files import write_json, write_text
+    from othello.files import write_csv, write_json
     from othello.model import ModelConfig, build_model
     from probes.layers import probe_accuracy_by_layer
     from probes.plots import plot_accuracy_by_layer, plot_square_accuracy
@@ -210,12 +206,8 @@ def cmd_probe(args: argparse.Namespace) -> None:
     if args.out:
         out = Path(args.out)
         write_json(out / "probe_rows.json", rows)
-        fields = ["model", "hook", "layer", "label", "kind", "accuracy", "baseline", "whole_board", "train_games", "test_games"]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text(out / "probe_table.csv", buffer.getvalue())
+        write_csv(out / "probe_table.csv", rows, ["model", "hook", "layer", "label", "kind", "accuracy", "baseline",
+                                                  "whole_board", "train_games", "test_games"])
         trained = [r for r in rows if r["model"] == "trained"]
         plot_accuracy_by_layer(trained, out / "probe_accuracy_by_layer.png")
         for label in labels:

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from othello.board import Board
+from othello.files import write_csv, write_json
 from othello.games import random_games
 from othello.model import residual_hook
 from othello.notation import N_CTX, parse_moves, parse_square, square_name, squares_to_tokens
@@ -114,7 +115,6 @@ def layer_probes(model: torch.nn.Module, labelling: str = "relative", kind: str 
     todo = [L for L in layers if L not in probes]
     if todo:
         moves = random_games(games, PROBE_GAMES_SEED)
-        device = next(model.parameters()).device
         for row, probe in fit_probes_by_layer(model, moves, (labelling,), (kind,), todo, config=config, progress=progress):
             probes[row["layer"]] = probe
             if folder is not None:
@@ -244,12 +244,12 @@ def edited_move_probabilities(model: torch.nn.Module, cases: Sequence[EditCase],
                     pos.append(p)
         rows_np, pos_np = np.array(rows), np.array(pos)
         sq_np = np.array([batch[i].square for i in rows])
+        if any(c.edit != batch[0].edit for c in batch):
+            raise ValueError("the cases of one call must share their edit (flip or erase)")
         current_board = labels[rows_np, pos_np].astype(np.int64)               # [n, 64]
         target_board = current_board.copy()
         current = current_board[np.arange(len(rows)), sq_np]
         target_board[np.arange(len(rows)), sq_np] = 0 if batch[0].edit == "erase" else 3 - current
-        if any(c.edit != batch[0].edit for c in batch):
-            raise ValueError("the cases of one call must share their edit (flip or erase)")
         rows_t, pos_t, sq = (torch.as_tensor(a, device=device) for a in (rows_np, pos_np, sq_np))
         target_t = torch.as_tensor(target_board, device=device)
         hooks = []
@@ -426,17 +426,8 @@ def parse_layers(text: str, n_layers: int) -> tuple[int, ...]:
 
 def save_rows(rows: list[dict[str, Any]], out: str | os.PathLike) -> None:
     """``intervention_table.csv`` and ``intervention_rows.json`` in ``out``."""
-    import csv
-    import io
-
-    from othello.files import write_json, write_text
-
     out = Path(out)
     write_json(out / "intervention_rows.json", rows)
-    buffer = io.StringIO()
-    fields = ["data", "method", "labelling", "layers", "scale", "cases", "error", "null_error", "error_vs_original",
-              "null_error_vs_original", "legal_changed", "moved_right"]
-    writer = csv.DictWriter(buffer, fields, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(out / "intervention_table.csv", buffer.getvalue())
+    write_csv(out / "intervention_table.csv", rows, ["data", "method", "labelling", "layers", "scale", "cases", "error",
+                                                     "null_error", "error_vs_original", "null_error_vs_original",
+                                                     "legal_changed", "moved_right"])
