@@ -28,7 +28,8 @@ from othello.games import random_games
 from othello.model import ModelConfig, build_model
 from othello.training import legal_set_errors
 from probes.interventions import (DEFAULT_PROBES, EditSetting, benchmark, cached_probe_rows, edited_move_probabilities,
-                                  layer_probes, make_cases, model_fingerprint, sweep_settings,
+                                  PROBE_GAMES_SEED, layer_probes, make_cases, model_fingerprint,
+                                  real_mover_board, square_mask, sweep_settings,
                                   synthetic_cases, InterventionResult)
 from probes.probes import ProbeConfig
 
@@ -150,7 +151,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             layer_probes(model, labelling, kind, games=cfg.probe_games, config=probe_cfg, cache=cache, progress=cfg.progress)
             rows += [{**r, "model": "trained"} for r in cached_probe_rows(cache, labelling, kind)]
         untrained = build_model(ModelConfig.from_dict(summary["model_config"]["model"]), device=cfg.device)
-        control = probe_accuracy_by_layer(untrained, random_games(cfg.probe_games, 7), ("relative", "colour"), ("linear",),
+        control = probe_accuracy_by_layer(untrained, random_games(cfg.probe_games, PROBE_GAMES_SEED), ("relative", "colour"), ("linear",),
                                           config=probe_cfg, progress=cfg.progress)
         return {"rows": rows + [{**r, "model": "untrained"} for r in control]}
 
@@ -195,7 +196,6 @@ def best_setting(rows: Sequence[dict[str, Any]], method: str, data: str = "synth
 def draw_figures(model: torch.nn.Module, model_dir: Path, summary: dict[str, Any], cache: Path, probe_cfg: ProbeConfig,
                  cfg: DemoConfig) -> dict[str, Any]:
     """Every PNG of the report, into ``out``; returns {name: file name} for the report."""
-    from othello.board import Board
     from othello.training import read_metrics
     from probes.plots import (plot_accuracy_by_layer, plot_intervention, plot_intervention_errors, plot_probe_readout,
                               plot_square_accuracy, plot_training_curves)
@@ -218,9 +218,7 @@ def draw_figures(model: torch.nn.Module, model_dir: Path, summary: dict[str, Any
                 f"{label}, {kind}, layer {best['layer']}: {100 * best['accuracy']:.1f} %").name
     # probe read-outs of one example game (a held-out synthetic game, after 20 moves)
     game = [int(s) for s in random_games(1, EVAL_SEED)[0][:20]]
-    board = Board(game)
-    if board.must_pass():
-        board.push_pass()
+    board = real_mover_board(game)
     figures["readouts"] = {}
     from probes.activations import collect_activations
     from othello.model import residual_hook
@@ -253,9 +251,7 @@ def draw_figures(model: torch.nn.Module, model_dir: Path, summary: dict[str, Any
         subset = cases[:60]
         before, after = edited_move_probabilities(model, subset, probes, setting, labelling)
         boards = [c.boards() for c in subset]
-        legal_edit = np.zeros((len(subset), 64), bool)
-        for i, (_, e) in enumerate(boards):
-            legal_edit[i, list(e.legal_moves)] = True
+        legal_edit = square_mask([list(e.legal_moves) for _, e in boards])
         gain = legal_set_errors(before, legal_edit) - legal_set_errors(after, legal_edit)
         order = np.argsort(-gain, kind="stable")
         for tag, picks in (("success", order[:2]), ("failure", order[::-1][:2])):

@@ -286,12 +286,12 @@ class InterventionResult:
     @property
     def error(self) -> int:
         """False positives + false negatives of the top-N moves after the edit against the edited board."""
-        return int(legal_set_errors(self.probs_after[None], _mask([self.legal_after]))[0])
+        return int(legal_set_errors(self.probs_after[None], square_mask([self.legal_after]))[0])
 
     @property
     def null_error(self) -> int:
         """The same score without the edit (the model still playing the original board)."""
-        return int(legal_set_errors(self.probs_before[None], _mask([self.legal_after]))[0])
+        return int(legal_set_errors(self.probs_before[None], square_mask([self.legal_after]))[0])
 
     def summary(self) -> str:
         def top(p: np.ndarray, legal: list[int]) -> str:
@@ -359,7 +359,8 @@ def synthetic_cases(count: int, seed: int = 0, edit: Edit = "flip") -> list[Edit
     return make_cases(random_games(2 * count + 100, 1000 + seed), count, seed, edit)
 
 
-def _mask(squares: Sequence[Sequence[int]]) -> np.ndarray:
+def square_mask(squares: Sequence[Sequence[int]]) -> np.ndarray:
+    """Lists of squares, one per row -> a mask ``[rows, 64]`` bool."""
     out = np.zeros((len(squares), 64), dtype=bool)
     for i, s in enumerate(squares):
         out[i, list(s)] = True
@@ -383,8 +384,8 @@ def benchmark(model: torch.nn.Module, cases: Sequence[EditCase], probes: dict[in
     if not cases:
         raise ValueError("no intervention cases")
     boards = [c.boards() for c in cases]
-    legal_edit = _mask([list(e.legal_moves) for _, e in boards])
-    legal_orig = _mask([list(b.legal_moves) for b, _ in boards])
+    legal_edit = square_mask([list(e.legal_moves) for _, e in boards])
+    legal_orig = square_mask([list(b.legal_moves) for b, _ in boards])
     rows = []
     for setting in tqdm(settings, desc="settings", unit="setting", disable=not progress):
         before, after = edited_move_probabilities(model, cases, probes, setting, labelling)
