@@ -68,7 +68,7 @@ def _probe_section(folder: Path, summary: dict[str, Any]) -> str:
     layers = sorted({r["layer"] for r in rows})
     table = []
     for L in layers:
-        cells: list[Any] = [L, rows[0]["hook"] if L == 0 else next(r["hook"] for r in rows if r["layer"] == L)]
+        cells: list[Any] = [L, next(r["hook"] for r in rows if r["layer"] == L)]
         for m, lab, k in combos:
             r = next((r for r in rows if (r["model"], r["label"], r["kind"], r["layer"]) == (m, lab, k, L)), None)
             cells.append(_pct(r["accuracy"]) if r else "")
