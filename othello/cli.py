@@ -207,7 +207,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
         out = Path(args.out)
         write_json(out / "probe_rows.json", rows)
         write_csv(out / "probe_table.csv", rows, ["model", "hook", "layer", "label", "kind", "accuracy", "baseline",
-                                                  "whole_board", "train_games", "test_games"])
+                                                  "ply_baseline", "whole_board", "train_games", "test_games"])
         trained = [r for r in rows if r["model"] == "trained"]
         plot_accuracy_by_layer(trained, out / "probe_accuracy_by_layer.png")
         for label in labels:
@@ -220,14 +220,15 @@ def cmd_probe(args: argparse.Namespace) -> None:
     columns = [(m, lab, k) for m in ("trained", "untrained") for lab in labels for k in kinds
                if any(r["model"] == m for r in rows)]
     print("layer  " + "  ".join(f"{lab}/{k}{'' if m == 'trained' else ' (untrained)'}" for m, lab, k in columns)
-          + "  | baseline " + " ".join(labels))
+          + "  | baseline, majority / by ply: " + " ".join(labels))
     for L in sorted({r["layer"] for r in rows}):
         cells = []
         for m, lab, k in columns:
             r = next(r for r in rows if r["layer"] == L and r["label"] == lab and r["kind"] == k and r["model"] == m)
             cells.append(f"{100 * r['accuracy']:.1f}".rjust(len(f"{lab}/{k}") + (0 if m == "trained" else 12)))
-        base = [next(r for r in rows if r["layer"] == L and r["label"] == lab)["baseline"] for lab in labels]
-        print(f"{L:>5}  " + "  ".join(cells) + "  | " + " ".join(f"{100 * b:.1f}" for b in base))
+        base = [next(r for r in rows if r["layer"] == L and r["label"] == lab) for lab in labels]
+        print(f"{L:>5}  " + "  ".join(cells) + "  | "
+              + " ".join(f"{100 * b['baseline']:.1f}/{100 * b['ply_baseline']:.1f}" for b in base))
 
 
 def _intervention_probes(args: argparse.Namespace, model: "Any", method: str) -> tuple[dict, str]:

@@ -281,7 +281,8 @@ def summary_table(summary: dict[str, Any]) -> str:
                 control = [r for r in rows if r["label"] == label and r["kind"] == kind and r["model"] == "untrained"
                            and r["layer"] == best["layer"]]
                 lines.append(f"probe {label:8} {kind:6}: best layer {best['layer']} {100 * best['accuracy']:.1f} % "
-                             f"(majority baseline {100 * best['baseline']:.1f} %"
+                             f"(majority baseline {100 * best['baseline']:.1f} %, "
+                             f"by-ply baseline {100 * best.get('ply_baseline', float('nan')):.1f} %"
                              + (f", untrained model {100 * control[0]['accuracy']:.1f} %)" if control else ")"))
     for method in ("linear", "gradient"):
         for data in sorted({r["data"] for r in summary["interventions"]["rows"]}):

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from othello.datasets import split_mask
 from othello.model import residual_hook
 from probes.activations import collect_activations
-from probes.probes import CLASSES_COUNT, ProbeConfig, fit_probe
+from probes.probes import CLASSES_COUNT, ProbeConfig, fit_probe, ply_majority_accuracy
 from probes.targets import board_labels
 
 
@@ -28,7 +28,8 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
                         progress: bool = True) -> Iterator[tuple[dict[str, Any], torch.nn.Module]]:
     """Yield ``(row, probe)`` per (layer, labelling, kind), for games ``moves`` [G, 60]: each row has
     ``hook``, ``layer``, ``label``, ``kind``, the held-out metrics of ``probe_metrics`` (``accuracy``,
-    ``baseline``, ``whole_board``, ``per_square`` [64], ``per_ply`` [59], ...) and the game counts."""
+    ``baseline``, ``whole_board``, ``per_square`` [64], ``per_ply`` [59], ...), ``ply_baseline`` (the best
+    guess from the ply alone, ``ply_majority_accuracy``) and the game counts."""
     n_layers = model.cfg.n_layers
     layers = list(range(n_layers + 1)) if layers is None else list(layers)
     base = config or ProbeConfig()
@@ -39,6 +40,7 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
         np.arange(59) if positions is None else np.asarray(positions))
     labels = {name: board_labels(moves, name)[:, index] for name in labellings}
     tr, te = ~held_out, held_out
+    ply_baseline = {name: ply_majority_accuracy(y[tr], y[te], CLASSES_COUNT[name]) for name, y in labels.items()}
     plies = np.broadcast_to(index + 1, (int(te.sum()), len(index))).reshape(-1)  # position t holds the board after move t+1
     bar = tqdm(total=len(layers) * len(labellings) * len(kinds), desc="probes", unit="probe", disable=not progress)
     for L in layers:
@@ -53,7 +55,7 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
                                      acts[te].reshape(-1, d), y[te].reshape(-1, 64), plies)
                 bar.update(1)
                 yield ({"hook": hook, "layer": L, "label": name, "kind": kind, **m,
-                        "train_games": int(tr.sum()), "test_games": int(te.sum())}, probe)
+                        "ply_baseline": ply_baseline[name], "train_games": int(tr.sum()), "test_games": int(te.sum())}, probe)
     bar.close()
 
 

@@ -122,6 +122,16 @@ def majority_classes(y: np.ndarray, n_classes: int) -> np.ndarray:
     return counts.argmax(0)
 
 
+def ply_majority_accuracy(y_train: np.ndarray, y_test: np.ndarray, n_classes: int) -> float:
+    """Accuracy of the best guess that knows only the ply: each (position, square)'s most common class in
+    ``y_train`` [G, P, 64], scored on ``y_test`` [G', P, 64]. A model that carries nothing but its position
+    embedding can reach this; an untrained model's residual stream does (the probes' control)."""
+    counts = np.stack([(y_train == c).sum(0) for c in range(n_classes)])  # [C, P, 64]
+    guess = counts.argmax(0)
+    valid = y_test >= 0
+    return float(((guess[None] == y_test) & valid).sum() / max(int(valid.sum()), 1))
+
+
 def probe_metrics(pred: np.ndarray, y: np.ndarray, majority: np.ndarray, plies: np.ndarray | None = None) -> dict[str, Any]:
     """Accuracy over labelled squares, per square [64], per class, whole-board, the majority baseline, and,
     given each row's ply (1..59) in ``plies`` [N], per ply [59] (``None`` for a ply with no labelled square)."""

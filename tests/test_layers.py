@@ -15,6 +15,8 @@ def test_rows_for_every_layer_label_and_kind():
     assert [r["hook"] for r in rows[::4]] == ["blocks.0.hook_resid_pre", "blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]
     for r in rows:
         assert 0 <= r["accuracy"] <= 1 and 0 < r["baseline"] < 1 and len(r["per_square"]) == 64
+        # knowing the ply beats one guess per square (the later the ply, the more squares are filled)
+        assert r["baseline"] < r["ply_baseline"] < 1
         assert r["train_games"] + r["test_games"] == 200 and r["test_games"] > 0
         assert len(r["per_ply"]) == 59 and r["per_ply"][25] is None and 0 <= r["per_ply"][0] <= 1
     # the embedding alone knows where the last move went, not the whole board: far from perfect

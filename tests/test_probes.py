@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from probes.probes import (LinearProbe, ProbeConfig, fit_probe, load_probe, majority_classes, predict,
+from probes.probes import (LinearProbe, ProbeConfig, fit_probe, load_probe, majority_classes, ply_majority_accuracy, predict,
                            probe_metrics, save_probe, unit_directions)
 
 
@@ -62,3 +62,13 @@ def test_save_load_and_directions(tmp_path):
     d = unit_directions(again, 1, 2)
     assert d.shape == (64, 16) and torch.allclose(d.norm(dim=-1), torch.ones(64))
     assert isinstance(again, LinearProbe)
+
+
+def test_ply_majority_accuracy_guesses_each_square_by_ply():
+    # square 0 is class 1 at ply 0 and class 2 at ply 1 in every game; square 1 is unlabelled at ply 1
+    y = np.zeros((4, 2, 64), dtype=np.int64)
+    y[:, 0, 0], y[:, 1, 0], y[:, 1, 1] = 1, 2, -1
+    assert ply_majority_accuracy(y, y, 3) == 1.0
+    test = y.copy()
+    test[:, 1, 0] = 1  # one of 127 labelled squares per game now differs from the ply's majority
+    assert ply_majority_accuracy(y, test, 3) == pytest.approx(126 / 127)
