@@ -46,7 +46,7 @@ class DemoConfig:
     model: str | None = None            # checkpoint folder; None = the shipped model (or out/model with training)
     eval_games: int = 2000              # held-out games for the legal-move rates (synthetic and WTHOR each)
     probe_games: int = 1000             # synthetic games the probes are fitted (train split) and scored on
-    probe_epochs: int = 8
+    probe_epochs: int | None = None     # None: the per-kind default (8 linear, 16 MLP)
     cases: int = 300                    # intervention cases per data set
     scales: tuple[float, ...] = (1.0, 2.0, 4.0)
     gradient_steps: int = 1000          # Li et al.'s setting
@@ -155,7 +155,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
                                           config=probe_cfg, progress=cfg.progress)
         return {"rows": rows + [{**r, "model": "untrained"} for r in control]}
 
-    summary["probes"] = _stage(cfg, "probes", {"model": fp, "games": cfg.probe_games, "epochs": cfg.probe_epochs}, probes_stage)
+    probe_settings = {kind: dataclasses.asdict(dataclasses.replace(probe_cfg, kind=kind).resolved()) for kind in ("linear", "mlp")}
+    summary["probes"] = _stage(cfg, "probes", {"model": fp, "games": cfg.probe_games, "probe": probe_settings}, probes_stage)
 
     def interventions_stage() -> dict[str, Any]:
         sets = {"synthetic": synthetic_cases(cfg.cases)}
@@ -173,7 +174,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
     summary["interventions"] = _stage(cfg, "interventions", {"model": fp, "cases": cfg.cases, "scales": list(cfg.scales),
                                                              "steps": cfg.gradient_steps, "probe_games": cfg.probe_games,
-                                                             "wthor": wthor is not None}, interventions_stage)
+                                                             "probe": probe_settings, "wthor": wthor is not None}, interventions_stage)
 
     def figures_stage() -> dict[str, Any]:
         return draw_figures(model, model_dir, summary, cache, probe_cfg, cfg)

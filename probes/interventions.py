@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
@@ -101,7 +101,7 @@ def layer_probes(model: torch.nn.Module, labelling: str = "relative", kind: str 
     """
     n_layers = model.cfg.n_layers
     layers = list(range(n_layers + 1)) if layers is None else list(layers)
-    config = config or ProbeConfig()
+    config = replace(config or ProbeConfig(), kind=kind, n_classes=len(CLASSES[labelling])).resolved()
     key = {"model": model_fingerprint(model), "games": games, "seed": PROBE_GAMES_SEED,
            "config": {k: v for k, v in asdict(config).items() if k not in ("kind", "n_classes")}}
     folder = Path(cache) / f"{labelling}-{kind}" if cache is not None else None
@@ -120,8 +120,7 @@ def layer_probes(model: torch.nn.Module, labelling: str = "relative", kind: str 
             if folder is not None:
                 info = {"key": key, "hook": row["hook"], "layer": row["layer"], "label": labelling,
                         "classes": CLASSES[labelling], "metrics": row}
-                save_probe(folder / f"layer-{row['layer']}", probe, ProbeConfig(**{**asdict(config), "kind": kind,
-                           "n_classes": len(CLASSES[labelling])}), info)
+                save_probe(folder / f"layer-{row['layer']}", probe, config, info)
     device = next(model.parameters()).device
     for probe in probes.values():
         probe.to(device).eval().requires_grad_(False)

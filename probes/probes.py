@@ -36,11 +36,19 @@ class ProbeConfig:
     kind: Literal["linear", "mlp"] = "linear"
     n_classes: int = 3
     hidden: int = 256            # MLP only: width of the shared hidden layer (Li et al.: 128..512)
-    lr: float | None = None      # None: 1e-2 for linear probes, 1e-3 for MLP probes (decayed by a cosine)
+    lr: float | None = None      # None: 1e-2 for linear probes, 3e-3 for MLP probes (decayed by a cosine)
     weight_decay: float = 0.01
-    epochs: int = 8
+    epochs: int | None = None    # None: 8 for linear probes, 16 for MLP probes
     batch_size: int = 1024
     seed: int = 0
+
+    def resolved(self) -> "ProbeConfig":
+        """This config with the per-kind defaults filled in. The MLP defaults were chosen by measurement: at
+        lr 1e-3 and 8 epochs an MLP colour probe on the shipped model read 75 % where lr 3e-3 and 16 epochs read
+        89 % (README, "Probes")."""
+        linear = self.kind == "linear"
+        return dataclasses.replace(self, lr=self.lr if self.lr is not None else (1e-2 if linear else 3e-3),
+                                   epochs=self.epochs if self.epochs is not None else (8 if linear else 16))
 
 
 class LinearProbe(nn.Module):
@@ -84,10 +92,11 @@ def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, x_val: np.ndarray 
               y_val: np.ndarray | None = None, plies: np.ndarray | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Train a probe with minibatch AdamW on ``x`` [N, d], ``y`` [N, 64]; metrics on the validation set
     (or the training set when none is given), per ply too when ``plies`` [N_val] gives each row's ply."""
+    cfg = cfg.resolved()
     torch.manual_seed(cfg.seed)
     X, Y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
     probe = make_probe(X.shape[1], cfg)
-    lr = cfg.lr if cfg.lr is not None else (1e-2 if cfg.kind == "linear" else 1e-3)
+    lr = cfg.lr
     opt = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     steps, step = cfg.epochs * -(-len(X) // cfg.batch_size), 0
@@ -161,7 +170,7 @@ def save_probe(folder: str | os.PathLike, probe: nn.Module, cfg: ProbeConfig, in
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / "probe.safetensors") as tmp:
         save_file({k: v.contiguous() for k, v in probe.state_dict().items()}, str(tmp))
-    write_json(folder / "probe.json", {"config": dataclasses.asdict(cfg), **info})
+    write_json(folder / "probe.json", {"config": dataclasses.asdict(cfg.resolved()), **info})
 
 
 def load_probe(folder: str | os.PathLike) -> tuple[nn.Module, ProbeConfig, dict[str, Any]]:

@@ -57,7 +57,8 @@ def test_save_load_and_directions(tmp_path):
     probe, m = fit_probe(x, y, ProbeConfig(epochs=2))
     save_probe(tmp_path / "p", probe, ProbeConfig(epochs=2), {"hook": "blocks.0.hook_resid_post", "metrics": m})
     again, cfg, info = load_probe(tmp_path / "p")
-    assert cfg.epochs == 2 and info["hook"] == "blocks.0.hook_resid_post"
+    # the file records the settings the probe was trained with, per-kind defaults filled in
+    assert cfg.epochs == 2 and cfg.lr == 1e-2 and info["hook"] == "blocks.0.hook_resid_post"
     assert np.array_equal(predict(again, x), predict(probe, x))
     d = unit_directions(again, 1, 2)
     assert d.shape == (64, 16) and torch.allclose(d.norm(dim=-1), torch.ones(64))
@@ -72,3 +73,9 @@ def test_ply_majority_accuracy_guesses_each_square_by_ply():
     test = y.copy()
     test[:, 1, 0] = 1  # one of 127 labelled squares per game now differs from the ply's majority
     assert ply_majority_accuracy(y, test, 3) == pytest.approx(126 / 127)
+
+
+def test_per_kind_defaults():
+    assert (ProbeConfig().resolved().lr, ProbeConfig().resolved().epochs) == (1e-2, 8)
+    assert (ProbeConfig(kind="mlp").resolved().lr, ProbeConfig(kind="mlp").resolved().epochs) == (3e-3, 16)
+    assert ProbeConfig(kind="mlp", lr=1e-4, epochs=3).resolved() == ProbeConfig(kind="mlp", lr=1e-4, epochs=3)
