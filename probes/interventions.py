@@ -390,7 +390,7 @@ def benchmark(model: torch.nn.Module, cases: Sequence[EditCase], probes: dict[in
         before, after = edited_move_probabilities(model, cases, probes, setting, labelling)
         rows.append({
             "method": setting.method, "layers": f"{setting.layers[0]}-{setting.layers[-1]}",
-            "scale": setting.scale if setting.method == "linear" else None,
+            "scale": setting.scale if setting.method == "linear" else None, "positions": setting.positions,
             "cases": len(cases), "data": data, "labelling": labelling,
             "error": float(legal_set_errors(after, legal_edit).mean()),
             "null_error": float(legal_set_errors(before, legal_edit).mean()),
@@ -428,6 +428,6 @@ def save_rows(rows: list[dict[str, Any]], out: str | os.PathLike) -> None:
     """``intervention_table.csv`` and ``intervention_rows.json`` in ``out``."""
     out = Path(out)
     write_json(out / "intervention_rows.json", rows)
-    write_csv(out / "intervention_table.csv", rows, ["data", "method", "labelling", "layers", "scale", "cases", "error",
+    write_csv(out / "intervention_table.csv", rows, ["data", "method", "labelling", "layers", "scale", "positions", "cases", "error",
                                                      "null_error", "error_vs_original", "null_error_vs_original",
                                                      "legal_changed", "moved_right"])

@@ -140,13 +140,18 @@ def plot_intervention(result: Any, path: str | os.PathLike, title: str = "") -> 
 
 
 def plot_intervention_errors(rows: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
-    """Intervention error by first edited layer, one line per (method, scale, data), the null edit dashed."""
+    """Intervention error by first edited layer, one line per (method, scale, edited positions, data), the null
+    edit dashed."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    groups = sorted({(r["method"], r["scale"] if r["scale"] is not None else -1, r.get("data", "")) for r in rows})
-    for method, scale, data in groups:
-        sel = sorted((r for r in rows if r["method"] == method and (r["scale"] if r["scale"] is not None else -1) == scale
-                      and r.get("data", "") == data), key=lambda r: int(r["layers"].split("-")[0]))
-        label = f"{method}" + (f", scale {scale:g}" if scale != -1 else "") + (f" ({data})" if data else "")
+
+    def group(r: dict[str, Any]) -> tuple:
+        return r["method"], r["scale"] if r["scale"] is not None else -1, r.get("positions", 1), r.get("data", "")
+
+    for method, scale, positions, data in sorted({group(r) for r in rows}):
+        sel = sorted((r for r in rows if group(r) == (method, scale, positions, data)),
+                     key=lambda r: int(r["layers"].split("-")[0]))
+        label = (f"{method}" + (f", scale {scale:g}" if scale != -1 else "")
+                 + (f", last {positions} positions" if positions > 1 else "") + (f" ({data})" if data else ""))
         ax.plot([int(r["layers"].split("-")[0]) for r in sel], [r["error"] for r in sel], marker="o", label=label)
     for data in sorted({r.get("data", "") for r in rows}):
         null = np.mean([r["null_error"] for r in rows if r.get("data", "") == data])

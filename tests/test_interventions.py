@@ -136,9 +136,10 @@ def test_edits_act_through_hooks_and_compose(tiny, linear_probes):
 
 def test_benchmark_rows_and_single_intervention(tiny, linear_probes):
     cases = make_cases(random_games(80, 4), 10, seed=0)
-    settings = sweep_settings("linear", 2, scales=(1.0, 2.0))
+    settings = sweep_settings("linear", 2, scales=(1.0, 2.0)) + sweep_settings("linear", 2, (1.0,), [2], positions=3)
     rows = benchmark(tiny, cases, linear_probes, settings, "relative", data="synthetic", progress=False)
-    assert [(r["layers"], r["scale"]) for r in rows] == [("1-2", 1.0), ("1-2", 2.0), ("2-2", 1.0), ("2-2", 2.0)]
+    assert [(r["layers"], r["scale"], r["positions"]) for r in rows] == [
+        ("1-2", 1.0, 1), ("1-2", 2.0, 1), ("2-2", 1.0, 1), ("2-2", 2.0, 1), ("2-2", 1.0, 3)]
     for r in rows:
         assert r["cases"] == 10 and r["null_error"] == rows[0]["null_error"] and r["legal_changed"] > 0
         assert 0 <= r["error"] <= 60
