@@ -240,7 +240,8 @@ def _intervention_probes(args: argparse.Namespace, model: "Any", method: str) ->
 
 
 def _edit_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"lr": args.lr, "steps": args.steps, "reg": args.reg, "positions": args.positions}
+    return {"lr": args.lr, "steps": args.steps, "reg": args.reg, "positions": args.positions,
+            "whole_board": args.whole_board}
 
 
 def cmd_intervene_eval(args: argparse.Namespace) -> None:
@@ -462,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--lr", type=float, default=1e-3, help="gradient: Adam learning rate")
         p.add_argument("--reg", type=float, default=0.2, help="gradient: weight of keeping the other squares")
         p.add_argument("--positions", type=int, default=1, help="edit the last N positions (1: the last only)")
+        p.add_argument("--whole-board", action="store_true",
+                       help="linear: also move every other square the probe misreads to the board's class")
         p.add_argument("--probes", default=None, help="probe cache folder (default: MODEL/probes)")
         p.add_argument("--probe-games", type=int, default=2000, help="synthetic games the probes are fitted on")
         p.add_argument("--device", default="cpu")

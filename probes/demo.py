@@ -167,16 +167,20 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         for method in ("linear", "gradient"):
             labelling, kind = DEFAULT_PROBES[method]
             probes = layer_probes(model, labelling, kind, games=cfg.probe_games, config=probe_cfg, cache=cache, progress=False)
-            settings = [s for positions in cfg.edit_positions
-                        for s in (sweep_settings("linear", n, cfg.scales, positions=positions) if method == "linear"
-                                  else sweep_settings("gradient", n, steps=cfg.gradient_steps, positions=positions))]
+            if method == "linear":
+                settings = [s for positions in cfg.edit_positions for whole in (False, True)
+                            for s in sweep_settings("linear", n, cfg.scales, positions=positions, whole_board=whole)]
+            else:
+                settings = [s for positions in cfg.edit_positions
+                            for s in sweep_settings("gradient", n, steps=cfg.gradient_steps, positions=positions)]
             for data, cases in sets.items():
                 rows += benchmark(model, cases, probes, settings, labelling, data=data, progress=cfg.progress)
         return {"rows": rows}
 
     summary["interventions"] = _stage(cfg, "interventions", {"model": fp, "cases": cfg.cases, "scales": list(cfg.scales),
                                                              "steps": cfg.gradient_steps, "probe_games": cfg.probe_games,
-                                                             "positions": list(cfg.edit_positions), "probe": probe_settings, "wthor": wthor is not None}, interventions_stage)
+                                                             "positions": list(cfg.edit_positions), "whole_board": [False, True],
+                                                             "probe": probe_settings, "wthor": wthor is not None}, interventions_stage)
 
     def figures_stage() -> dict[str, Any]:
         return draw_figures(model, model_dir, summary, cache, probe_cfg, cfg)
@@ -293,6 +297,7 @@ def summary_table(summary: dict[str, Any]) -> str:
             if best:
                 lines.append(f"intervention {method:8} ({data}): layers {best['layers']}"
                              + (f", scale {best['scale']:g}" if best["scale"] is not None else "")
+                             + (", whole board" if best.get("whole_board") else "")
                              + (f", last {best['positions']} positions" if best.get("positions", 1) > 1 else "")
                              + f": error {best['error']:.2f} vs {best['null_error']:.2f} without an edit "
                              f"({best['cases']} cases; {100 * best['moved_right']:.0f} % of changed squares moved the right way)")

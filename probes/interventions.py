@@ -166,23 +166,45 @@ class EditSetting:
     steps: int = 1000            # gradient: Adam steps per layer (Li et al.)
     reg: float = 0.2             # gradient: weight of keeping every other square (Li et al.)
     positions: int = 1           # edit the last N positions of the prefix (where the square holds a disc there)
+    whole_board: bool = False    # linear: also reflect every other square the probe misreads onto the board's class
 
     def describe(self) -> str:
         layers = f"{self.layers[0]}-{self.layers[-1]}" if len(self.layers) > 1 else str(self.layers[0])
-        return f"{self.method}, layers {layers}" + (f", scale {self.scale:g}" if self.method == "linear" else
-                                                    f", {self.steps} Adam steps of {self.lr:g}, reg {self.reg:g}")
+        return (f"{self.method}, layers {layers}"
+                + (f", scale {self.scale:g}" + (", whole board" if self.whole_board else "") if self.method == "linear"
+                   else f", {self.steps} Adam steps of {self.lr:g}, reg {self.reg:g}")
+                + (f", last {self.positions} positions" if self.positions > 1 else ""))
+
+
+def _reflect(probe: torch.nn.Module, x: torch.Tensor, squares: torch.Tensor, current: torch.Tensor,
+             target: torch.Tensor, scale: float) -> torch.Tensor:
+    """``x`` [n, d] reflected across the boundary between classes ``current`` and ``target`` of ``squares`` [n]."""
+    w = (probe.W[:, squares, current] - probe.W[:, squares, target]).T      # [n, d]
+    margin = (x * w).sum(-1) + probe.b[squares, current] - probe.b[squares, target]
+    return x - ((1 + scale) * margin / (w * w).sum(-1))[:, None] * w
 
 
 def _linear_hook(probe: torch.nn.Module, rows: torch.Tensor, pos: torch.Tensor, squares: torch.Tensor,
-                 current: torch.Tensor, target: torch.Tensor, scale: float) -> Callable:
-    w = (probe.W[:, squares, current] - probe.W[:, squares, target]).T      # [B, d]
-    bias = probe.b[squares, current] - probe.b[squares, target]             # [B]
+                 current: torch.Tensor, target_board: torch.Tensor, scale: float, whole_board: bool = False) -> Callable:
+    n = torch.arange(len(squares), device=squares.device)
+    target = target_board[n, squares]
 
     def hook(resid: torch.Tensor, hook: Any = None) -> torch.Tensor:
         x = resid[rows, pos]
-        margin = (x * w).sum(-1) + bias
+        if whole_board:
+            col = torch.empty_like(squares)
+            for s in range(64):
+                # every other square the probe misreads: reflect the class it reads onto the board's, one square at a
+                # time, and again if a third class then wins
+                for _ in range(probe.b.shape[1] - 1):
+                    read = probe(x)[:, s].argmax(-1)
+                    wrong = (read != target_board[:, s]) & (target_board[:, s] >= 0) & (squares != s)
+                    if not wrong.any():
+                        break
+                    x = torch.where(wrong[:, None], _reflect(probe, x, col.fill_(s), read, target_board[:, s].clamp(min=0), scale), x)
+        x = _reflect(probe, x, squares, current, target, scale)  # last, so that the edited square reads as asked
         resid = resid.clone()
-        resid[rows, pos] = x - ((1 + scale) * margin / (w * w).sum(-1))[:, None] * w
+        resid[rows, pos] = x
         return resid
 
     return hook
@@ -254,8 +276,8 @@ def edited_move_probabilities(model: torch.nn.Module, cases: Sequence[EditCase],
         hooks = []
         for L in setting.layers:
             if setting.method == "linear":
-                fn = _linear_hook(probes[L], rows_t, pos_t, sq, torch.as_tensor(current, device=device),
-                                  target_t[torch.arange(len(rows)), sq], setting.scale)
+                fn = _linear_hook(probes[L], rows_t, pos_t, sq, torch.as_tensor(current, device=device), target_t,
+                                  setting.scale, setting.whole_board)
             elif setting.method == "gradient":
                 fn = _gradient_hook(probes[L], rows_t, pos_t, sq, target_t, setting)
             else:
@@ -391,7 +413,7 @@ def benchmark(model: torch.nn.Module, cases: Sequence[EditCase], probes: dict[in
         rows.append({
             "method": setting.method, "layers": f"{setting.layers[0]}-{setting.layers[-1]}",
             "scale": setting.scale if setting.method == "linear" else None, "positions": setting.positions,
-            "cases": len(cases), "data": data, "labelling": labelling,
+            "whole_board": setting.whole_board, "cases": len(cases), "data": data, "labelling": labelling,
             "error": float(legal_set_errors(after, legal_edit).mean()),
             "null_error": float(legal_set_errors(before, legal_edit).mean()),
             "error_vs_original": float(legal_set_errors(after, legal_orig).mean()),
@@ -428,6 +450,6 @@ def save_rows(rows: list[dict[str, Any]], out: str | os.PathLike) -> None:
     """``intervention_table.csv`` and ``intervention_rows.json`` in ``out``."""
     out = Path(out)
     write_json(out / "intervention_rows.json", rows)
-    write_csv(out / "intervention_table.csv", rows, ["data", "method", "labelling", "layers", "scale", "positions", "cases", "error",
+    write_csv(out / "intervention_table.csv", rows, ["data", "method", "labelling", "layers", "scale", "positions", "whole_board", "cases", "error",
                                                      "null_error", "error_vs_original", "null_error_vs_original",
                                                      "legal_changed", "moved_right"])

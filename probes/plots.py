@@ -145,12 +145,13 @@ def plot_intervention_errors(rows: list[dict[str, Any]], path: str | os.PathLike
     fig, ax = plt.subplots(figsize=(6, 4))
 
     def group(r: dict[str, Any]) -> tuple:
-        return r["method"], r["scale"] if r["scale"] is not None else -1, r.get("positions", 1), r.get("data", "")
+        return (r["method"], r["scale"] if r["scale"] is not None else -1, r.get("positions", 1),
+                bool(r.get("whole_board")), r.get("data", ""))
 
-    for method, scale, positions, data in sorted({group(r) for r in rows}):
-        sel = sorted((r for r in rows if group(r) == (method, scale, positions, data)),
+    for method, scale, positions, whole, data in sorted({group(r) for r in rows}):
+        sel = sorted((r for r in rows if group(r) == (method, scale, positions, whole, data)),
                      key=lambda r: int(r["layers"].split("-")[0]))
-        label = (f"{method}" + (f", scale {scale:g}" if scale != -1 else "")
+        label = (f"{method}" + (f", scale {scale:g}" if scale != -1 else "") + (", whole board" if whole else "")
                  + (f", last {positions} positions" if positions > 1 else "") + (f" ({data})" if data else ""))
         ax.plot([int(r["layers"].split("-")[0]) for r in sel], [r["error"] for r in sel], marker="o", label=label)
     for data in sorted({r.get("data", "") for r in rows}):

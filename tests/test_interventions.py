@@ -12,7 +12,7 @@ from othello.training import legal_set_errors
 from probes.interventions import (EditSetting, _gradient_hook, _linear_hook, benchmark, edit_board,
                                   edited_move_probabilities, intervene, layer_probes, make_cases,
                                   moved_right, parse_layers, real_mover_board, sweep_settings)
-from probes.probes import ProbeConfig
+from probes.probes import LinearProbe, ProbeConfig
 
 FAST = ProbeConfig(epochs=2, hidden=32)
 
@@ -83,7 +83,9 @@ def test_linear_edit_moves_the_probe_reading_across_its_boundary(linear_probes):
     rows, pos, sq = torch.tensor([0, 2]), torch.tensor([5, 3]), torch.tensor([7, 40])
     cur, tgt = torch.tensor([1, 2]), torch.tensor([2, 0])
     before = probe(resid[rows, pos])[torch.arange(2), sq]
-    out = _linear_hook(probe, rows, pos, sq, cur, tgt, scale=3.0)(resid)
+    board = torch.zeros(2, 64, dtype=torch.long)
+    board[torch.arange(2), sq] = tgt
+    out = _linear_hook(probe, rows, pos, sq, cur, board, scale=3.0)(resid)
     after = probe(out[rows, pos])[torch.arange(2), sq]
     margin_before = before[torch.arange(2), cur] - before[torch.arange(2), tgt]
     margin_after = after[torch.arange(2), cur] - after[torch.arange(2), tgt]
@@ -108,6 +110,30 @@ def test_gradient_edit_makes_the_probe_read_the_edited_board(tiny):
         assert read[0, 20] == target[0, 20] and read[1, 33] == target[1, 33]
         kept[reg] = float((read == board).float().mean())
     assert kept[0.02] > kept[0.0] + 0.2                   # the regulariser keeps the other squares
+
+
+def test_whole_board_linear_edit_moves_the_misread_squares_too():
+    torch.manual_seed(0)
+    probe = LinearProbe(192, 3)                           # one axis per (square, class): squares do not interact
+    with torch.no_grad():
+        probe.W.copy_(torch.eye(192).view(192, 64, 3))
+    x = torch.randn(3, 1, 192)
+    board = probe(x[:, 0]).argmax(-1)                     # [3, 64]: what the probe reads now
+    target = board.clone()                                # a board that disagrees with it on 4 other squares per row
+    for r, others in enumerate(([20, 30, 40, 50], [21, 31, 41, 51], [22, 32, 42, 52])):
+        target[r, others] = (board[r, others] + 1) % 3
+    target[:, 10] = -1                                    # an unlabelled square is left alone
+    squares = torch.tensor([5, 6, 7])
+    current = board[torch.arange(3), squares]
+    target[torch.arange(3), squares] = (current + 1) % 3
+    rows, pos = torch.arange(3), torch.zeros(3, dtype=torch.long)
+    one = probe(_linear_hook(probe, rows, pos, squares, current, target, 1.0, False)(x)[:, 0]).argmax(-1)
+    whole = probe(_linear_hook(probe, rows, pos, squares, current, target, 1.0, True)(x)[:, 0]).argmax(-1)
+    labelled = target >= 0
+    assert (one[torch.arange(3), squares] == target[torch.arange(3), squares]).all()
+    assert (whole[torch.arange(3), squares] == target[torch.arange(3), squares]).all()
+    agree_one, agree_whole = (float(((r == target) & labelled).sum() / labelled.sum()) for r in (one, whole))
+    assert agree_one == pytest.approx(1 - 12 / 189) and agree_whole == 1.0
 
 
 def test_edits_act_through_hooks_and_compose(tiny, linear_probes):
