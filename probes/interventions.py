@@ -197,7 +197,7 @@ def _linear_hook(probe: torch.nn.Module, rows: torch.Tensor, pos: torch.Tensor, 
                 # every other square the probe misreads: reflect the class it reads onto the board's, one square at a
                 # time, and again if a third class then wins
                 for _ in range(probe.b.shape[1] - 1):
-                    read = probe(x)[:, s].argmax(-1)
+                    read = (x @ probe.W[:, s] + probe.b[s]).argmax(-1)  # square s only, not all 64
                     wrong = (read != target_board[:, s]) & (target_board[:, s] >= 0) & (squares != s)
                     if not wrong.any():
                         break

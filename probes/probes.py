@@ -96,8 +96,7 @@ def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, x_val: np.ndarray 
     torch.manual_seed(cfg.seed)
     X, Y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
     probe = make_probe(X.shape[1], cfg)
-    lr = cfg.lr
-    opt = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(probe.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     steps, step = cfg.epochs * -(-len(X) // cfg.batch_size), 0
     for _ in range(cfg.epochs):
@@ -105,7 +104,7 @@ def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, x_val: np.ndarray 
         for a in range(0, len(X), cfg.batch_size):
             # a cosine to zero lets minibatch AdamW settle where scikit-learn's lbfgs converges (BENCHMARKS.md)
             for group in opt.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+                group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / steps))
             step += 1
             idx = order[a:a + cfg.batch_size]
             loss = _loss(probe(X[idx]), Y[idx])
@@ -126,7 +125,8 @@ def predict(probe: nn.Module, x: np.ndarray, batch_size: int = 8192) -> np.ndarr
 
 
 def majority_classes(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """The most common class of each square ``[64]`` (the baseline a probe must beat)."""
+    """The most common class of each square over the first axis: ``[N, 64]`` -> ``[64]`` (the baseline a probe
+    must beat); ``[G, P, 64]`` -> ``[P, 64]``."""
     counts = np.stack([(y == c).sum(0) for c in range(n_classes)])
     return counts.argmax(0)
 
@@ -135,8 +135,7 @@ def ply_majority_accuracy(y_train: np.ndarray, y_test: np.ndarray, n_classes: in
     """Accuracy of the best guess that knows only the ply: each (position, square)'s most common class in
     ``y_train`` [G, P, 64], scored on ``y_test`` [G', P, 64]. A model that carries nothing but its position
     embedding can reach this; an untrained model's residual stream does (the probes' control)."""
-    counts = np.stack([(y_train == c).sum(0) for c in range(n_classes)])  # [C, P, 64]
-    guess = counts.argmax(0)
+    guess = majority_classes(y_train, n_classes)  # [P, 64]
     valid = y_test >= 0
     return float(((guess[None] == y_test) & valid).sum() / max(int(valid.sum()), 1))
 
