@@ -207,7 +207,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
         out = Path(args.out)
         write_json(out / "probe_rows.json", rows)
         write_csv(out / "probe_table.csv", rows, ["model", "hook", "layer", "label", "kind", "accuracy", "baseline",
-                                                  "ply_baseline", "whole_board", "train_games", "test_games"])
+                                                  "ply_baseline", "midgame_accuracy", "whole_board", "train_games", "test_games"])
         trained = [r for r in rows if r["model"] == "trained"]
         plot_accuracy_by_layer(trained, out / "probe_accuracy_by_layer.png")
         for label in labels:
@@ -229,6 +229,11 @@ def cmd_probe(args: argparse.Namespace) -> None:
         base = [next(r for r in rows if r["layer"] == L and r["label"] == lab) for lab in labels]
         print(f"{L:>5}  " + "  ".join(cells) + "  | "
               + " ".join(f"{100 * b['baseline']:.1f}/{100 * b['ply_baseline']:.1f}" for b in base))
+    for m, lab, k in columns:
+        best = max((r for r in rows if (r["model"], r["label"], r["kind"]) == (m, lab, k)), key=lambda r: r["accuracy"])
+        if best.get("midgame_accuracy") is not None:
+            print(f"{lab}/{k}{'' if m == 'trained' else ' (untrained)'}: best layer {best['layer']}, "
+                  f"{100 * best['accuracy']:.1f} % ({100 * best['midgame_accuracy']:.1f} % at positions 5..53, as Nanda et al. score)")
 
 
 def _intervention_probes(args: argparse.Namespace, model: "Any", method: str) -> tuple[dict, str]:
@@ -316,8 +321,9 @@ def cmd_intervene(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from probes.demo import DemoConfig, run_demo, summary_table
 
-    cfg = DemoConfig(out=args.out, model=args.model, eval_games=args.eval_games, probe_games=args.probe_games,
-                     cases=args.cases, gradient_steps=args.steps, wthor=args.wthor,
+    counts = {k: v for k, v in (("eval_games", args.eval_games), ("probe_games", args.probe_games), ("cases", args.cases),
+                                ("gradient_steps", args.steps)) if v is not None}  # None: DemoConfig's default
+    cfg = DemoConfig(out=args.out, model=args.model, **counts, wthor=args.wthor,
                      train_minutes=args.minutes if args.train else None, preset=args.preset, device=args.device,
                      force=tuple(x for x in (args.force or "").split(",") if x), progress=not args.json)
     summary = run_demo(cfg)
@@ -497,10 +503,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", action="store_true", help="train a fresh model first (resumed when rerun)")
     p.add_argument("--minutes", type=float, default=10.0, help="with --train: training time")
     p.add_argument("--preset", default="small", help="with --train: the model preset")
-    p.add_argument("--eval-games", type=int, default=2000)
-    p.add_argument("--probe-games", type=int, default=1000)
-    p.add_argument("--cases", type=int, default=300, help="intervention cases per data set")
-    p.add_argument("--steps", type=int, default=1000, help="gradient edits: Adam steps per layer")
+    p.add_argument("--eval-games", type=int, default=None, help="held-out games for the legal-move rates (default 2000)")
+    p.add_argument("--probe-games", type=int, default=None, help="synthetic games the probes are fitted and scored on (default 2000)")
+    p.add_argument("--cases", type=int, default=None, help="intervention cases per data set (default 300)")
+    p.add_argument("--steps", type=int, default=None, help="gradient edits: Adam steps per layer (default 1000)")
     p.add_argument("--wthor", default=None, help="folder of WTHOR .wtb files (default: ../shared/data/wthor when present)")
     p.add_argument("--force", default=None, help="comma-separated stages to redo (eval, probes, interventions, figures) or 'all'")
     p.add_argument("--device", default="cpu")

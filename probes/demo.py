@@ -45,7 +45,7 @@ class DemoConfig:
     out: str = "runs/demo"
     model: str | None = None            # checkpoint folder; None = the shipped model (or out/model with training)
     eval_games: int = 2000              # held-out games for the legal-move rates (synthetic and WTHOR each)
-    probe_games: int = 1000             # synthetic games the probes are fitted (train split) and scored on
+    probe_games: int = 2000             # synthetic games the probes are fitted (train split) and scored on
     probe_epochs: int | None = None     # None: the per-kind default (8 linear, 16 MLP)
     cases: int = 300                    # intervention cases per data set
     scales: tuple[float, ...] = (1.0, 2.0, 4.0)
@@ -287,8 +287,10 @@ def summary_table(summary: dict[str, Any]) -> str:
                 best = max(sel, key=lambda r: r["accuracy"])
                 control = [r for r in rows if r["label"] == label and r["kind"] == kind and r["model"] == "untrained"
                            and r["layer"] == best["layer"]]
+                mid = best.get("midgame_accuracy")
                 lines.append(f"probe {label:8} {kind:6}: best layer {best['layer']} {100 * best['accuracy']:.1f} % "
-                             f"(majority baseline {100 * best['baseline']:.1f} %, "
+                             + (f"({100 * mid:.1f} % at positions 5..53) " if mid is not None else "")
+                             + f"(majority baseline {100 * best['baseline']:.1f} %, "
                              f"by-ply baseline {100 * best.get('ply_baseline', float('nan')):.1f} %"
                              + (f", untrained model {100 * control[0]['accuracy']:.1f} %)" if control else ")"))
     for method in ("linear", "gradient"):

@@ -27,6 +27,9 @@ from othello.files import atomic_path, write_json
 from probes.targets import CLASSES
 
 CLASSES_COUNT = {name: len(classes) for name, classes in CLASSES.items()}
+# Positions 5..53: where Nanda et al. fit and score their probes (pos_start 5, pos_end n_ctx - 5), leaving out the
+# nearly fixed opening and the last moves, where the model needs little of the board. Plies 6..54.
+MIDGAME_PLIES = (6, 54)
 
 
 @dataclass
@@ -142,7 +145,9 @@ def ply_majority_accuracy(y_train: np.ndarray, y_test: np.ndarray, n_classes: in
 
 def probe_metrics(pred: np.ndarray, y: np.ndarray, majority: np.ndarray, plies: np.ndarray | None = None) -> dict[str, Any]:
     """Accuracy over labelled squares, per square [64], per class, whole-board, the majority baseline, and,
-    given each row's ply (1..59) in ``plies`` [N], per ply [59] (``None`` for a ply with no labelled square)."""
+    given each row's ply (1..59) in ``plies`` [N], per ply [59] (``None`` for a ply with no labelled square) and
+    ``midgame_accuracy``, the accuracy at the positions Nanda et al. score (``MIDGAME_PLIES``; ``None`` when
+    there are none)."""
     valid = y >= 0
     correct = (pred == y) & valid
     n = max(int(valid.sum()), 1)
@@ -160,6 +165,8 @@ def probe_metrics(pred: np.ndarray, y: np.ndarray, majority: np.ndarray, plies: 
         right = np.bincount(plies, weights=correct.sum(1), minlength=60)[1:60]
         total = np.bincount(plies, weights=valid.sum(1), minlength=60)[1:60]
         metrics["per_ply"] = [float(r / t) if t else None for r, t in zip(right, total)]
+        mid = slice(MIDGAME_PLIES[0] - 1, MIDGAME_PLIES[1])
+        metrics["midgame_accuracy"] = float(right[mid].sum() / total[mid].sum()) if total[mid].sum() else None
     return metrics
 
 

@@ -90,7 +90,10 @@ def test_probe_command(tmp_path, capsys):
     assert (tmp_path / "p" / "probe_table.csv").read_text().count("\n") == 9
     assert (tmp_path / "p" / "probe_accuracy_by_layer.png").exists() and (tmp_path / "p" / "probe_squares_colour.png").exists()
     assert main(args) == 0
-    assert capsys.readouterr().out.splitlines()[0].startswith("layer  relative/linear")
+    text = capsys.readouterr().out.splitlines()
+    assert text[0].startswith("layer  relative/linear")
+    # positions 0..9 include 5..9 of Nanda et al.'s 5..53
+    assert sum("at positions 5..53" in line for line in text) == 4
 
 
 def test_train_command_writes_curves(tmp_path, capsys):

@@ -19,6 +19,8 @@ def test_rows_for_every_layer_label_and_kind():
         assert r["baseline"] < r["ply_baseline"] < 1
         assert r["train_games"] + r["test_games"] == 200 and r["test_games"] > 0
         assert len(r["per_ply"]) == 59 and r["per_ply"][25] is None and 0 <= r["per_ply"][0] <= 1
+        # positions 5..19 of the 20 probed: the mean of plies 6..20, each ply weighted by its labelled squares
+        assert min(r["per_ply"][5:20]) <= r["midgame_accuracy"] <= max(r["per_ply"][5:20])
     # the embedding alone knows where the last move went, not the whole board: far from perfect
     assert rows[0]["accuracy"] < 0.95
 

@@ -50,6 +50,9 @@ def test_metrics_by_hand():
     assert m["whole_board"] == 0.5 and m["per_class"][1] == pytest.approx(2 / 3)
     assert len(m["per_ply"]) == 59 and m["per_ply"][2] == 1.0 and m["per_ply"][6] == pytest.approx(63 / 64)
     assert m["per_ply"][0] is None
+    # Nanda et al.'s positions (plies 6..54) hold only the second row
+    assert m["midgame_accuracy"] == pytest.approx(63 / 64)
+    assert probe_metrics(pred, y, majority_classes(y, 3), plies=np.array([3, 55]))["midgame_accuracy"] is None
 
 
 def test_save_load_and_directions(tmp_path):
