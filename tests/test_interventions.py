@@ -7,7 +7,7 @@ import torch
 from othello.board import Board
 from othello.games import random_games
 from othello.model import build_model, preset, residual_hook
-from othello.notation import parse_moves, parse_square, square_name
+from othello.notation import parse_moves, parse_square, square_name, squares_to_tokens
 from othello.training import legal_set_errors
 from probes.interventions import (EditSetting, _gradient_hook, _linear_hook, benchmark, edit_board,
                                   edited_move_probabilities, intervene, layer_probes, make_cases,
@@ -138,23 +138,30 @@ def test_whole_board_linear_edit_moves_the_misread_squares_too():
 
 def test_edits_act_through_hooks_and_compose(tiny, linear_probes):
     cases = make_cases(random_games(60, 9), 6, seed=0)
-    seen = {}
-
-    def record(resid, hook):
-        seen["resid"] = resid.clone()
-        return resid
-
     setting = EditSetting("linear", (1, 2), scale=2.0)
     before, after = edited_move_probabilities(tiny, cases, linear_probes, setting, "relative")
     assert before.shape == after.shape == (6, 64) and np.allclose(after.sum(1), 1, atol=1e-5)
     assert not np.allclose(before, after)
-    # the same edit composes with another hook on the same point: that hook sees the edited stream
-    with tiny.hooks(fwd_hooks=[(residual_hook(2, 2), record)]):
-        edited_move_probabilities(tiny, cases[:1], linear_probes, EditSetting("linear", (2,), scale=2.0), "relative")
+    # the edit composes with other hooks: one on the same point runs first and sees the stream unedited, and the
+    # next block's resid_pre (the same stream) sees it edited
     c = cases[0]
     board, _ = c.boards()
-    reading = linear_probes[2](seen["resid"][0, len(c.moves) - 1][None])[0, c.square].argmax()
-    assert int(reading) == (2 if board.colour_at(c.square) == board.next_mover else 1)
+    at, edited_class = len(c.moves) - 1, (2 if board.colour_at(c.square) == board.next_mover else 1)
+    seen = {}
+
+    def recorder(name):
+        def record(resid, hook):
+            seen[name] = resid[:, at].clone()
+            return resid
+        return record
+
+    hooks = [(residual_hook(1, 2), recorder("same")), ("blocks.1.hook_resid_pre", recorder("next"))]
+    with tiny.hooks(fwd_hooks=hooks):
+        edited_move_probabilities(tiny, cases[:1], linear_probes, EditSetting("linear", (1,), scale=2.0), "relative")
+    with tiny.hooks(fwd_hooks=[("blocks.1.hook_resid_pre", recorder("plain"))]):
+        tiny(torch.as_tensor(squares_to_tokens(np.array([c.moves]))))
+    assert torch.allclose(seen["same"], seen["plain"], atol=1e-6) and not torch.allclose(seen["next"], seen["plain"])
+    assert int(linear_probes[1](seen["next"])[0, c.square].argmax()) == edited_class
     # a null setting (scale -1 puts the activation back where it was) changes nothing
     same, unchanged = edited_move_probabilities(tiny, cases, linear_probes, EditSetting("linear", (1, 2), scale=-1.0), "relative")
     assert np.allclose(same, unchanged, atol=1e-6)
