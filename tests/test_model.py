@@ -39,6 +39,22 @@ def test_hooks_edit_the_forward_pass():
     assert torch.allclose(model(tokens), clean)  # the hook was removed
 
 
+def test_a_resid_mid_edit_reaches_the_mlp_but_not_the_stream():
+    # The README warns of this: in the bridge (TransformerLens 3.9 and 4.x alike) a hook on resid_mid changes what
+    # the MLP reads, but resid_post is the unedited resid_mid + mlp_out (HookedTransformer passed the edit on too).
+    torch.manual_seed(0)
+    model = build_model(preset("tiny"))
+    tokens = torch.randint(1, 61, (1, 10))
+    shift = torch.randn(model.cfg.d_model)
+    _, clean = model.run_with_cache(tokens)
+    with model.hooks(fwd_hooks=[(hook_name(1, "resid_mid"), lambda act, hook: act + shift)]):
+        _, edited = model.run_with_cache(tokens)
+    assert torch.allclose(edited[hook_name(1, "resid_mid")], clean[hook_name(1, "resid_mid")] + shift, atol=1e-5)
+    assert not torch.allclose(edited[hook_name(1, "mlp_out")], clean[hook_name(1, "mlp_out")], atol=1e-3)
+    assert torch.allclose(edited[hook_name(1, "resid_post")],
+                          clean[hook_name(1, "resid_mid")] + edited[hook_name(1, "mlp_out")], atol=1e-5)
+
+
 def test_seeded_initialisation():
     a, b = build_model(preset("tiny", seed=1)), build_model(preset("tiny", seed=1))
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
