@@ -18,6 +18,7 @@ from typing import Literal
 import torch
 from transformer_lens.config import TransformerBridgeConfig
 from transformer_lens.model_bridge import TransformerBridge
+from transformer_lens.model_bridge.generalized_components.normalization import NormalizationBridge
 
 from othello.notation import D_VOCAB, N_CTX
 
@@ -92,9 +93,27 @@ def bridge_config(cfg: ModelConfig) -> TransformerBridgeConfig:
 def build_model(cfg: ModelConfig, device: str | torch.device | None = None) -> TransformerBridge:
     """A freshly initialised model of shape ``cfg`` (seeded by ``cfg.seed``), in eval mode."""
     model = TransformerBridge.boot_native(bridge_config(copy.deepcopy(cfg)), device=device)
+    _use_native_layer_norm(model)
     model.eval()
     model.othello_config = cfg  # the shape it was built from, for checkpoints
     return model
+
+
+def _use_native_layer_norm(model: TransformerBridge) -> int:
+    """Run each LayerNorm as ``nn.LayerNorm`` (one fused op and its fused backward); returns how many.
+
+    By default the bridge computes LayerNorm op by op so that ``hook_scale`` and ``hook_normalized`` sit in the
+    autograd graph; that backward was most of the bridge's training-speed gap to plain PyTorch (BENCHMARKS.md).
+    TransformerLens's own ``use_native_layernorm_autograd`` path (TL 3.9 and 4.x) still fires both hooks and,
+    when a hook edits them or a backward hook is attached, falls back to the op-by-op computation (with a
+    warning), so hooks behave as before. Parameter-free LayerNorms (folded checkpoints) have no fused op.
+    """
+    count = 0
+    for module in model.modules():
+        if type(module) is NormalizationBridge and isinstance(module.original_component, torch.nn.LayerNorm):
+            module.use_native_layernorm_autograd = True
+            count += 1
+    return count
 
 
 HookKind = Literal["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"]

@@ -60,3 +60,39 @@ def test_seeded_initialisation():
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     c = build_model(preset("tiny", seed=2))
     assert not torch.equal(a.state_dict()["embed.weight"], c.state_dict()["embed.weight"])
+
+
+def _op_by_op(model):
+    """The same model with the bridge's default LayerNorm path (op by op, hooks in the autograd graph)."""
+    from transformer_lens.model_bridge.generalized_components.normalization import NormalizationBridge
+    norms = [m for m in model.modules() if isinstance(m, NormalizationBridge)]
+    for m in norms:
+        m.use_native_layernorm_autograd = False
+    return len(norms)
+
+
+def test_layer_norm_runs_fused_with_the_same_values_gradients_and_hooks():
+    torch.manual_seed(0)
+    fused, plain = build_model(preset("tiny")), build_model(preset("tiny"))
+    assert sum(getattr(m, "use_native_layernorm_autograd", False) for m in fused.modules()) == 2 * 2 + 1
+    assert _op_by_op(plain) == 2 * 2 + 1  # ln1, ln2 per block and ln_final
+    for p in fused.parameters():  # LayerNorm weights away from 1 and 0, so that a wrong formula shows
+        p.data.add_(0.1 * torch.randn_like(p))
+    plain.load_state_dict(fused.state_dict())
+    tokens = torch.randint(1, 61, (3, 59))
+    fused.train(), plain.train()
+    a, b = fused(tokens), plain(tokens)
+    assert torch.allclose(a, b, atol=1e-5)
+    a.square().mean().backward(), b.square().mean().backward()
+    for (name, p), q in zip(fused.named_parameters(), plain.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-5, rtol=1e-4), name
+    # the normalisation hooks are still cached and still edit the forward pass
+    _, cache = fused.run_with_cache(tokens)
+    _, ref = plain.run_with_cache(tokens)
+    for name in ("blocks.0.ln1.hook_scale", "blocks.1.ln2.hook_normalized", "ln_final.hook_normalized"):
+        assert torch.allclose(cache[name], ref[name], atol=1e-5), name
+    edit = [("blocks.1.ln1.hook_normalized", lambda act, hook: act * 0)]
+    with pytest.warns(UserWarning):
+        edited = fused.run_with_hooks(tokens, fwd_hooks=edit)
+    assert torch.allclose(edited, plain.run_with_hooks(tokens, fwd_hooks=edit), atol=1e-5)
+    assert not torch.allclose(edited, a, atol=1e-3)
