@@ -99,8 +99,8 @@ def build_model(cfg: ModelConfig, device: str | torch.device | None = None) -> T
     return model
 
 
-def _use_native_layer_norm(model: TransformerBridge) -> int:
-    """Run each LayerNorm as ``nn.LayerNorm`` (one fused op and its fused backward); returns how many.
+def _use_native_layer_norm(model: TransformerBridge) -> None:
+    """Run each LayerNorm as ``nn.LayerNorm`` (one fused op and its fused backward).
 
     By default the bridge computes LayerNorm op by op so that ``hook_scale`` and ``hook_normalized`` sit in the
     autograd graph; that backward was most of the bridge's training-speed gap to plain PyTorch (BENCHMARKS.md).
@@ -108,12 +108,9 @@ def _use_native_layer_norm(model: TransformerBridge) -> int:
     when a hook edits them or a backward hook is attached, falls back to the op-by-op computation (with a
     warning), so hooks behave as before. Parameter-free LayerNorms (folded checkpoints) have no fused op.
     """
-    count = 0
     for module in model.modules():
         if type(module) is NormalizationBridge and isinstance(module.original_component, torch.nn.LayerNorm):
             module.use_native_layernorm_autograd = True
-            count += 1
-    return count
 
 
 HookKind = Literal["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"]

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from transformer_lens.model_bridge.generalized_components.normalization import NormalizationBridge
 
 from othello.model import PRESETS, ModelConfig, build_model, hook_name, preset, residual_hook
 
@@ -64,7 +65,6 @@ def test_seeded_initialisation():
 
 def _op_by_op(model):
     """The same model with the bridge's default LayerNorm path (op by op, hooks in the autograd graph)."""
-    from transformer_lens.model_bridge.generalized_components.normalization import NormalizationBridge
     norms = [m for m in model.modules() if isinstance(m, NormalizationBridge)]
     for m in norms:
         m.use_native_layernorm_autograd = False
