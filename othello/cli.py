@@ -105,7 +105,8 @@ def _train_config(args: argparse.Namespace) -> "Any":
     return TrainConfig(preset=args.preset, model_overrides=overrides, data=args.data, data_seed=args.data_seed,
                        steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
                        weight_decay=args.weight_decay, soft_targets=args.soft_targets, eval_every=args.eval_every,
-                       eval_games=args.eval_games, checkpoint_every=args.checkpoint_every, seed=args.seed)
+                       eval_games=args.eval_games, checkpoint_every=args.checkpoint_every, seed=args.seed,
+                       min_lr_ratio=args.min_lr_ratio, init_from=args.init_from)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -413,6 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
+    p.add_argument("--min-lr-ratio", type=float, default=d.min_lr_ratio, help="the cosine ends at lr x this")
+    p.add_argument("--init-from", default=None, metavar="MODEL",
+                   help="start from this checkpoint's weights (same shape; fresh optimizer and schedule)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--soft-targets", action="store_true", help="train on the exact next-move distribution")
     p.add_argument("--eval-every", type=int, default=d.eval_every)

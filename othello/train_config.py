@@ -32,6 +32,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 20
     seed: int = 0
+    init_from: str | None = None   # a checkpoint folder whose weights start the run (fresh optimizer and schedule)
 
     def model_config(self) -> "ModelConfig":
         from othello.model import preset

@@ -25,10 +25,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from othello.checkpoints import (load_train_state, read_run_config, save_model, save_train_state, write_run_config)
+from safetensors.torch import load_file
+
+from othello.checkpoints import (CheckpointError, load_train_state, load_weights, read_run_config, save_model,
+                                 save_train_state, write_run_config)
 from othello.datasets import GameFiles, split_mask
 from othello.games import random_games, replay
-from othello.model import build_model
+from othello.model import ModelConfig, build_model
 from othello.train_config import TrainConfig
 from othello.notation import N_CTX, TOKEN_TO_SQUARE, squares_to_tokens
 from othello.files import atomic_path
@@ -271,8 +274,10 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, minute
     state_path = out / "train_state.safetensors"
     if resume and state_path.exists():
         saved = read_run_config(out)
-        if saved["train"] != cfg.to_dict():
-            diffs = {k: (saved["train"].get(k), v) for k, v in cfg.to_dict().items() if saved["train"].get(k) != v}
+        # a field added since the run was written reads as its default (the behaviour before it existed)
+        before = {**TrainConfig().to_dict(), **saved["train"]}
+        diffs = {k: (before.get(k), v) for k, v in cfg.to_dict().items() if before.get(k) != v}
+        if diffs:
             raise ValueError(f"{out}: cannot resume with a different training config (saved vs given: {diffs})")
     elif (out / "config.json").exists() and not resume:
         raise FileExistsError(f"{out} already holds a run: pass resume=True (--resume) or choose another folder")
@@ -290,8 +295,11 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, minute
     step = 0
     if resume and state_path.exists():
         step = load_train_state(state_path, model, optimizer)
-    elif rank == 0:
-        write_run_config(out, model_cfg, cfg)
+    else:
+        if cfg.init_from:
+            init_weights(model, model_cfg, cfg.init_from)
+        if rank == 0:
+            write_run_config(out, model_cfg, cfg)
     stream = make_stream(cfg, rank, world)
     eval_set = stream.eval_games(cfg.eval_games)
     ddp_model: torch.nn.Module = model
@@ -353,6 +361,22 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, minute
         last_eval = evaluate(model, eval_set)
     model.eval()
     return TrainResult(model=model, step=step, metrics=last_eval)
+
+
+def init_weights(model: torch.nn.Module, model_cfg: ModelConfig, folder: str | os.PathLike) -> None:
+    """Start a run from the weights of checkpoint ``folder``, whose model config must equal ``model_cfg``.
+
+    Only the weights are taken: the optimizer, the schedule and the data stream start afresh, so a
+    finished model can be trained on with a new schedule (a warm restart) in a new run folder.
+    """
+    saved = ModelConfig.from_dict(read_run_config(folder)["model"])
+    if saved != model_cfg:
+        diffs = {k: (v, getattr(model_cfg, k)) for k, v in saved.to_dict().items() if getattr(model_cfg, k) != v}
+        raise CheckpointError(f"{folder}: its model config differs from the run's (checkpoint vs run: {diffs})")
+    weights = Path(folder) / "model.safetensors"
+    if not weights.exists():
+        raise CheckpointError(f"{folder}: no model.safetensors to start from")
+    load_weights(model, load_file(str(weights)), str(weights))
 
 
 @dataclasses.dataclass

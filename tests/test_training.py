@@ -134,3 +134,28 @@ def test_training_from_hdf5_files(tmp_path):
     assert not train_games & {g.tobytes() for g in stream.eval_games(100)}
     result = train(TrainConfig(**{**TINY, "data": spec, "eval_games": 16}), tmp_path / "run", progress=False)
     assert result.step == TINY["steps"] and result.metrics["games"] == 16
+
+
+def test_init_from_starts_a_new_schedule_from_a_checkpoints_weights(tmp_path):
+    source = train(TrainConfig(**TINY, soft_targets=True), tmp_path / "source", progress=False).model
+    cfg = TrainConfig(**{**TINY, "steps": 8, "data_seed": 2, "lr": 1e-4}, soft_targets=True,
+                      init_from=str(tmp_path / "source"))
+    start = train(cfg, tmp_path / "warm", progress=False, stop_at=0).model
+    assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), start.state_dict().values()))
+    warm = train(cfg, tmp_path / "warm", resume=True, progress=False)
+    assert warm.step == 8
+    cold = train(TrainConfig(**{**TINY, "steps": 8, "data_seed": 2, "lr": 1e-4}, soft_targets=True),
+                 tmp_path / "cold", progress=False)
+    assert warm.metrics["top1_legal"] > cold.metrics["top1_legal"] + 0.05   # it kept what the source learned
+    with pytest.raises(CheckpointError, match="model config differs"):
+        train(TrainConfig(**{**TINY, "preset": "narrow"}, init_from=str(tmp_path / "source")), tmp_path / "x",
+              progress=False)
+
+
+def test_resume_reads_a_field_added_since_the_run_was_written_as_its_default(tmp_path):
+    cfg = TrainConfig(**TINY)
+    train(cfg, tmp_path / "run", progress=False, stop_at=4)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    del config["train"]["init_from"]   # as written before the field existed
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    assert train(cfg, tmp_path / "run", resume=True, progress=False).step == TINY["steps"]
