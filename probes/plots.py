@@ -91,6 +91,7 @@ def plot_square_accuracy(per_square: Sequence[float], path: str | os.PathLike, t
 def plot_training_curves(rows: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
     """Training loss and validation top-1 legal-move rate against games seen (from ``metrics.jsonl`` rows)."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig.subplots_adjust(wspace=0.35)
     loss = [r for r in rows if "loss" in r]
     val = [r for r in rows if "val_top1_legal" in r]
     a.plot([r["games"] for r in loss], [r["loss"] for r in loss], lw=1)
