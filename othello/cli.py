@@ -319,6 +319,64 @@ def cmd_intervene(args: argparse.Namespace) -> None:
         print(f"wrote {args.out}")
 
 
+def cmd_readout(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from othello.checkpoints import load_model
+    from othello.model import residual_hook
+    from othello.notation import parse_moves
+    from probes.interventions import layer_probes, real_mover_board
+    from probes.layers import read_board
+    from probes.plots import probe_readout_discs
+    from probes.targets import CLASSES, board_labels
+
+    model = load_model(args.model, device=args.device)
+    moves = parse_moves(args.game)
+    board = real_mover_board(moves)
+    n = model.cfg.n_layers
+    layer = n if args.layer is None else args.layer
+    residual_hook(layer, n)  # a layer out of range fails here, before any probe is fitted
+    cache = args.probes or Path(args.model or _shipped()) / "probes"
+    probe = layer_probes(model, args.label, args.kind, [layer], games=args.probe_games, cache=cache,
+                         progress=not args.json)[layer]
+    probs = read_board(model, moves, probe, layer)                     # [64, classes]
+    classes = CLASSES[args.label]
+    read = probs.argmax(-1)
+    game = np.full((1, 60), -1, dtype=np.int8)
+    game[0, :len(moves)] = moves
+    true = board_labels(game, args.label)[0, len(moves) - 1]        # [64]
+    misread = [s for s in range(64) if read[s] != true[s]]
+    title = (f"{args.kind} {args.label} probe, layer {layer} ({residual_hook(layer, n)}), after {len(moves)} moves, "
+             f"{COLOUR_NAMES[board.next_mover]} to move")
+    if args.out:
+        from probes.plots import plot_probe_readout
+
+        plot_probe_readout(probs, classes, args.out, board.next_mover, board.to_array(), title)
+    if args.json:
+        _dump({"moves": [square_name(s) for s in moves], "layer": layer, "hook": residual_hook(layer, n),
+               "label": args.label, "kind": args.kind, "classes": list(classes),
+               "read": {square_name(s): classes[read[s]] for s in range(64)},
+               "confidence": {square_name(s): round(float(probs[s].max()), 4) for s in range(64)},
+               "true": {square_name(s): classes[true[s]] for s in range(64)},
+               "misread": [square_name(s) for s in misread], "accuracy": 1 - len(misread) / 64})
+        return
+    discs = probe_readout_discs(probs, classes, board.next_mover)
+    symbol = {0: ".", 1: "X", 2: "O"}
+    print(title)
+    print("  probe read-out      true board")
+    print("  a b c d e f g h     a b c d e f g h")
+    truth = board.to_array()
+    for r in range(8):
+        left = " ".join(symbol[discs[r * 8 + c]] for c in range(8))
+        right = " ".join(symbol[int(truth[r * 8 + c])] for c in range(8))
+        print(f"{r + 1} {left}   {r + 1} {right}")
+    print(f"reads {64 - len(misread)} of 64 squares right"
+          + (": misread " + ", ".join(f"{square_name(s)} ({classes[true[s]]} read as {classes[read[s]]}, "
+                                      f"p {probs[s].max():.2f})" for s in misread) if misread else ""))
+    if args.out:
+        print(f"wrote {args.out}")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from probes.demo import DemoConfig, run_demo, summary_table
 
@@ -500,6 +558,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=2.0, help="linear: margin multiplier past the probe's boundary")
     p.add_argument("--out", default=None, help="PNG for the before/after panel")
     p.set_defaults(func=cmd_intervene)
+
+    p = sub.add_parser("readout", help="what a probe reads of the board after a game prefix, at one layer")
+    p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--game", required=True, help="the move prefix, e.g. 'f5 d6 c3 d3 c4'")
+    p.add_argument("--layer", type=int, default=None, help="layer L = the residual stream after block L-1 (default: the last)")
+    p.add_argument("--label", choices=["relative", "colour"], default="relative")
+    p.add_argument("--kind", choices=["linear", "mlp"], default="linear")
+    p.add_argument("--probes", default=None, help="probe cache folder (default: MODEL/probes)")
+    p.add_argument("--probe-games", type=int, default=2000, help="synthetic games the probe is fitted on")
+    p.add_argument("--out", default=None, help="PNG of the read-out beside the true board")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_readout)
 
     p = sub.add_parser("demo", help="the whole experiment: evaluate, probe, intervene, draw, report")
     p.add_argument("--out", default="runs/demo")

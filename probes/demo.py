@@ -31,6 +31,7 @@ from probes.interventions import (DEFAULT_PROBES, EditSetting, benchmark, cached
                                   PROBE_GAMES_SEED, layer_probes, make_cases, model_fingerprint,
                                   real_mover_board, square_mask, sweep_settings,
                                   synthetic_cases, InterventionResult)
+from probes.layers import read_board
 from probes.probes import ProbeConfig
 
 WTHOR_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "wthor"
@@ -227,17 +228,10 @@ def draw_figures(model: torch.nn.Module, model_dir: Path, summary: dict[str, Any
     game = [int(s) for s in random_games(1, EVAL_SEED)[0][:20]]
     board = real_mover_board(game)
     figures["readouts"] = {}
-    from probes.activations import collect_activations
-    from othello.model import residual_hook
-
-    moves = np.array([game + [-1] * (60 - len(game))], dtype=np.int8)
     for label in ("relative", "colour"):
         best = max((r for r in rows if r["label"] == label and r["kind"] == "linear"), key=lambda r: r["accuracy"])
         probe = layer_probes(model, label, "linear", [best["layer"]], cfg.probe_games, probe_cfg, cache, False)[best["layer"]]
-        hook = residual_hook(best["layer"], model.cfg.n_layers)
-        act = collect_activations(model, moves, [hook], positions=[len(game) - 1])[hook][0]
-        with torch.no_grad():
-            class_probs = probe(torch.as_tensor(act)).softmax(-1)[0].numpy()
+        class_probs = read_board(model, game, probe, best["layer"])
         figures["readouts"][label] = plot_probe_readout(
             class_probs, CLASSES[label], out / f"readout_{label}.png", board.next_mover, board.to_array(),
             f"linear {label} probe, layer {best['layer']}, after {len(game)} moves").name

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from othello.datasets import split_mask
 from othello.model import residual_hook
+from othello.notation import N_CTX
 from probes.activations import collect_activations
 from probes.probes import CLASSES_COUNT, ProbeConfig, fit_probe, ply_majority_accuracy
 from probes.targets import board_labels
@@ -65,3 +66,17 @@ def probe_accuracy_by_layer(model: torch.nn.Module, moves: np.ndarray, labelling
                             progress: bool = True) -> list[dict[str, Any]]:
     """The rows of ``fit_probes_by_layer`` (the probes themselves dropped)."""
     return [row for row, _ in fit_probes_by_layer(model, moves, labellings, kinds, layers, positions, config, progress)]
+
+
+@torch.no_grad()
+def read_board(model: torch.nn.Module, moves: Sequence[int], probe: torch.nn.Module, layer: int) -> np.ndarray:
+    """What ``probe`` reads at "layer L" for the board after the prefix ``moves`` (squares, 1..59 of them):
+    class probabilities ``[64, classes]``, taken at the prefix's last position."""
+    if not 1 <= len(moves) <= N_CTX:
+        raise ValueError(f"the model reads 1..{N_CTX} moves, got {len(moves)}")
+    game = np.full((1, 60), -1, dtype=np.int8)
+    game[0, :len(moves)] = moves
+    hook = residual_hook(layer, model.cfg.n_layers)
+    act = collect_activations(model, game, [hook], positions=[len(moves) - 1])[hook][0]   # [1, d_model]
+    device = next(probe.parameters()).device
+    return probe(torch.as_tensor(act, device=device)).softmax(-1)[0].cpu().numpy()

@@ -33,3 +33,54 @@ def test_plots_are_written(tmp_path):
     for path in (plot_accuracy_by_layer(rows, tmp_path / "a.png"),
                  plot_square_accuracy(np.linspace(0.8, 1, 64), tmp_path / "b.png", "best layer")):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_read_board_is_the_probe_on_the_stream_at_the_last_move():
+    import pytest
+    import torch
+
+    from othello.notation import parse_moves, squares_to_tokens
+    from probes.layers import read_board
+    from probes.probes import LinearProbe
+
+    torch.manual_seed(0)
+    model = build_model(preset("tiny"))
+    probe = LinearProbe(model.cfg.d_model, 3)
+    moves = parse_moves("f5 d6 c3 d3 c4")
+    probs = read_board(model, moves, probe, 2)
+    _, cache = model.run_with_cache(torch.from_numpy(squares_to_tokens(np.array([moves]))))
+    expected = probe(cache["blocks.1.hook_resid_post"][0, -1:]).softmax(-1)[0].detach().numpy()
+    assert probs.shape == (64, 3) and np.allclose(probs, expected, atol=1e-5)
+    assert not np.allclose(read_board(model, moves[:4], probe, 2), probs)   # it reads the prefix's last position
+    with pytest.raises(ValueError, match="1..59 moves"):
+        read_board(model, [], probe, 2)
+
+
+def test_readout_command(tmp_path, capsys):
+    import json
+
+    from othello.board import Board
+    from othello.checkpoints import save_model, write_run_config
+    from othello.cli import main
+    from othello.notation import square_name
+
+    write_run_config(tmp_path / "m", preset("tiny"), None)
+    save_model(tmp_path / "m", build_model(preset("tiny")))
+    common = ["readout", "--model", str(tmp_path / "m"), "--probe-games", "100", "--game", "f5 d6 c3 d3 c4"]
+    assert main([*common, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["hook"] == "blocks.1.hook_resid_post" and data["layer"] == 2 and data["label"] == "relative"
+    board = Board("f5 d6 c3 d3 c4")   # white to move: white's discs are "mine"
+    names = {0: "empty", board.next_mover: "mine", 3 - board.next_mover: "theirs"}
+    assert data["true"] == {square_name(s): names[c] for s, c in enumerate(board.to_array())}
+    assert data["misread"] == [s for s in data["true"] if data["read"][s] != data["true"][s]]
+    assert data["accuracy"] == 1 - len(data["misread"]) / 64
+    assert (tmp_path / "m" / "probes" / "relative-linear" / "layer-2" / "probe.json").exists()
+    png = tmp_path / "r.png"
+    assert main([*common, "--layer", "1", "--label", "colour", "--kind", "mlp", "--out", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "mlp colour probe, layer 1 (blocks.0.hook_resid_post), after 5 moves, white to move" in out
+    assert f"reads {64 - out.count(' read as ')} of 64 squares right" in out
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10000
+    assert main([*common, "--layer", "3"]) == 2
+    assert "layer 3 is out of range 0..2" in capsys.readouterr().err
