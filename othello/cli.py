@@ -320,9 +320,8 @@ def cmd_intervene(args: argparse.Namespace) -> None:
 
 
 def cmd_readout(args: argparse.Namespace) -> None:
-    import numpy as np
-
     from othello.checkpoints import load_model
+    from othello.games import pad_games
     from othello.model import residual_hook
     from othello.notation import parse_moves
     from probes.interventions import layer_probes, real_mover_board
@@ -342,9 +341,7 @@ def cmd_readout(args: argparse.Namespace) -> None:
     probs = read_board(model, moves, probe, layer)                     # [64, classes]
     classes = CLASSES[args.label]
     read = probs.argmax(-1)
-    game = np.full((1, 60), -1, dtype=np.int8)
-    game[0, :len(moves)] = moves
-    true = board_labels(game, args.label)[0, len(moves) - 1]        # [64]
+    true = board_labels(pad_games([moves]), args.label)[0, len(moves) - 1]        # [64]
     misread = [s for s in range(64) if read[s] != true[s]]
     title = (f"{args.kind} {args.label} probe, layer {layer} ({residual_hook(layer, n)}), after {len(moves)} moves, "
              f"{COLOUR_NAMES[board.next_mover]} to move")

@@ -6,6 +6,7 @@ Move arrays are ``[games, 60]`` int8 square indices in play order, ``-1`` after 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numba
 import numpy as np
@@ -111,6 +112,14 @@ def _replay(moves: np.ndarray, labels: tuple[str, ...]) -> tuple[Replay, np.ndar
     lengths = game_lengths(moves)
     result = Replay(moves=moves, lengths=lengths, **{k: (v if k in labels else None) for k, v in arrays.items()})
     return result, error_ply, error_code
+
+
+def pad_games(games: Sequence[Sequence[int]]) -> np.ndarray:
+    """Move lists (squares, up to 60 each) -> a move array ``[G, 60]`` int8, ``-1`` after each game's end."""
+    out = np.full((len(games), MAX_PLIES), -1, dtype=np.int8)
+    for i, g in enumerate(games):
+        out[i, :len(g)] = g
+    return out
 
 
 def game_lengths(moves: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from othello.games import MAX_PLIES, check_games, describe_error
+from othello.games import MAX_PLIES, check_games, describe_error, pad_games
 from othello.notation import InvalidMoveError, parse_moves
 
 WTHOR_HEADER = 16
@@ -96,13 +96,6 @@ def _lookup(names: list[str], index: int) -> str:
     return names[index] if index < len(names) else f"#{index}"
 
 
-def _fill(games: list[list[int]]) -> np.ndarray:
-    out = np.full((len(games), MAX_PLIES), -1, dtype=np.int8)
-    for i, g in enumerate(games):
-        out[i, :len(g)] = g
-    return out
-
-
 def read_text(path: str | os.PathLike) -> ImportedGames:
     """One game per line (``f5 d6 c3 ...``, ``F5D6C3...``, or a CSV whose last field holds the moves).
     Blank lines and lines starting with ``#`` are ignored; a CSV header line without moves is skipped."""
@@ -121,7 +114,7 @@ def read_text(path: str | os.PathLike) -> ImportedGames:
         if len(squares) > MAX_PLIES:
             raise GameImportError(f"{path}: game {len(games)} (line {number}): {len(squares)} moves, at most {MAX_PLIES}")
         games.append(squares)
-    return ImportedGames(moves=_fill(games), files=[str(path)])
+    return ImportedGames(moves=pad_games(games), files=[str(path)])
 
 
 def _parse_line(text: str) -> list[int]:
@@ -171,7 +164,7 @@ def read_pgn(path: str | os.PathLike) -> ImportedGames:
         elif line.strip():
             body.append(line.strip())
     finish()
-    return ImportedGames(moves=_fill(games), files=[str(path)],
+    return ImportedGames(moves=pad_games(games), files=[str(path)],
                          metadata={"black_player": np.array(black, dtype=object),
                                    "white_player": np.array(white, dtype=object)})
 

@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from othello.datasets import split_mask
+from othello.games import pad_games
 from othello.model import residual_hook
 from othello.notation import N_CTX
 from probes.activations import collect_activations
@@ -74,8 +75,7 @@ def read_board(model: torch.nn.Module, moves: Sequence[int], probe: torch.nn.Mod
     class probabilities ``[64, classes]``, taken at the prefix's last position."""
     if not 1 <= len(moves) <= N_CTX:
         raise ValueError(f"the model reads 1..{N_CTX} moves, got {len(moves)}")
-    game = np.full((1, 60), -1, dtype=np.int8)
-    game[0, :len(moves)] = moves
+    game = pad_games([moves])
     hook = residual_hook(layer, model.cfg.n_layers)
     act = collect_activations(model, game, [hook], positions=[len(moves) - 1])[hook][0]   # [1, d_model]
     device = next(probe.parameters()).device
