@@ -334,7 +334,7 @@ def cmd_readout(args: argparse.Namespace) -> None:
     board = real_mover_board(moves)
     n = model.cfg.n_layers
     layer = n if args.layer is None else args.layer
-    residual_hook(layer, n)  # a layer out of range fails here, before any probe is fitted
+    hook = residual_hook(layer, n)  # a layer out of range fails here, before any probe is fitted
     cache = args.probes or Path(args.model or _shipped()) / "probes"
     probe = layer_probes(model, args.label, args.kind, [layer], games=args.probe_games, cache=cache,
                          progress=not args.json)[layer]
@@ -343,14 +343,14 @@ def cmd_readout(args: argparse.Namespace) -> None:
     read = probs.argmax(-1)
     true = board_labels(pad_games([moves]), args.label)[0, len(moves) - 1]        # [64]
     misread = [s for s in range(64) if read[s] != true[s]]
-    title = (f"{args.kind} {args.label} probe, layer {layer} ({residual_hook(layer, n)}), after {len(moves)} moves, "
+    title = (f"{args.kind} {args.label} probe, layer {layer} ({hook}), after {len(moves)} moves, "
              f"{COLOUR_NAMES[board.next_mover]} to move")
     if args.out:
         from probes.plots import plot_probe_readout
 
         plot_probe_readout(probs, classes, args.out, board.next_mover, board.to_array(), title)
     if args.json:
-        _dump({"moves": [square_name(s) for s in moves], "layer": layer, "hook": residual_hook(layer, n),
+        _dump({"moves": [square_name(s) for s in moves], "layer": layer, "hook": hook,
                "label": args.label, "kind": args.kind, "classes": list(classes),
                "read": {square_name(s): classes[read[s]] for s in range(64)},
                "confidence": {square_name(s): round(float(probs[s].max()), 4) for s in range(64)},

@@ -25,9 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from safetensors.torch import load_file
-
-from othello.checkpoints import (CheckpointError, load_train_state, load_weights, read_run_config, save_model,
+from othello.checkpoints import (CheckpointError, load_model, load_train_state, read_run_config, save_model,
                                  save_train_state, write_run_config)
 from othello.datasets import GameFiles, split_mask
 from othello.games import random_games, replay
@@ -369,14 +367,12 @@ def init_weights(model: torch.nn.Module, model_cfg: ModelConfig, folder: str | o
     Only the weights are taken: the optimizer, the schedule and the data stream start afresh, so a
     finished model can be trained on with a new schedule (a warm restart) in a new run folder.
     """
-    saved = ModelConfig.from_dict(read_run_config(folder)["model"])
+    source = load_model(folder)
+    saved: ModelConfig = source.othello_config
     if saved != model_cfg:
         diffs = {k: (v, getattr(model_cfg, k)) for k, v in saved.to_dict().items() if getattr(model_cfg, k) != v}
         raise CheckpointError(f"{folder}: its model config differs from the run's (checkpoint vs run: {diffs})")
-    weights = Path(folder) / "model.safetensors"
-    if not weights.exists():
-        raise CheckpointError(f"{folder}: no model.safetensors to start from")
-    load_weights(model, load_file(str(weights)), str(weights))
+    model.load_state_dict(source.state_dict())
 
 
 @dataclasses.dataclass
