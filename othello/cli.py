@@ -247,13 +247,13 @@ def _intervention_probes(args: argparse.Namespace, model: "Any", method: str) ->
 
 def _edit_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"lr": args.lr, "steps": args.steps, "reg": args.reg, "positions": args.positions,
-            "whole_board": args.whole_board}
+            "whole_board": args.whole_board, "keep": args.keep}
 
 
 def cmd_intervene_eval(args: argparse.Namespace) -> None:
     from othello.checkpoints import load_model
     from othello.datasets import load_moves
-    from probes.interventions import benchmark, make_cases, save_rows, sweep_settings, synthetic_cases
+    from probes.interventions import benchmark, edit_scope, make_cases, save_rows, sweep_settings, synthetic_cases
     from probes.plots import plot_intervention_errors
 
     model = load_model(args.model, device=args.device)
@@ -276,15 +276,15 @@ def cmd_intervene_eval(args: argparse.Namespace) -> None:
     if args.json:
         _dump(rows)
         return
-    print(f"{'data':<12}{'method':<10}{'layers':<8}{'scale':>6}{'cases':>7}{'error':>8}{'null':>8}"
+    print(f"{'data':<12}{'method':<10}{'writes':<15}{'layers':<8}{'scale':>6}{'cases':>7}{'error':>8}{'null':>8}"
           f"{'err vs orig':>12}{'null vs orig':>13}{'moved right':>12}")
     for r in rows:
         scale = "" if r["scale"] is None else f"{r['scale']:g}"
-        print(f"{r['data'][:11]:<12}{r['method']:<10}{r['layers']:<8}{scale:>6}{r['cases']:>7}{r['error']:>8.3f}"
+        print(f"{r['data'][:11]:<12}{r['method']:<10}{edit_scope(r):<15}{r['layers']:<8}{scale:>6}{r['cases']:>7}{r['error']:>8.3f}"
               f"{r['null_error']:>8.3f}{r['error_vs_original']:>12.3f}{r['null_error_vs_original']:>13.3f}"
               f"{100 * r['moved_right']:>11.1f}%")
     best = min(rows, key=lambda r: r["error"])
-    print(f"best: {best['method']} layers {best['layers']}" + (f" scale {best['scale']:g}" if best["scale"] else "")
+    print(f"best: {best['method']} ({edit_scope(best)}) layers {best['layers']}" + (f" scale {best['scale']:g}" if best["scale"] else "")
           + f": error {best['error']:.3f} against {best['null_error']:.3f} without an edit ({best['cases']} cases)")
 
 
@@ -308,6 +308,7 @@ def cmd_intervene(args: argparse.Namespace) -> None:
     if args.json:
         _dump({"moves": [square_name(s) for s in result.case.moves], "square": square_name(result.case.square),
                "edit": result.case.edit, "method": args.method, "layers": list(layers), "scale": args.scale,
+               "whole_board": setting.whole_board, "keep": setting.keep,
                "legal_before": [square_name(s) for s in result.legal_before],
                "legal_after": [square_name(s) for s in result.legal_after],
                "probs_before": {square_name(s): round(float(p), 6) for s, p in enumerate(result.probs_before) if p > 0},
@@ -523,13 +524,16 @@ def build_parser() -> argparse.ArgumentParser:
     def edit_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
         p.add_argument("--method", choices=["linear", "gradient"], default="linear",
-                       help="linear: reflect along the linear relative probe; gradient: optimise against the MLP colour probe")
-        p.add_argument("--steps", type=int, default=1000, help="gradient: Adam steps per layer")
-        p.add_argument("--lr", type=float, default=1e-3, help="gradient: Adam learning rate")
-        p.add_argument("--reg", type=float, default=0.2, help="gradient: weight of keeping the other squares")
-        p.add_argument("--positions", type=int, default=1, help="edit the last N positions (1: the last only)")
+                       help="linear: move along the linear relative probe's directions; gradient: optimise against the MLP colour probe")
         p.add_argument("--whole-board", action="store_true",
-                       help="linear: also move every other square the probe misreads to the board's class")
+                       help="linear: write the whole edited board by gradient descent on the probe (default: reflect one square)")
+        p.add_argument("--keep", choices=["board", "read"], default="board",
+                       help="gradient / whole board: pull the other squares to the real board, or to what the probe read before")
+        p.add_argument("--steps", type=int, default=None,
+                       help="gradient / whole board: optimiser steps per layer (default: 1000 Adam steps; 50 descent steps)")
+        p.add_argument("--lr", type=float, default=None, help="gradient / whole board: step size (default: 1e-3 Adam; 0.3 descent)")
+        p.add_argument("--reg", type=float, default=0.2, help="gradient / whole board: weight of every other square")
+        p.add_argument("--positions", type=int, default=1, help="edit the last N positions (1: the last only)")
         p.add_argument("--probes", default=None, help="probe cache folder (default: MODEL/probes)")
         p.add_argument("--probe-games", type=int, default=2000, help="synthetic games the probes are fitted on")
         p.add_argument("--device", default="cpu")

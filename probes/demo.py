@@ -27,9 +27,9 @@ from othello.files import write_json
 from othello.games import random_games
 from othello.model import ModelConfig, build_model
 from othello.training import legal_set_errors
-from probes.interventions import (DEFAULT_PROBES, EditSetting, benchmark, cached_probe_rows, edited_move_probabilities,
+from probes.interventions import (DEFAULT_PROBES, DESCENT_DEFAULTS, EditSetting, benchmark, cached_probe_rows, edited_move_probabilities,
                                   PROBE_GAMES_SEED, layer_probes, make_cases, model_fingerprint,
-                                  real_mover_board, square_mask, sweep_settings,
+                                  edit_scope, real_mover_board, square_mask, sweep_settings,
                                   synthetic_cases, InterventionResult)
 from probes.layers import read_board
 from probes.probes import ProbeConfig
@@ -52,6 +52,7 @@ class DemoConfig:
     scales: tuple[float, ...] = (1.0, 2.0, 4.0)
     gradient_steps: int = 1000          # Li et al.'s setting
     edit_positions: tuple[int, ...] = (1, 5)  # edit the last N positions holding the square (1: the papers' recipe)
+    keeps: tuple[str, ...] = ("board", "read")  # board-writing edits: other squares from the real board / as read
     wthor: str | None = None            # folder of .wtb files (None: ../shared/data/wthor); skipped when absent
     train_minutes: float | None = None  # train a fresh model for this long first
     preset: str = "small"
@@ -168,19 +169,21 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         for method in ("linear", "gradient"):
             labelling, kind = DEFAULT_PROBES[method]
             probes = layer_probes(model, labelling, kind, games=cfg.probe_games, config=probe_cfg, cache=cache, progress=False)
-            if method == "linear":
-                settings = [s for positions in cfg.edit_positions for whole in (False, True)
-                            for s in sweep_settings("linear", n, cfg.scales, positions=positions, whole_board=whole)]
-            else:
-                settings = [s for positions in cfg.edit_positions
-                            for s in sweep_settings("gradient", n, steps=cfg.gradient_steps, positions=positions)]
+            settings = []
+            for positions in cfg.edit_positions:
+                if method == "linear":
+                    settings += sweep_settings("linear", n, cfg.scales, positions=positions)
+                for keep in cfg.keeps:
+                    settings += sweep_settings(method, n, positions=positions, keep=keep, **(
+                        {"whole_board": True} if method == "linear" else {"steps": cfg.gradient_steps}))
             for data, cases in sets.items():
                 rows += benchmark(model, cases, probes, settings, labelling, data=data, progress=cfg.progress)
         return {"rows": rows}
 
     summary["interventions"] = _stage(cfg, "interventions", {"model": fp, "cases": cfg.cases, "scales": list(cfg.scales),
                                                              "steps": cfg.gradient_steps, "probe_games": cfg.probe_games,
-                                                             "positions": list(cfg.edit_positions), "whole_board": [False, True],
+                                                             "positions": list(cfg.edit_positions), "keeps": list(cfg.keeps),
+                                                             "descent": list(DESCENT_DEFAULTS["linear"]),
                                                              "probe": probe_settings, "wthor": wthor is not None}, interventions_stage)
 
     def figures_stage() -> dict[str, Any]:
@@ -195,9 +198,10 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     return summary
 
 
-def best_setting(rows: Sequence[dict[str, Any]], method: str, data: str = "synthetic") -> dict[str, Any] | None:
-    """The row with the lowest error for ``method`` on ``data``."""
-    sel = [r for r in rows if r["method"] == method and r["data"] == data]
+def best_setting(rows: Sequence[dict[str, Any]], method: str, data: str = "synthetic",
+                 scope: str | None = None) -> dict[str, Any] | None:
+    """The row with the lowest error for ``method`` on ``data`` (and, given, what the edit writes: ``edit_scope``)."""
+    sel = [r for r in rows if r["method"] == method and r["data"] == data and scope in (None, edit_scope(r))]
     return min(sel, key=lambda r: r["error"]) if sel else None
 
 
@@ -287,14 +291,15 @@ def summary_table(summary: dict[str, Any]) -> str:
                              + f"(majority baseline {100 * best['baseline']:.1f} %, "
                              f"by-ply baseline {100 * best.get('ply_baseline', float('nan')):.1f} %"
                              + (f", untrained model {100 * control[0]['accuracy']:.1f} %)" if control else ")"))
+    irows = summary["interventions"]["rows"]
     for method in ("linear", "gradient"):
-        for data in sorted({r["data"] for r in summary["interventions"]["rows"]}):
-            best = best_setting(summary["interventions"]["rows"], method, data)
-            if best:
-                lines.append(f"intervention {method:8} ({data}): layers {best['layers']}"
-                             + (f", scale {best['scale']:g}" if best["scale"] is not None else "")
-                             + (", whole board" if best.get("whole_board") else "")
-                             + (f", last {best['positions']} positions" if best.get("positions", 1) > 1 else "")
-                             + f": error {best['error']:.2f} vs {best['null_error']:.2f} without an edit "
-                             f"({best['cases']} cases; {100 * best['moved_right']:.0f} % of changed squares moved the right way)")
+        for data in sorted({r["data"] for r in irows}):
+            for scope in ("square", "board", "board as read"):
+                best = best_setting(irows, method, data, scope)
+                if best:
+                    lines.append(f"intervention {method:8} ({data}): writes {scope}, layers {best['layers']}"
+                                 + (f", scale {best['scale']:g}" if best["scale"] is not None else "")
+                                 + (f", last {best['positions']} positions" if best.get("positions", 1) > 1 else "")
+                                 + f": error {best['error']:.2f} vs {best['null_error']:.2f} without an edit "
+                                 f"({best['cases']} cases; {100 * best['moved_right']:.0f} % of changed squares moved the right way)")
     return "\n".join(lines)

@@ -1,23 +1,28 @@
 """Interventions: edit the board the model holds in its residual stream and watch its next moves change.
 
     >>> probes = layer_probes(model, "relative", "linear")            # {layer: probe}, fitted once, cached
-    >>> r = intervene(model, "f5 d6 c3 d3 c4", "d5", probes, method="linear", layers=[2, 3, 4], scale=2.0)
+    >>> r = intervene(model, "f5 d6 c3 d3 c4", "d5", probes, EditSetting("linear", layers=(2, 3, 4), scale=2.0))
     >>> r.probs_before, r.probs_after, r.legal_before, r.legal_after      # [64], [64], squares, squares
 
-Two methods, both applied through TransformerLens hooks at ``residual_hook(L)`` ("layer L" = the residual
-stream after block L-1) for each chosen layer, at the last position of the prefix (the one that predicts the
-next move), so they compose with any other hook:
+Two published methods, both applied through TransformerLens hooks at ``residual_hook(L)`` ("layer L" = the
+residual stream after block L-1) for each chosen layer, at the last position of the prefix (the one that predicts
+the next move) or the last few, so they compose with any other hook:
 
-- ``linear`` (Nanda et al.): reflect the activation across the decision boundary between the square's
-  current class and its edited class in the linear probe of that layer, ``x -= (1 + scale) * m / |w|^2 * w``
-  with ``w = W[:, square, current] - W[:, square, edited]`` and ``m`` the probe's logit margin: afterwards
-  the probe reads the edited class with ``scale`` times the margin it read the current class with.
-- ``gradient`` (Li et al.): Adam on the activation so that the (MLP) probe of that layer reads the edited
-  board: cross-entropy on the edited square plus ``reg`` times the cross-entropy of every other square
-  (kept as they are), re-applied at each layer from the first chosen one to the last.
+- ``linear`` (Nanda et al.), on the linear probe of each edited layer: reflect the activation across the decision
+  boundary between the square's current class and its edited class, ``x -= (1 + scale) * m / |w|^2 * w`` with
+  ``w = W[:, square, current] - W[:, square, edited]`` and ``m`` the probe's logit margin: afterwards the probe
+  reads the edited class with ``scale`` times the margin it read the current class with. With ``whole_board``
+  the edit writes the whole edited board instead: plain gradient descent on the probe's cross-entropy of it (the
+  edited square with weight 1, every other square with ``reg``); each step adds a combination of the probe's
+  weight vectors, so the edit still moves the activation only along the probe's directions.
+- ``gradient`` (Li et al.): Adam on the activation so that the (MLP) probe of that layer reads the edited board,
+  with the same regularised cross-entropy, re-applied at each layer from the first chosen one to the last.
 
-The probe's labelling decides what "the edited class" is (relative: empty / mine / theirs for the real
-next mover; colour: empty / black / white); an edit never changes who moves next.
+What "every other square" is pulled to is ``keep``: ``"board"``, its class on the real board (so the edit also
+corrects squares the probe misread), or ``"read"``, what the probe read there before the edit (Li et al.'s code:
+the edit changes one square and nothing the model did not already hold). The probe's labelling decides what
+"the edited class" is (relative: empty / mine / theirs for the real next mover; colour: empty / black / white);
+an edit never changes who moves next.
 """
 
 from __future__ import annotations
@@ -155,25 +160,50 @@ class EditCase:
         return f"{self.edit} {square_name(self.square)} after {' '.join(square_name(s) for s in self.moves)}"
 
 
+Keep = Literal["board", "read"]
+# (learning rate, steps) of the board-writing optimisation when a setting gives none: Li et al.'s Adam for the
+# gradient method; for the linear whole-board edit, plain gradient descent sized on cases of another seed
+DESCENT_DEFAULTS: dict[str, tuple[float, int]] = {"gradient": (1e-3, 1000), "linear": (0.3, 50)}
+
+
 @dataclass
 class EditSetting:
-    """How to intervene: the method, the layers edited, the linear scale, the gradient optimiser."""
+    """How to intervene: the method, the layers edited, the linear scale, the board-writing optimiser."""
 
     method: Method = "linear"
     layers: tuple[int, ...] = (1, 2, 3, 4)
-    scale: float = 2.0           # linear: margin multiplier on the far side of the probe's boundary
-    lr: float = 1e-3             # gradient: Adam step on the activation (Li et al.)
-    steps: int = 1000            # gradient: Adam steps per layer (Li et al.)
-    reg: float = 0.2             # gradient: weight of keeping every other square (Li et al.)
+    scale: float = 2.0           # linear, one square: margin multiplier on the far side of the probe's boundary
+    lr: float | None = None      # gradient / whole board: step size (None: DESCENT_DEFAULTS)
+    steps: int | None = None     # gradient / whole board: optimiser steps per layer (None: DESCENT_DEFAULTS)
+    reg: float = 0.2             # gradient / whole board: weight of every other square (Li et al.)
     positions: int = 1           # edit the last N positions of the prefix (where the square holds a disc there)
-    whole_board: bool = False    # linear: also reflect every other square the probe misreads onto the board's class
+    whole_board: bool = False    # linear: write the whole edited board (descent) instead of reflecting one square
+    keep: Keep = "board"         # gradient / whole board: other squares pulled to the real board, or to the probe's reading
+
+    def __post_init__(self) -> None:
+        if self.method not in DESCENT_DEFAULTS:
+            raise ValueError(f"unknown method {self.method!r}; expected linear or gradient")
+        if self.keep not in ("board", "read"):
+            raise ValueError(f"unknown keep {self.keep!r}; expected board or read")
+        self.layers = tuple(self.layers)
+        lr, steps = DESCENT_DEFAULTS[self.method]
+        self.lr = lr if self.lr is None else self.lr
+        self.steps = steps if self.steps is None else self.steps
+
+    @property
+    def writes_board(self) -> bool:
+        """Whether the edit writes the whole board (gradient, or linear whole board) rather than one square."""
+        return self.method == "gradient" or self.whole_board
 
     def describe(self) -> str:
         layers = f"{self.layers[0]}-{self.layers[-1]}" if len(self.layers) > 1 else str(self.layers[0])
-        return (f"{self.method}, layers {layers}"
-                + (f", scale {self.scale:g}" + (", whole board" if self.whole_board else "") if self.method == "linear"
-                   else f", {self.steps} Adam steps of {self.lr:g}, reg {self.reg:g}")
-                + (f", last {self.positions} positions" if self.positions > 1 else ""))
+        if not self.writes_board:
+            how = f"scale {self.scale:g}"
+        else:
+            how = ("whole board, " if self.method == "linear" else "") + (
+                f"{self.steps} {'Adam' if self.method == 'gradient' else 'descent'} steps of {self.lr:g}, reg {self.reg:g}"
+                + (", others kept as read" if self.keep == "read" else ""))
+        return f"{self.method}, layers {layers}, {how}" + (f", last {self.positions} positions" if self.positions > 1 else "")
 
 
 def _reflect(probe: torch.nn.Module, x: torch.Tensor, squares: torch.Tensor, current: torch.Tensor,
@@ -185,45 +215,46 @@ def _reflect(probe: torch.nn.Module, x: torch.Tensor, squares: torch.Tensor, cur
 
 
 def _linear_hook(probe: torch.nn.Module, rows: torch.Tensor, pos: torch.Tensor, squares: torch.Tensor,
-                 current: torch.Tensor, target_board: torch.Tensor, scale: float, whole_board: bool = False) -> Callable:
-    n = torch.arange(len(squares), device=squares.device)
-    target = target_board[n, squares]
+                 current: torch.Tensor, target_board: torch.Tensor, scale: float) -> Callable:
+    """Reflect ``squares`` [n] of the activations at (``rows``, ``pos``) from ``current`` to their class in
+    ``target_board`` [n, 64] (Nanda et al.'s edit)."""
+    target = target_board[torch.arange(len(squares), device=squares.device), squares]
 
     def hook(resid: torch.Tensor, hook: Any = None) -> torch.Tensor:
-        x = resid[rows, pos]
-        if whole_board:
-            col = torch.empty_like(squares)
-            for s in range(64):
-                # every other square the probe misreads: reflect the class it reads onto the board's, one square at a
-                # time, and again if a third class then wins
-                for _ in range(probe.b.shape[1] - 1):
-                    read = (x @ probe.W[:, s] + probe.b[s]).argmax(-1)  # square s only, not all 64
-                    wrong = (read != target_board[:, s]) & (target_board[:, s] >= 0) & (squares != s)
-                    if not wrong.any():
-                        break
-                    x = torch.where(wrong[:, None], _reflect(probe, x, col.fill_(s), read, target_board[:, s].clamp(min=0), scale), x)
-        x = _reflect(probe, x, squares, current, target, scale)  # last, so that the edited square reads as asked
         resid = resid.clone()
-        resid[rows, pos] = x
+        resid[rows, pos] = _reflect(probe, resid[rows, pos], squares, current, target, scale)
         return resid
 
     return hook
 
 
-def _gradient_hook(probe: torch.nn.Module, rows: torch.Tensor, pos: torch.Tensor, squares: torch.Tensor,
-                   target: torch.Tensor, setting: EditSetting) -> Callable:
-    weights = torch.full(target.shape, setting.reg, device=target.device)   # [n, 64]
-    weights[torch.arange(len(squares)), squares] = 1.0
-    norm = float(weights[0].sum())
+def _board_hook(probe: torch.nn.Module, rows: torch.Tensor, pos: torch.Tensor, squares: torch.Tensor,
+                target_board: torch.Tensor, setting: EditSetting) -> Callable:
+    """Write ``target_board`` [n, 64] into the activations at (``rows``, ``pos``): minimise the probe's
+    cross-entropy of it, the edited ``squares`` [n] with weight 1 and every other square with ``setting.reg``.
+
+    The gradient method uses Adam (Li et al.); the linear one plain gradient descent, whose steps on a linear
+    probe are combinations of its weight vectors, so the edit stays in the span of the probe's directions.
+    With ``keep="read"`` the other squares are pulled to what the probe reads before the edit, not to the board.
+    """
+    n = torch.arange(len(squares), device=squares.device)
+    weights = torch.full(target_board.shape, setting.reg, device=target_board.device)   # [n, 64]
+    weights[n, squares] = 1.0
+    optimiser = torch.optim.Adam if setting.method == "gradient" else torch.optim.SGD
 
     def hook(resid: torch.Tensor, hook: Any = None) -> torch.Tensor:
+        x = resid[rows, pos].detach().float().clone()
+        target = target_board
+        if setting.keep == "read":
+            target = probe(x).argmax(-1)
+            target[n, squares] = target_board[n, squares]
         with torch.enable_grad():
-            x = resid[rows, pos].detach().float().clone().requires_grad_(True)
-            opt = torch.optim.Adam([x], lr=setting.lr)
+            x.requires_grad_(True)
+            opt = optimiser([x], lr=setting.lr)
             for _ in range(setting.steps):
                 ce = F.cross_entropy(probe(x).transpose(1, 2), target, reduction="none", ignore_index=-1)  # [n, 64]
                 # summed over cases, so each case's update is independent of the batch it shares
-                loss = (ce * weights).sum() / norm
+                loss = (ce * weights).sum()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -275,13 +306,11 @@ def edited_move_probabilities(model: torch.nn.Module, cases: Sequence[EditCase],
         target_t = torch.as_tensor(target_board, device=device)
         hooks = []
         for L in setting.layers:
-            if setting.method == "linear":
-                fn = _linear_hook(probes[L], rows_t, pos_t, sq, torch.as_tensor(current, device=device), target_t,
-                                  setting.scale, setting.whole_board)
-            elif setting.method == "gradient":
-                fn = _gradient_hook(probes[L], rows_t, pos_t, sq, target_t, setting)
+            if setting.writes_board:
+                fn = _board_hook(probes[L], rows_t, pos_t, sq, target_t, setting)
             else:
-                raise ValueError(f"unknown method {setting.method!r}; expected linear or gradient")
+                fn = _linear_hook(probes[L], rows_t, pos_t, sq, torch.as_tensor(current, device=device), target_t,
+                                  setting.scale)
             hooks.append((residual_hook(L, n_layers), fn))
         idx = torch.arange(len(batch), device=device)
         plain = model(tokens)[idx, last]
@@ -412,8 +441,9 @@ def benchmark(model: torch.nn.Module, cases: Sequence[EditCase], probes: dict[in
         before, after = edited_move_probabilities(model, cases, probes, setting, labelling)
         rows.append({
             "method": setting.method, "layers": f"{setting.layers[0]}-{setting.layers[-1]}",
-            "scale": setting.scale if setting.method == "linear" else None, "positions": setting.positions,
-            "whole_board": setting.whole_board, "cases": len(cases), "data": data, "labelling": labelling,
+            "scale": None if setting.writes_board else setting.scale, "positions": setting.positions,
+            "whole_board": setting.whole_board, "keep": setting.keep if setting.writes_board else None,
+            "cases": len(cases), "data": data, "labelling": labelling,
             "error": float(legal_set_errors(after, legal_edit).mean()),
             "null_error": float(legal_set_errors(before, legal_edit).mean()),
             "error_vs_original": float(legal_set_errors(after, legal_orig).mean()),
@@ -425,13 +455,22 @@ def benchmark(model: torch.nn.Module, cases: Sequence[EditCase], probes: dict[in
     return rows
 
 
+def edit_scope(row: dict[str, Any]) -> str:
+    """What a benchmark row's edit writes: ``"square"`` (one-square reflection), ``"board"`` (the edited board,
+    other squares from the real board) or ``"board as read"`` (other squares as the probe read them)."""
+    if row["method"] == "linear" and not row.get("whole_board"):
+        return "square"
+    return "board as read" if row.get("keep") == "read" else "board"
+
+
 def sweep_settings(method: Method, n_layers: int, scales: Sequence[float] = (1.0, 2.0, 4.0, 8.0),
                    starts: Sequence[int] | None = None, **options: Any) -> list[EditSetting]:
     """Settings editing every layer from a start layer to the last, for each start (1..n_layers by default)
-    and, for the linear method, each scale."""
+    and, for the linear one-square reflection, each scale (the board-writing edits have none)."""
     starts = list(range(1, n_layers + 1)) if starts is None else list(starts)
+    one_square = method == "linear" and not options.get("whole_board")
     return [EditSetting(method=method, layers=tuple(range(s, n_layers + 1)), scale=float(scale), **options)
-            for s in starts for scale in (scales if method == "linear" else [scales[0] if scales else 1.0])]
+            for s in starts for scale in (scales if one_square else list(scales[:1]) or [2.0])]
 
 
 def parse_layers(text: str, n_layers: int) -> tuple[int, ...]:
@@ -450,6 +489,6 @@ def save_rows(rows: list[dict[str, Any]], out: str | os.PathLike) -> None:
     """``intervention_table.csv`` and ``intervention_rows.json`` in ``out``."""
     out = Path(out)
     write_json(out / "intervention_rows.json", rows)
-    write_csv(out / "intervention_table.csv", rows, ["data", "method", "labelling", "layers", "scale", "positions", "whole_board", "cases", "error",
+    write_csv(out / "intervention_table.csv", rows, ["data", "method", "labelling", "layers", "scale", "positions", "whole_board", "keep", "cases", "error",
                                                      "null_error", "error_vs_original", "null_error_vs_original",
                                                      "legal_changed", "moved_right"])

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from othello.files import atomic_path  # noqa: E402
+from probes.interventions import edit_scope  # noqa: E402
 
 
 def draw_board(ax: Any, discs: Sequence[int] | None = None, heat: Sequence[float] | None = None,
@@ -146,13 +147,13 @@ def plot_intervention_errors(rows: list[dict[str, Any]], path: str | os.PathLike
     fig, ax = plt.subplots(figsize=(6, 4))
 
     def group(r: dict[str, Any]) -> tuple:
-        return (r["method"], r["scale"] if r["scale"] is not None else -1, r.get("positions", 1),
-                bool(r.get("whole_board")), r.get("data", ""))
+        return (r["method"], r["scale"] if r["scale"] is not None else -1, r.get("positions", 1), edit_scope(r),
+                r.get("data", ""))
 
-    for method, scale, positions, whole, data in sorted({group(r) for r in rows}):
-        sel = sorted((r for r in rows if group(r) == (method, scale, positions, whole, data)),
+    for method, scale, positions, scope, data in sorted({group(r) for r in rows}):
+        sel = sorted((r for r in rows if group(r) == (method, scale, positions, scope, data)),
                      key=lambda r: int(r["layers"].split("-")[0]))
-        label = (f"{method}" + (f", scale {scale:g}" if scale != -1 else "") + (", whole board" if whole else "")
+        label = (f"{method}, {scope}" + (f", scale {scale:g}" if scale != -1 else "")
                  + (f", last {positions} positions" if positions > 1 else "") + (f" ({data})" if data else ""))
         ax.plot([int(r["layers"].split("-")[0]) for r in sel], [r["error"] for r in sel], marker="o", label=label)
     for data in sorted({r.get("data", "") for r in rows}):

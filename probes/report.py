@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from othello.files import write_text
+from probes.interventions import edit_scope
 
 # published figures the tables are set beside (../shared/docs/REFERENCE.md)
 PUBLISHED_PROBES = [
@@ -100,7 +101,7 @@ def _probe_section(folder: Path, summary: dict[str, Any]) -> str:
 def _intervention_section(folder: Path, summary: dict[str, Any]) -> str:
     rows = summary["interventions"]["rows"]
     table = [[r["data"], r["method"], r["layers"], "" if r["scale"] is None else f"{r['scale']:g}", r.get("positions", 1),
-              "yes" if r.get("whole_board") or r["method"] == "gradient" else "", r["cases"],
+              edit_scope(r), r["cases"],
               f"{r['error']:.3f}", f"{r['null_error']:.3f}", f"{r['error_vs_original']:.3f}",
               f"{r['null_error_vs_original']:.3f}", _pct(r["moved_right"])] for r in rows]
     figs = summary.get("figures", {})
@@ -111,10 +112,11 @@ def _intervention_section(folder: Path, summary: dict[str, Any]) -> str:
     return ("<h2>Interventions</h2><p class='note'>Error = false positives + false negatives of the model's top-N "
             "moves (N = legal moves of the edited board) against the edited board's legal moves, averaged over "
             "cases; null = the same with no edit. Positions: the edit is applied at the last N positions where the square "
-            "holds a disc (1 = the last position only, the papers' recipe). Whole board: the edit also moves every other square the probe "
-            "misreads to the board's class (the gradient method always does, through its regulariser). 'vs orig' scores against the unedited board. Moved right = of the "
+            "holds a disc (1 = the last position only, the papers' recipe). Writes: 'square' reflects the edited square alone (Nanda et "
+            "al.); 'board' writes the whole edited board, every other square pulled to its class on the real board (so misread squares "
+            "are corrected too); 'board as read' pulls them to what the probe read before the edit (Li et al.'s code). 'vs orig' scores against the unedited board. Moved right = of the "
             "squares whose legality the edit changes, the share whose probability moved the right way.</p>"
-            + _table(["data", "method", "layers", "scale", "positions", "whole board", "cases", "error", "null", "error vs orig", "null vs orig",
+            + _table(["data", "method", "layers", "scale", "positions", "writes", "cases", "error", "null", "error vs orig", "null vs orig",
                       "moved right %"], table)
             + "<p>Published, for comparison:</p>" + _table(["method", "error", "null"], PUBLISHED_INTERVENTIONS)
             + f"<div class='figs'>{errors}</div><h3>Gallery: successes and failures</h3><div class='figs'>{gallery}</div>")

@@ -9,7 +9,7 @@ from othello.games import random_games
 from othello.model import build_model, preset, residual_hook
 from othello.notation import parse_moves, parse_square, square_name, squares_to_tokens
 from othello.training import legal_set_errors
-from probes.interventions import (EditSetting, _gradient_hook, _linear_hook, benchmark, edit_board,
+from probes.interventions import (EditSetting, _board_hook, _linear_hook, benchmark, edit_board,
                                   edited_move_probabilities, intervene, layer_probes, make_cases,
                                   moved_right, parse_layers, real_mover_board, sweep_settings)
 from probes.probes import LinearProbe, ProbeConfig
@@ -105,35 +105,44 @@ def test_gradient_edit_makes_the_probe_read_the_edited_board(tiny):
     kept = {}
     for reg in (0.0, 0.02):
         setting = EditSetting("gradient", (1,), steps=400, lr=0.05, reg=reg)
-        out = _gradient_hook(mlp, torch.tensor([0, 1]), torch.tensor([0, 0]), torch.tensor([20, 33]), target, setting)(x)
+        out = _board_hook(mlp, torch.tensor([0, 1]), torch.tensor([0, 0]), torch.tensor([20, 33]), target, setting)(x)
         read = mlp(out[:, 0]).argmax(-1)
         assert read[0, 20] == target[0, 20] and read[1, 33] == target[1, 33]
         kept[reg] = float((read == board).float().mean())
     assert kept[0.02] > kept[0.0] + 0.2                   # the regulariser keeps the other squares
 
 
-def test_whole_board_linear_edit_moves_the_misread_squares_too():
+def test_whole_board_linear_edit_writes_the_board_along_the_probe_directions_only():
     torch.manual_seed(0)
-    probe = LinearProbe(192, 3)                           # one axis per (square, class): squares do not interact
+    probe = LinearProbe(256, 3)                           # 192 directions in a 256-wide stream
     with torch.no_grad():
-        probe.W.copy_(torch.eye(192).view(192, 64, 3))
-    x = torch.randn(3, 1, 192)
+        probe.W.normal_(0, 0.3)
+    x = torch.randn(3, 1, 256)
     board = probe(x[:, 0]).argmax(-1)                     # [3, 64]: what the probe reads now
     target = board.clone()                                # a board that disagrees with it on 4 other squares per row
-    for r, others in enumerate(([20, 30, 40, 50], [21, 31, 41, 51], [22, 32, 42, 52])):
-        target[r, others] = (board[r, others] + 1) % 3
-    target[:, 10] = -1                                    # an unlabelled square is left alone
+    others = torch.tensor([[20, 30, 40, 50], [21, 31, 41, 51], [22, 32, 42, 52]])
+    target[torch.arange(3)[:, None], others] = (board[torch.arange(3)[:, None], others] + 1) % 3
+    target[:, 10] = -1                                    # an unlabelled square is left out
     squares = torch.tensor([5, 6, 7])
     current = board[torch.arange(3), squares]
     target[torch.arange(3), squares] = (current + 1) % 3
     rows, pos = torch.arange(3), torch.zeros(3, dtype=torch.long)
-    one = probe(_linear_hook(probe, rows, pos, squares, current, target, 1.0, False)(x)[:, 0]).argmax(-1)
-    whole = probe(_linear_hook(probe, rows, pos, squares, current, target, 1.0, True)(x)[:, 0]).argmax(-1)
+    one = probe(_linear_hook(probe, rows, pos, squares, current, target, 1.0)(x)[:, 0]).argmax(-1)
     labelled = target >= 0
     assert (one[torch.arange(3), squares] == target[torch.arange(3), squares]).all()
-    assert (whole[torch.arange(3), squares] == target[torch.arange(3), squares]).all()
-    agree_one, agree_whole = (float(((r == target) & labelled).sum() / labelled.sum()) for r in (one, whole))
-    assert agree_one == pytest.approx(1 - 12 / 189) and agree_whole == 1.0
+    assert (one[torch.arange(3)[:, None], others] != target[torch.arange(3)[:, None], others]).all()
+    span, _ = torch.linalg.qr(probe.W.detach().reshape(256, -1))          # [256, 192]
+    for keep in ("board", "read"):
+        setting = EditSetting("linear", (1,), whole_board=True, keep=keep, steps=200)
+        out = _board_hook(probe, rows, pos, squares, target, setting)(x)
+        delta = (out - x)[:, 0]
+        assert delta.norm() > 1 and (delta - delta @ span @ span.T).norm() < 1e-4 * delta.norm()
+        read = probe(out[:, 0]).argmax(-1)
+        assert (read[torch.arange(3), squares] == target[torch.arange(3), squares]).all()
+        wanted = target if keep == "board" else board     # the other squares: the given board, or as read before
+        assert (read[torch.arange(3)[:, None], others] == wanted[torch.arange(3)[:, None], others]).all()
+        if keep == "board":
+            assert ((read == target) | ~labelled).all()
 
 
 def test_edits_act_through_hooks_and_compose(tiny, linear_probes):
@@ -199,7 +208,11 @@ def test_intervention_commands(tmp_path, capsys):
     assert (tmp_path / "i" / "intervention_error_linear.png").stat().st_size > 5000
     assert (tmp_path / "m" / "probes" / "relative-linear" / "layer-2" / "probe.json").exists()
     assert main(["intervene-eval", *common, "--cases", "4", "--method", "gradient", "--steps", "20", "--starts", "2"]) == 0
-    assert "best: gradient layers 2-2" in capsys.readouterr().out
+    assert "best: gradient (board) layers 2-2" in capsys.readouterr().out
+    assert main(["intervene-eval", *common, "--cases", "4", "--whole-board", "--keep", "read", "--scales", "1,4", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2 and all(r["scale"] is None and r["keep"] == "read" and r["whole_board"] for r in rows)
+    assert rows[0]["setting"]["steps"] == 50 and rows[0]["setting"]["lr"] == 0.3      # the descent's defaults
     png = tmp_path / "panel.png"
     assert main(["intervene", *common, "--game", "f5 d6 c3 d3 c4", "--flip", "d4", "--out", str(png)]) == 0
     out = capsys.readouterr().out
