@@ -192,6 +192,15 @@ def test_benchmark_rows_and_single_intervention(tiny, linear_probes):
     assert parse_layers("2-4", 8) == (2, 3, 4) and parse_layers("1,3", 4) == (1, 3)
     with pytest.raises(ValueError):
         parse_layers("3-9", 8)
+    # board-writing settings: one per start whatever the scales, each optimiser's defaults, bad names refused
+    board = sweep_settings("linear", 2, (1.0, 2.0), whole_board=True, keep="read") + sweep_settings("gradient", 2, (1.0, 2.0))
+    assert [(s.method, s.layers, s.lr, s.steps, s.keep) for s in board] == [
+        ("linear", (1, 2), 0.3, 50, "read"), ("linear", (2,), 0.3, 50, "read"),
+        ("gradient", (1, 2), 1e-3, 1000, "board"), ("gradient", (2,), 1e-3, 1000, "board")]
+    assert "others kept as read" in board[0].describe() and "scale" not in board[0].describe()
+    for bad in ({"keep": "truth"}, {"method": "erase"}):
+        with pytest.raises(ValueError, match="unknown"):
+            EditSetting(**bad)
 
 
 def test_intervention_commands(tmp_path, capsys):
