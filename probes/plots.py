@@ -142,28 +142,36 @@ def plot_intervention(result: Any, path: str | os.PathLike, title: str = "") -> 
 
 
 def plot_intervention_errors(rows: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
-    """Intervention error by first edited layer, one line per (method, scale, edited positions, data), the null
-    edit dashed."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    """Intervention error by first edited layer: one panel per data set, one line per (method, what the edit
+    writes, scale, edited positions); colour = what it writes and the scale, dashed = the last N > 1 positions,
+    grey = the null edit."""
+    datasets = sorted({r.get("data", "") for r in rows})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets) + 2.6, 4), sharey=True, squeeze=False)
 
     def group(r: dict[str, Any]) -> tuple:
-        return (r["method"], r["scale"] if r["scale"] is not None else -1, r.get("positions", 1), edit_scope(r),
-                r.get("data", ""))
+        return (r["method"], edit_scope(r), r["scale"] if r["scale"] is not None else -1, r.get("positions", 1))
 
-    for method, scale, positions, scope, data in sorted({group(r) for r in rows}):
-        sel = sorted((r for r in rows if group(r) == (method, scale, positions, scope, data)),
-                     key=lambda r: int(r["layers"].split("-")[0]))
-        label = (f"{method}, {scope}" + (f", scale {scale:g}" if scale != -1 else "")
-                 + (f", last {positions} positions" if positions > 1 else "") + (f" ({data})" if data else ""))
-        ax.plot([int(r["layers"].split("-")[0]) for r in sel], [r["error"] for r in sel], marker="o", label=label)
-    for data in sorted({r.get("data", "") for r in rows}):
-        null = np.mean([r["null_error"] for r in rows if r.get("data", "") == data])
-        ax.axhline(null, ls="--", lw=1, color="grey")
-    ax.set_xlabel("first edited layer (edits run from it to the last; layer L = resid after block L-1)")
-    ax.set_ylabel("error: false pos. + false neg. of top-N moves")
-    ax.set_title(title or "intervention error by layer (dashed: no edit)", fontsize=9)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+    styles = sorted({g[:3] for g in map(group, rows)})
+    colours = {style: plt.get_cmap("tab10")(k % 10) for k, style in enumerate(styles)}
+    for ax, data in zip(axes[0], datasets):
+        mine = [r for r in rows if r.get("data", "") == data]
+        for key in sorted({group(r) for r in mine}):
+            method, scope, scale, positions = key
+            sel = sorted((r for r in mine if group(r) == key), key=lambda r: int(r["layers"].split("-")[0]))
+            label = (f"{method}, {scope}" + (f", scale {scale:g}" if scale != -1 else "")
+                     + (f", last {positions} positions" if positions > 1 else ""))
+            ax.plot([int(r["layers"].split("-")[0]) for r in sel], [r["error"] for r in sel], marker="o", ms=4,
+                    color=colours[key[:3]], ls="--" if positions > 1 else "-", label=label)
+        ax.axhline(np.mean([r["null_error"] for r in mine]), ls=":", lw=1.5, color="grey", label="no edit")
+        ax.set_title(data or "cases", fontsize=9)
+        ax.set_xlabel("first edited layer (edits run from it to the last)", fontsize=8)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("error: false pos. + false neg. of top-N moves")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)
+    fig.suptitle(title or "intervention error by first edited layer (layer L = resid after block L-1)", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1 - 2.6 / (4.2 * len(datasets) + 2.6), 1))
     return save_figure(fig, path)
 
 
