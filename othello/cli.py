@@ -197,17 +197,17 @@ def cmd_probe(args: argparse.Namespace) -> None:
     positions = slice(*(int(x) for x in args.positions.split(":"))) if args.positions else None
     config = ProbeConfig(epochs=args.epochs, lr=args.lr, hidden=args.hidden)
     labels, kinds = args.labels.split(","), args.kind.split(",")
-    rows = probe_accuracy_by_layer(model, moves, labels, kinds, layers, positions, config, progress=not args.json)
+    rows = probe_accuracy_by_layer(model, moves, labels, kinds, layers, positions, config, not args.json, args.site)
     for r in rows:
         r["model"] = "trained"
     if args.control:
         untrained = build_model(ModelConfig.from_dict(read_run_config(args.model or _shipped())["model"]))
-        control = probe_accuracy_by_layer(untrained, moves, labels, kinds, layers, positions, config, progress=not args.json)
+        control = probe_accuracy_by_layer(untrained, moves, labels, kinds, layers, positions, config, not args.json, args.site)
         rows += [{**r, "model": "untrained"} for r in control]
     if args.out:
         out = Path(args.out)
         write_json(out / "probe_rows.json", rows)
-        write_csv(out / "probe_table.csv", rows, ["model", "hook", "layer", "label", "kind", "accuracy", "baseline",
+        write_csv(out / "probe_table.csv", rows, ["model", "hook", "site", "layer", "label", "kind", "accuracy", "baseline",
                                                   "ply_baseline", "midgame_accuracy", "whole_board", "train_games", "test_games"])
         trained = [r for r in rows if r["model"] == "trained"]
         plot_accuracy_by_layer(trained, out / "probe_accuracy_by_layer.png")
@@ -220,6 +220,8 @@ def cmd_probe(args: argparse.Namespace) -> None:
         return
     columns = [(m, lab, k) for m in ("trained", "untrained") for lab in labels for k in kinds
                if any(r["model"] == m for r in rows)]
+    if args.site != "resid_post":
+        print(f"layer L = blocks.{{L-1}}.hook_{args.site}")
     print("layer  " + "  ".join(f"{lab}/{k}{'' if m == 'trained' else ' (untrained)'}" for m, lab, k in columns)
           + "  | baseline, majority / by ply: " + " ".join(labels))
     for L in sorted({r["layer"] for r in rows}):
@@ -511,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", default="relative,colour", help="comma-separated: relative, colour, parity, flipped, legal, last_move")
     p.add_argument("--kind", default="linear", help="comma-separated: linear, mlp")
     p.add_argument("--layers", default="all", help="'all' or comma-separated layer numbers (0 = embeddings)")
+    p.add_argument("--site", default="resid_post", choices=["resid_post", "resid_mid", "resid_pre", "attn_out", "mlp_out"],
+                   help="which hook of block L-1 is layer L (default: resid_post, the residual stream after it)")
     p.add_argument("--positions", default=None, help="START:STOP of the 59 positions (default: all)")
     p.add_argument("--epochs", type=int, default=None, help="passes over the data (default: 8 linear, 16 MLP)")
     p.add_argument("--lr", type=float, default=None, help="probe learning rate (default: 1e-2 linear, 3e-3 MLP, cosine-decayed)")

@@ -128,3 +128,14 @@ def residual_hook(layer: int, n_layers: int) -> str:
     if not 0 <= layer <= n_layers:
         raise ValueError(f"layer {layer} is out of range 0..{n_layers}")
     return hook_name(0, "resid_pre") if layer == 0 else hook_name(layer - 1, "resid_post")
+
+
+def layer_hook(layer: int, n_layers: int, site: HookKind = "resid_post") -> str:
+    """Hook of "layer L" at ``site`` of block L-1: ``resid_post`` is ``residual_hook`` (layer 0 = the embeddings);
+    ``resid_mid`` (between the block's attention and its MLP), ``resid_pre``, ``attn_out`` and ``mlp_out`` of
+    block L-1 have layers 1..n_layers."""
+    if site == "resid_post":
+        return residual_hook(layer, n_layers)
+    if not 1 <= layer <= n_layers:
+        raise ValueError(f"layer {layer} at {site} is out of range 1..{n_layers}")
+    return hook_name(layer - 1, site)

@@ -3,8 +3,9 @@
     >>> rows = probe_accuracy_by_layer(model, moves, labellings=("relative", "colour"), kinds=("linear", "mlp"))
 
 "Layer L" is the residual stream after block L-1 (layer 0 = the embeddings), read at
-``blocks.{L-1}.hook_resid_post`` (``blocks.0.hook_resid_pre`` for layer 0). Probes train on the games of the
-train split and are scored on the others (a split by game, never by position).
+``blocks.{L-1}.hook_resid_post`` (``blocks.0.hook_resid_pre`` for layer 0); ``site`` reads another hook of
+block L-1 instead (``resid_mid``: between its attention and its MLP; ``attn_out``, ``mlp_out``, ``resid_pre``).
+Probes train on the games of the train split and are scored on the others (a split by game, never by position).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tqdm.auto import tqdm
 
 from othello.datasets import split_mask
 from othello.games import pad_games
-from othello.model import residual_hook
+from othello.model import HookKind, layer_hook, residual_hook
 from othello.notation import N_CTX
 from probes.activations import collect_activations
 from probes.probes import CLASSES_COUNT, ProbeConfig, fit_probe, ply_majority_accuracy
@@ -27,13 +28,15 @@ from probes.targets import board_labels
 def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: Sequence[str] = ("relative", "colour"),
                         kinds: Sequence[str] = ("linear",), layers: Sequence[int] | None = None,
                         positions: Sequence[int] | slice | None = None, config: ProbeConfig | None = None,
-                        progress: bool = True) -> Iterator[tuple[dict[str, Any], torch.nn.Module]]:
+                        progress: bool = True, site: HookKind = "resid_post") -> Iterator[tuple[dict[str, Any], torch.nn.Module]]:
     """Yield ``(row, probe)`` per (layer, labelling, kind), for games ``moves`` [G, 60]: each row has
-    ``hook``, ``layer``, ``label``, ``kind``, the held-out metrics of ``probe_metrics`` (``accuracy``,
+    ``hook``, ``site``, ``layer``, ``label``, ``kind``, the held-out metrics of ``probe_metrics`` (``accuracy``,
     ``baseline``, ``whole_board``, ``per_square`` [64], ``per_ply`` [59], ...), ``ply_baseline`` (the best
-    guess from the ply alone, ``ply_majority_accuracy``) and the game counts."""
+    guess from the ply alone, ``ply_majority_accuracy``) and the game counts. ``layers`` defaults to every
+    layer ``site`` has (0..n_layers for ``resid_post``, 1..n_layers otherwise)."""
     n_layers = model.cfg.n_layers
-    layers = list(range(n_layers + 1)) if layers is None else list(layers)
+    layers = list(range(0 if site == "resid_post" else 1, n_layers + 1)) if layers is None else list(layers)
+    hooks = {L: layer_hook(L, n_layers, site) for L in layers}       # checks every layer before any work
     base = config or ProbeConfig()
     held_out = ~split_mask(moves, "train")
     if held_out.all() or not held_out.any():
@@ -46,7 +49,7 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
     plies = np.broadcast_to(index + 1, (int(te.sum()), len(index))).reshape(-1)  # position t holds the board after move t+1
     bar = tqdm(total=len(layers) * len(labellings) * len(kinds), desc="probes", unit="probe", disable=not progress)
     for L in layers:
-        hook = residual_hook(L, n_layers)
+        hook = hooks[L]
         acts = collect_activations(model, moves, [hook], positions=index)[hook]  # [G, P, d]
         d = acts.shape[-1]
         for name in labellings:
@@ -56,7 +59,7 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
                 probe, m = fit_probe(acts[tr].reshape(-1, d), y[tr].reshape(-1, 64), cfg,
                                      acts[te].reshape(-1, d), y[te].reshape(-1, 64), plies)
                 bar.update(1)
-                yield ({"hook": hook, "layer": L, "label": name, "kind": kind, **m,
+                yield ({"hook": hook, "site": site, "layer": L, "label": name, "kind": kind, **m,
                         "ply_baseline": ply_baseline[name], "train_games": int(tr.sum()), "test_games": int(te.sum())}, probe)
     bar.close()
 
@@ -64,9 +67,9 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
 def probe_accuracy_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: Sequence[str] = ("relative", "colour"),
                             kinds: Sequence[str] = ("linear",), layers: Sequence[int] | None = None,
                             positions: Sequence[int] | slice | None = None, config: ProbeConfig | None = None,
-                            progress: bool = True) -> list[dict[str, Any]]:
+                            progress: bool = True, site: HookKind = "resid_post") -> list[dict[str, Any]]:
     """The rows of ``fit_probes_by_layer`` (the probes themselves dropped)."""
-    return [row for row, _ in fit_probes_by_layer(model, moves, labellings, kinds, layers, positions, config, progress)]
+    return [row for row, _ in fit_probes_by_layer(model, moves, labellings, kinds, layers, positions, config, progress, site)]
 
 
 @torch.no_grad()

@@ -94,6 +94,9 @@ def test_probe_command(tmp_path, capsys):
     assert text[0].startswith("layer  relative/linear")
     # positions 0..9 include 5..9 of Nanda et al.'s 5..53
     assert sum("at positions 5..53" in line for line in text) == 4
+    mid = args[:-3] + ["--layers", "1,2", "--site", "resid_mid", "--json"]
+    assert main(mid) == 0
+    assert [r["hook"] for r in json.loads(capsys.readouterr().out)] == ["blocks.0.hook_resid_mid"] * 2 + ["blocks.1.hook_resid_mid"] * 2
 
 
 def test_train_command_writes_curves(tmp_path, capsys):

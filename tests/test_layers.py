@@ -25,6 +25,34 @@ def test_rows_for_every_layer_label_and_kind():
     assert rows[0]["accuracy"] < 0.95
 
 
+def test_another_site_of_each_block_is_probed_on_its_own_activations():
+    import pytest
+
+    from othello.datasets import split_mask
+    from othello.model import layer_hook
+    from probes.activations import collect_activations
+    from probes.probes import fit_probe
+    from probes.targets import board_labels
+
+    model = build_model(preset("tiny"))
+    moves = random_games(120, 2)
+    cfg = ProbeConfig(epochs=1)
+    rows = probe_accuracy_by_layer(model, moves, ("relative",), positions=slice(0, 10), config=cfg, progress=False,
+                                   site="resid_mid")
+    assert [(r["layer"], r["hook"], r["site"]) for r in rows] == [(1, "blocks.0.hook_resid_mid", "resid_mid"),
+                                                                  (2, "blocks.1.hook_resid_mid", "resid_mid")]
+    # the same fit by hand on that hook's activations
+    acts = collect_activations(model, moves, ["blocks.1.hook_resid_mid"], positions=np.arange(10))["blocks.1.hook_resid_mid"]
+    y = board_labels(moves, "relative")[:, :10]
+    tr = split_mask(moves, "train")
+    _, m = fit_probe(acts[tr].reshape(-1, 32), y[tr].reshape(-1, 64), ProbeConfig(epochs=1, n_classes=3),
+                     acts[~tr].reshape(-1, 32), y[~tr].reshape(-1, 64))
+    assert rows[1]["accuracy"] == pytest.approx(m["accuracy"], abs=1e-6)
+    assert layer_hook(0, 2) == "blocks.0.hook_resid_pre" and layer_hook(2, 2, "mlp_out") == "blocks.1.hook_mlp_out"
+    with pytest.raises(ValueError, match="out of range 1..2"):
+        probe_accuracy_by_layer(model, moves, ("relative",), layers=[0], site="attn_out", progress=False)
+
+
 def test_plots_are_written(tmp_path):
     from probes.plots import plot_accuracy_by_layer, plot_square_accuracy
 
