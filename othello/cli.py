@@ -260,9 +260,9 @@ def cmd_intervene_eval(args: argparse.Namespace) -> None:
 
     model = load_model(args.model, device=args.device)
     n = model.cfg.n_layers
-    probes, labelling = _intervention_probes(args, model, args.method)
     starts = None if args.starts == "all" else [int(x) for x in args.starts.split(",")]
     settings = sweep_settings(args.method, n, [float(x) for x in args.scales.split(",")], starts, **_edit_options(args))
+    probes, labelling = _intervention_probes(args, model, args.method)
     rows = []
     for data in args.data:
         if data == "synthetic":
@@ -297,10 +297,10 @@ def cmd_intervene(args: argparse.Namespace) -> None:
     if (args.flip is None) == (args.erase is None):
         raise ValueError("give exactly one of --flip SQUARE or --erase SQUARE")
     model = load_model(args.model, device=args.device)
-    probes, labelling = _intervention_probes(args, model, args.method)
     n = model.cfg.n_layers
     layers = parse_layers(args.layers, n) if args.layers else tuple(range(2 if n > 2 else 1, n + 1))
     setting = EditSetting(args.method, layers, args.scale, **_edit_options(args))
+    probes, labelling = _intervention_probes(args, model, args.method)
     result = intervene(model, args.game, args.flip or args.erase, probes, setting,
                        edit="flip" if args.flip else "erase", labelling=labelling)
     if args.out:

@@ -185,6 +185,9 @@ class EditSetting:
             raise ValueError(f"unknown method {self.method!r}; expected linear or gradient")
         if self.keep not in ("board", "read"):
             raise ValueError(f"unknown keep {self.keep!r}; expected board or read")
+        if self.keep == "read" and not self.writes_board:
+            raise ValueError("keep='read' is for edits that write the whole board (gradient, or linear with whole_board): "
+                             "a one-square reflection moves no other square")
         self.layers = tuple(self.layers)
         lr, steps = DESCENT_DEFAULTS[self.method]
         self.lr = lr if self.lr is None else self.lr

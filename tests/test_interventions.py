@@ -201,6 +201,8 @@ def test_benchmark_rows_and_single_intervention(tiny, linear_probes):
     for bad in ({"keep": "truth"}, {"method": "erase"}):
         with pytest.raises(ValueError, match="unknown"):
             EditSetting(**bad)
+    with pytest.raises(ValueError, match="whole board"):
+        EditSetting("linear", keep="read")
 
 
 def test_intervention_commands(tmp_path, capsys):
