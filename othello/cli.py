@@ -213,6 +213,8 @@ def cmd_probe(args: argparse.Namespace) -> None:
         plot_accuracy_by_layer(trained, out / "probe_accuracy_by_layer.png")
         for label in labels:
             best = max((r for r in trained if r["label"] == label), key=lambda r: r["accuracy"])
+            if len(best["per_square"]) != 64:   # next_mover: one target per position, no board to draw
+                continue
             plot_square_accuracy(best["per_square"], out / f"probe_squares_{label}.png",
                                  f"{label}, {best['kind']}, layer {best['layer']}: {100 * best['accuracy']:.1f} %")
     if args.json:
@@ -510,7 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
     p.add_argument("--data", required=True, nargs="+")
     p.add_argument("--games", type=int, default=2000, help="games to probe (train split fits, the rest scores)")
-    p.add_argument("--labels", default="relative,colour", help="comma-separated: relative, colour, parity, flipped, legal, last_move")
+    p.add_argument("--labels", default="relative,colour",
+                   help="comma-separated: relative, colour, parity, flipped, legal, last_move, "
+                        "next_mover (whose turn it is: one target per position)")
     p.add_argument("--kind", default="linear", help="comma-separated: linear, mlp")
     p.add_argument("--layers", default="all", help="'all' or comma-separated layer numbers (0 = embeddings)")
     p.add_argument("--site", default="resid_post", choices=["resid_post", "resid_mid", "resid_pre", "attn_out", "mlp_out"],

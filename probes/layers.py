@@ -31,7 +31,7 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
                         progress: bool = True, site: HookKind = "resid_post") -> Iterator[tuple[dict[str, Any], torch.nn.Module]]:
     """Yield ``(row, probe)`` per (layer, labelling, kind), for games ``moves`` [G, 60]: each row has
     ``hook``, ``site``, ``layer``, ``label``, ``kind``, the held-out metrics of ``probe_metrics`` (``accuracy``,
-    ``baseline``, ``whole_board``, ``per_square`` [64], ``per_ply`` [59], ...), ``ply_baseline`` (the best
+    ``baseline``, ``whole_board``, ``per_square`` [64] ([1] for ``next_mover``), ``per_ply`` [59], ...), ``ply_baseline`` (the best
     guess from the ply alone, ``ply_majority_accuracy``) and the game counts. ``layers`` defaults to every
     layer ``site`` has (0..n_layers for ``resid_post``, 1..n_layers otherwise)."""
     n_layers = model.cfg.n_layers
@@ -56,8 +56,9 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
             y = labels[name]
             for kind in kinds:
                 cfg = ProbeConfig(**{**base.__dict__, "kind": kind, "n_classes": CLASSES_COUNT[name]})
-                probe, m = fit_probe(acts[tr].reshape(-1, d), y[tr].reshape(-1, 64), cfg,
-                                     acts[te].reshape(-1, d), y[te].reshape(-1, 64), plies)
+                n = y.shape[-1]  # 64 squares, or 1 for a labelling of the whole position
+                probe, m = fit_probe(acts[tr].reshape(-1, d), y[tr].reshape(-1, n), cfg,
+                                     acts[te].reshape(-1, d), y[te].reshape(-1, n), plies)
                 bar.update(1)
                 yield ({"hook": hook, "site": site, "layer": L, "label": name, "kind": kind, **m,
                         "ply_baseline": ply_baseline[name], "train_games": int(tr.sum()), "test_games": int(te.sum())}, probe)

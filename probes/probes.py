@@ -4,7 +4,8 @@
     >>> metrics["accuracy"], metrics["per_square"].reshape(8, 8)
 
 Inputs are activations ``[N, d_model]`` and labels ``[N, 64]`` (class indices, -1 = no label), one row per
-(game, position); split by game, never by position, before calling.
+(game, position); split by game, never by position, before calling. A labelling of the whole position (whose turn
+it is) has one target instead of 64: labels ``[N, 1]``, and the probes below take ``n_targets=1``.
 """
 
 from __future__ import annotations
@@ -55,12 +56,13 @@ class ProbeConfig:
 
 
 class LinearProbe(nn.Module):
-    """``logits[n, square, class] = x[n] @ W[:, square, class] + b[square, class]``; W is [d_model, 64, classes]."""
+    """``logits[n, square, class] = x[n] @ W[:, square, class] + b[square, class]``; W is [d_model, 64, classes]
+    ([d_model, n_targets, classes] for other than 64 targets)."""
 
-    def __init__(self, d_model: int, n_classes: int) -> None:
+    def __init__(self, d_model: int, n_classes: int, n_targets: int = 64) -> None:
         super().__init__()
-        self.W = nn.Parameter(torch.randn(d_model, 64, n_classes) / d_model ** 0.5)
-        self.b = nn.Parameter(torch.zeros(64, n_classes))
+        self.W = nn.Parameter(torch.randn(d_model, n_targets, n_classes) / d_model ** 0.5)
+        self.b = nn.Parameter(torch.zeros(n_targets, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, d] -> [N, 64, C]
         # one matmul over the flattened (square, class) axis: several times faster than the einsum on CPU
@@ -70,20 +72,20 @@ class LinearProbe(nn.Module):
 class MLPProbe(nn.Module):
     """Li et al.'s nonlinear probe: Linear(d, hidden) - ReLU - Linear(hidden, 64 x classes)."""
 
-    def __init__(self, d_model: int, n_classes: int, hidden: int) -> None:
+    def __init__(self, d_model: int, n_classes: int, hidden: int, n_targets: int = 64) -> None:
         super().__init__()
-        self.n_classes = n_classes
-        self.net = nn.Sequential(nn.Linear(d_model, hidden), nn.ReLU(), nn.Linear(hidden, 64 * n_classes))
+        self.n_classes, self.n_targets = n_classes, n_targets
+        self.net = nn.Sequential(nn.Linear(d_model, hidden), nn.ReLU(), nn.Linear(hidden, n_targets * n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, d] -> [N, 64, C]
-        return self.net(x).view(len(x), 64, self.n_classes)
+        return self.net(x).view(len(x), self.n_targets, self.n_classes)
 
 
-def make_probe(d_model: int, cfg: ProbeConfig) -> nn.Module:
+def make_probe(d_model: int, cfg: ProbeConfig, n_targets: int = 64) -> nn.Module:
     if cfg.kind == "linear":
-        return LinearProbe(d_model, cfg.n_classes)
+        return LinearProbe(d_model, cfg.n_classes, n_targets)
     if cfg.kind == "mlp":
-        return MLPProbe(d_model, cfg.n_classes, cfg.hidden)
+        return MLPProbe(d_model, cfg.n_classes, cfg.hidden, n_targets)
     raise ValueError(f"unknown probe kind {cfg.kind!r}; expected linear or mlp")
 
 
@@ -93,12 +95,12 @@ def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, x_val: np.ndarray | None = None,
               y_val: np.ndarray | None = None, plies: np.ndarray | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """Train a probe with minibatch AdamW on ``x`` [N, d], ``y`` [N, 64]; metrics on the validation set
-    (or the training set when none is given), per ply too when ``plies`` [N_val] gives each row's ply."""
+    """Train a probe with minibatch AdamW on ``x`` [N, d], ``y`` [N, 64] (or [N, targets]); metrics on the
+    validation set (or the training set when none is given), per ply too when ``plies`` [N_val] gives each row's ply."""
     cfg = cfg.resolved()
     torch.manual_seed(cfg.seed)
     X, Y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
-    probe = make_probe(X.shape[1], cfg)
+    probe = make_probe(X.shape[1], cfg, Y.shape[1])
     opt = torch.optim.AdamW(probe.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     steps, step = cfg.epochs * -(-len(X) // cfg.batch_size), 0
@@ -184,8 +186,10 @@ def load_probe(folder: str | os.PathLike) -> tuple[nn.Module, ProbeConfig, dict[
     info = json.loads((folder / "probe.json").read_text())
     cfg = ProbeConfig(**info.pop("config"))
     tensors = load_file(str(folder / "probe.safetensors"))
-    d_model = (tensors["W"].shape[0] if cfg.kind == "linear" else tensors["net.0.weight"].shape[1])
-    probe = make_probe(d_model, cfg)
+    linear = cfg.kind == "linear"
+    d_model = tensors["W"].shape[0] if linear else tensors["net.0.weight"].shape[1]
+    n_targets = tensors["W"].shape[1] if linear else tensors["net.2.weight"].shape[0] // cfg.n_classes
+    probe = make_probe(d_model, cfg, n_targets)
     probe.load_state_dict(tensors)
     probe.eval()
     return probe, cfg, info

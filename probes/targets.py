@@ -1,8 +1,9 @@
 """Probe targets: what a probe at position t should read, from the engine's replay of the game.
 
 Position t (0-based) of the model has read moves 1..t+1 and holds the board after move t+1, so labels are
-``[games, 59, 64]`` over the model's 59 positions. ``-1`` marks a label that does not exist (a position
-after the game's end, or a relative label where nobody moves next).
+``[games, 59, 64]`` over the model's 59 positions (``[games, 59, 1]`` for ``next_mover``, one target per position).
+``-1`` marks a label that does not exist (a position after the game's end, or a relative label or mover where
+nobody moves next).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from othello.games import replay
 from othello.notation import N_CTX
 
-Labelling = Literal["colour", "relative", "parity", "flipped", "legal", "last_move"]
+Labelling = Literal["colour", "relative", "parity", "flipped", "legal", "last_move", "next_mover"]
 CLASSES: dict[str, tuple[str, ...]] = {
     "colour": ("empty", "black", "white"),
     "relative": ("empty", "mine", "theirs"),   # mine = the real next mover's discs, passes included
@@ -22,11 +23,15 @@ CLASSES: dict[str, tuple[str, ...]] = {
     "flipped": ("kept", "flipped"),
     "legal": ("illegal", "legal"),
     "last_move": ("other", "played"),
+    "next_mover": ("black", "white"),          # whose turn it is after move t: the bit colour needs and relative does not
 }
+# Targets per position: 64 squares, except for labellings of the whole position.
+TARGETS: dict[str, int] = {name: 1 if name == "next_mover" else 64 for name in CLASSES}
 
 
 def board_labels(moves: np.ndarray, labelling: Labelling) -> np.ndarray:
-    """Labels ``[games, 59, 64]`` int8 for ``moves`` ``[games, 60]`` (class indices of ``CLASSES[labelling]``)."""
+    """Labels ``[games, 59, TARGETS[labelling]]`` int8 for ``moves`` ``[games, 60]`` (class indices of
+    ``CLASSES[labelling]``): ``[games, 59, 64]`` for the square labellings, ``[games, 59, 1]`` for ``next_mover``."""
     if labelling not in CLASSES:
         raise ValueError(f"unknown labelling {labelling!r}; choose from {', '.join(CLASSES)}")
     moves = np.asarray(moves)[:, :N_CTX]
@@ -46,6 +51,8 @@ def board_labels(moves: np.ndarray, labelling: Labelling) -> np.ndarray:
         out[np.broadcast_to(mover == 0, out.shape)] = -1
     elif labelling == "flipped":
         out = r.flipped.astype(np.int8)
+    elif labelling == "next_mover":
+        out = (r.next_mover[:, :, None].astype(np.int8) - 1)   # 1 black, 2 white -> 0, 1; nobody (0) -> -1
     elif labelling == "legal":
         out = r.legal.astype(np.int8)
     else:

@@ -97,6 +97,12 @@ def test_probe_command(tmp_path, capsys):
     mid = args[:-3] + ["--layers", "1,2", "--site", "resid_mid", "--json"]
     assert main(mid) == 0
     assert [r["hook"] for r in json.loads(capsys.readouterr().out)] == ["blocks.0.hook_resid_mid"] * 2 + ["blocks.1.hook_resid_mid"] * 2
+    # whose turn it is: one target per position, so no per-square board is drawn for it
+    turn = args[:7] + ["--epochs", "1", "--layers", "2", "--labels", "relative,next_mover", "--out", str(tmp_path / "t"), "--json"]
+    assert main(turn) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["label"] for r in rows] == ["relative", "next_mover"] and 0 <= rows[1]["accuracy"] <= 1
+    assert (tmp_path / "t" / "probe_squares_relative.png").exists() and not (tmp_path / "t" / "probe_squares_next_mover.png").exists()
 
 
 def test_train_command_writes_curves(tmp_path, capsys):

@@ -112,3 +112,17 @@ def test_readout_command(tmp_path, capsys):
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10000
     assert main([*common, "--layer", "3"]) == 2
     assert "layer 3 is out of range 0..2" in capsys.readouterr().err
+
+
+def test_whose_turn_it_is_is_probed_as_one_target_per_position():
+    model = build_model(preset("tiny"))
+    moves = random_games(150, 4)
+    rows = probe_accuracy_by_layer(model, moves, ("next_mover",), layers=[0, 2], positions=slice(0, 12),
+                                   config=ProbeConfig(epochs=20, batch_size=64), progress=False)
+    assert [(r["layer"], r["label"]) for r in rows] == [(0, "next_mover"), (2, "next_mover")]
+    for r in rows:
+        assert len(r["per_square"]) == 1 and r["per_class"].keys() <= {0, 1}
+        # with 12 positions that alternate (passes are rare this early), the majority guess is near a half
+        assert 0.4 < r["baseline"] < 0.6
+    # the embeddings carry the position, and the position its parity: an untrained model's too
+    assert rows[0]["accuracy"] > 0.9

@@ -82,3 +82,18 @@ def test_per_kind_defaults():
     assert (ProbeConfig().resolved().lr, ProbeConfig().resolved().epochs) == (1e-2, 8)
     assert (ProbeConfig(kind="mlp").resolved().lr, ProbeConfig(kind="mlp").resolved().epochs) == (3e-3, 16)
     assert ProbeConfig(kind="mlp", lr=1e-4, epochs=3).resolved() == ProbeConfig(kind="mlp", lr=1e-4, epochs=3)
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_a_probe_of_one_target_per_position_fits_saves_and_loads(tmp_path, kind):
+    # whose turn it is: one label per row, a planted linear rule (XOR-free, so both kinds can learn it)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 12)).astype(np.float32)
+    y = (x[:, 3] - x[:, 7] > 0).astype(np.int8)[:, None]            # [N, 1]
+    cfg = ProbeConfig(kind=kind, n_classes=2, hidden=16, epochs=10, batch_size=64)
+    probe, m = fit_probe(x[:2000], y[:2000], cfg, x[2000:], y[2000:])
+    assert len(m["per_square"]) == 1 and m["accuracy"] > 0.95 and m["accuracy"] > m["baseline"] + 0.3
+    assert predict(probe, x[2000:]).shape == (1000, 1)
+    save_probe(tmp_path / kind, probe, cfg, {"label": "next_mover"})
+    loaded, _, _ = load_probe(tmp_path / kind)
+    assert (predict(loaded, x[2000:]) == predict(probe, x[2000:])).all()

@@ -47,3 +47,18 @@ def test_other_labels():
     assert np.flatnonzero(board_labels(moves, "legal")[0, 0]).tolist() == sorted(Board("f5").legal_moves)
     with pytest.raises(ValueError, match="unknown labelling"):
         board_labels(moves, "mine")
+
+
+def test_next_mover_is_one_target_per_position_and_follows_passes():
+    from othello.games import replay
+    from probes.targets import TARGETS
+
+    moves = random_games(500, 3)
+    mover = board_labels(moves, "next_mover")
+    assert mover.shape == (500, 59, 1) and TARGETS["next_mover"] == 1 and TARGETS["relative"] == 64
+    r = replay(moves[:, :59], ("next_mover", "passed"))
+    assert (mover[..., 0] == r.next_mover.astype(np.int8) - 1).all()   # black 0, white 1, nobody -1
+    assert (board_labels(game("f5 d6"), "next_mover")[0, :2, 0] == [1, 0]).all()   # white after f5, black after d6
+    # after a pass the same player moves again: the label breaks the alternation
+    g, t = (int(i[0]) for i in np.nonzero(r.passed))
+    assert mover[g, t, 0] == mover[g, t - 1, 0]
