@@ -133,9 +133,15 @@ def cmd_eval(args: argparse.Namespace) -> None:
     moves = load_moves(args.data, split=args.split, limit=args.games)
     result = evaluate(model, moves)
     result = {"model": str(args.model or _shipped()), "data": args.data, **result}
-    print(json.dumps(result) if args.json else
-          f"{result['games']} games, {result['positions']} positions: top-1 legal {100 * result['top1_legal']:.3f} %, "
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"{result['games']} games, {result['positions']} positions: top-1 legal {100 * result['top1_legal']:.3f} %, "
           f"legal-set error {result['legal_set_error']:.4f}")
+    if result["after_pass_positions"]:
+        print(f"  of which {result['after_pass_positions']} after a pass (the mover is not the one the move count "
+              f"names): top-1 legal {100 * result['after_pass_top1_legal']:.3f} %, "
+              f"legal-set error {result['after_pass_legal_set_error']:.4f}")
 
 
 def cmd_convert(args: argparse.Namespace) -> None:

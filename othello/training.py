@@ -194,24 +194,33 @@ def legal_set_errors(scores: np.ndarray, legal: np.ndarray) -> np.ndarray:
     return ((ranks < n[:, None]) ^ legal).sum(1)
 
 
-def evaluate(model: torch.nn.Module, moves: np.ndarray, batch_size: int = 512) -> dict[str, float]:
-    """Legal-move metrics of ``model`` on games ``[G, 60]`` at every position that has a next move."""
+def evaluate(model: torch.nn.Module, moves: np.ndarray, batch_size: int = 512) -> dict[str, Any]:
+    """Legal-move metrics of ``model`` on games ``[G, 60]`` at every position that has a next move: ``games``,
+    ``positions``, ``top1_legal``, ``legal_set_error``, and the same three with the prefix ``after_pass_`` over
+    the positions after an odd number of passes, where the player to move is not the one the move count's parity
+    names (the model must have noticed the pass; rates are None where there are no such positions)."""
     was_training = model.training
     model.eval()
-    metrics = {"games": len(moves), "positions": 0, "top1_legal": 0.0, "legal_set_error": 0.0}
-    totals = {"top1_legal": 0.0, "legal_set_error": 0.0}
+    totals = {group: {"positions": 0, "top1_legal": 0.0, "legal_set_error": 0.0} for group in ("", "after_pass_")}
     for a in range(0, len(moves), batch_size):
         chunk = moves[a:a + batch_size]
-        logits = move_logits(model, chunk, batch_size)
-        r = replay(chunk[:, :N_CTX], ("legal",))
-        legal = torch.from_numpy(legal_token_mask(r.legal))
-        mask = torch.from_numpy(chunk[:, 1:N_CTX + 1] >= 0)
-        scores = legal_move_scores(logits.reshape(-1, 61), legal.reshape(-1, 61), mask.reshape(-1))
-        metrics["positions"] += scores["positions"]
-        for k in totals:
-            totals[k] += scores[k] * scores["positions"]
-    for k in totals:
-        metrics[k] = totals[k] / max(metrics["positions"], 1)
+        logits = move_logits(model, chunk, batch_size).reshape(-1, 61)
+        r = replay(chunk[:, :N_CTX], ("legal", "passed"))
+        legal = torch.from_numpy(legal_token_mask(r.legal)).reshape(-1, 61)
+        has_next = chunk[:, 1:N_CTX + 1] >= 0
+        odd_passes = np.cumsum(r.passed, 1) % 2 == 1
+        for group, mask in (("", has_next), ("after_pass_", has_next & odd_passes)):
+            scores = legal_move_scores(logits, legal, torch.from_numpy(mask).reshape(-1))
+            t = totals[group]
+            t["positions"] += scores["positions"]
+            for k in ("top1_legal", "legal_set_error"):
+                t[k] += scores[k] * scores["positions"] if scores["positions"] else 0.0
+    metrics: dict[str, Any] = {"games": len(moves)}
+    for group, t in totals.items():
+        n = t["positions"]
+        metrics[f"{group}positions"] = n
+        for k in ("top1_legal", "legal_set_error"):
+            metrics[f"{group}{k}"] = t[k] / n if n else None
     model.train(was_training)
     return metrics
 

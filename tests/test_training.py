@@ -159,3 +159,22 @@ def test_resume_reads_a_field_added_since_the_run_was_written_as_its_default(tmp
     del config["train"]["init_from"]   # as written before the field existed
     (tmp_path / "run" / "config.json").write_text(json.dumps(config))
     assert train(cfg, tmp_path / "run", resume=True, progress=False).step == TINY["steps"]
+
+
+def test_evaluate_reports_the_positions_after_a_pass_apart():
+    from othello.training import move_logits
+
+    model = build_model(preset("tiny"))
+    games = random_games(200, 5)
+    m = evaluate(model, games)
+    r = replay(games[:, :59], ("legal", "passed"))
+    # after an odd number of passes the player to move is not the one the move count's parity names
+    after = (games[:, 1:60] >= 0) & (np.cumsum(r.passed, 1) % 2 == 1)
+    expected = legal_move_scores(move_logits(model, games).reshape(-1, 61),
+                                 torch.from_numpy(legal_token_mask(r.legal)).reshape(-1, 61), torch.from_numpy(after).reshape(-1))
+    assert m["after_pass_positions"] == expected["positions"] == after.sum() > 0
+    assert m["after_pass_top1_legal"] == pytest.approx(expected["top1_legal"])
+    assert m["after_pass_legal_set_error"] == pytest.approx(expected["legal_set_error"])
+    assert m["after_pass_positions"] < m["positions"]
+    clean = evaluate(model, games[~r.passed.any(1)])
+    assert clean["after_pass_positions"] == 0 and clean["after_pass_top1_legal"] is None and clean["positions"] > 0
