@@ -275,8 +275,10 @@ def summary_table(summary: dict[str, Any]) -> str:
     """The demo's final figures as a few lines of text."""
     lines = []
     for data, e in summary["eval"].items():
+        after = (f"; after a pass ({e['after_pass_positions']} positions) {100 * e['after_pass_top1_legal']:.2f} %"
+                 if e.get("after_pass_positions") else "")
         lines.append(f"legal moves ({data}, {e['games']} games): top-1 legal {100 * e['top1_legal']:.2f} %, "
-                     f"legal-set error {e['legal_set_error']:.3f}")
+                     f"legal-set error {e['legal_set_error']:.3f}{after}")
     rows = summary["probes"]["rows"]
     for label in ("relative", "colour"):
         for kind in ("linear", "mlp"):

@@ -140,8 +140,11 @@ def write_report(folder: str | os.PathLike) -> Path:
                          + _table(["field", "value"], [[k, v] for k, v in train.items()]) + "</details>")
         figs = summary.get("figures", {})
         parts.append("<h2>Legal moves</h2>" + _table(
-            ["data", "games", "positions", "top-1 legal %", "legal-set error"],
-            [[d, e["games"], e["positions"], f"{100 * e['top1_legal']:.2f}", f"{e['legal_set_error']:.3f}"]
+            ["data", "games", "positions", "top-1 legal %", "legal-set error", "positions after a pass",
+             "top-1 legal after a pass %"],
+            [[d, e["games"], e["positions"], f"{100 * e['top1_legal']:.2f}", f"{e['legal_set_error']:.3f}",
+              e.get("after_pass_positions", ""),
+              f"{100 * e['after_pass_top1_legal']:.2f}" if e.get("after_pass_top1_legal") is not None else ""]
              for d, e in summary["eval"].items()])
             + "<p class='note'>Published: top-1 illegal 0.01 % (synthetic 8-layer model, Li et al.); 99.6 % legal "
               "for a 4-layer 8-head d_model 512 model (Hazineh et al.).</p>"

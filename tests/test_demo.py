@@ -20,6 +20,7 @@ def test_demo_runs_every_stage_and_caches_them(demo_run, capsys):
     out, args = demo_run
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["eval"]) == {"synthetic"} and summary["eval"]["synthetic"]["games"] == 40
+    assert summary["eval"]["synthetic"]["after_pass_positions"] < summary["eval"]["synthetic"]["positions"]
     rows = summary["probes"]["rows"]
     assert {(r["label"], r["kind"], r["model"]) for r in rows} >= {("relative", "linear", "trained"), ("colour", "mlp", "trained"),
                                                                    ("relative", "linear", "untrained")}
@@ -38,7 +39,7 @@ def test_report_is_one_self_contained_page(demo_run, capsys):
     assert main(["report", str(out)]) == 0
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 12 and "src=\"http" not in page
-    for text in ("Legal moves", "Probes", "Interventions", "Gallery", "Nanda et al.", "model_fingerprint"):
+    for text in ("Legal moves", "after a pass", "Probes", "Interventions", "Gallery", "Nanda et al.", "model_fingerprint"):
         assert text in page
     # a training folder gets a report of its own
     assert main(["report", str(out / "model")]) == 0
