@@ -2,6 +2,7 @@
 # The published shape on one GPU in one call: calibrate tokens/s, train the `othello-gpt` preset for BUDGET_S seconds
 # with the cosine sized to fit, write the weights (bf16, split into 15 MiB parts), config and metrics to $OUT first,
 # then evaluate, probe and intervene while TOTAL_S lasts (each later stage is skipped when too little time is left).
+# Probes are fitted on the GPU, on PROBE_GAMES games (8,000: the MLP colour probe needs more than 2,000; README).
 #
 #     OUT=/tmp/big bash benchmarks/gpu_session.sh            # on a machine with CUDA and this repo
 #
@@ -17,7 +18,7 @@
 set -uo pipefail
 PY=${PY:-python3}; DEVICE=${DEVICE:-cuda}; PRESET=${PRESET:-othello-gpt}; BATCH=${BATCH:-512}
 BUDGET_S=${BUDGET_S:-300}; TOTAL_S=${TOTAL_S:-540}; LR=${LR:-6e-4}
-PROBE_GAMES=${PROBE_GAMES:-2000}; CASES=${CASES:-1000}; EVAL_GAMES=${EVAL_GAMES:-100000}
+PROBE_GAMES=${PROBE_GAMES:-8000}; CASES=${CASES:-1000}; EVAL_GAMES=${EVAL_GAMES:-100000}
 STARTS=${STARTS:-2,4,6}; MLP_LAYERS=${MLP_LAYERS:-4,5,6,7,8}; GRAD_START=${GRAD_START:-4}
 WTHOR_TEST=${WTHOR_TEST:-runs/gpu/wthor-test.h5}
 OUT=${OUT:?set OUT}; RUN=/tmp/big-$PRESET
@@ -78,6 +79,7 @@ left 60 && { log "linear whole-board edits"; $IE --positions 5 --whole-board --s
 left 60 && { $IE --positions 5 --whole-board --keep read --starts $STARTS > "$OUT/ie_linear_read.json" 2>>"$OUT/errors.log"; }
 left 60 && { log "one-square edits"; $IE --positions 1 --starts $STARTS --scales 1,2 > "$OUT/ie_linear_square.json" 2>>"$OUT/errors.log"; }
 left 60 && { log "resid_mid probes"; $CLI probe --model $RUN --data /tmp/s7.h5 --games $PROBE_GAMES --labels relative --kind linear --site resid_mid --device $DEVICE --json > "$OUT/probe_resid_mid.json" 2>>"$OUT/errors.log"; }
-left 90 && { log "MLP probes, layers $MLP_LAYERS"; $CLI probe --model $RUN --data /tmp/s7.h5 --games $PROBE_GAMES --labels relative,colour --kind mlp --layers $MLP_LAYERS --device $DEVICE --json > "$OUT/probe_mlp.json" 2>>"$OUT/errors.log"; }
+left 60 && { log "whose turn it is, every layer"; $CLI probe --model $RUN --data /tmp/s7.h5 --games $PROBE_GAMES --labels next_mover --kind linear --device $DEVICE --json > "$OUT/probe_next_mover.json" 2>>"$OUT/errors.log"; }
+left 90 && { log "MLP probes, layers $MLP_LAYERS"; $CLI probe --model $RUN --data /tmp/s7.h5 --games $PROBE_GAMES --labels relative,colour --kind mlp --hidden 512 --layers $MLP_LAYERS --device $DEVICE --json > "$OUT/probe_mlp.json" 2>>"$OUT/errors.log"; }
 left 90 && { log "gradient edits"; $IE --method gradient --positions 1 --starts $GRAD_START > "$OUT/ie_gradient.json" 2>>"$OUT/errors.log"; }
 log "done"

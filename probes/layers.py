@@ -35,6 +35,7 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
     guess from the ply alone, ``ply_majority_accuracy``) and the game counts. ``layers`` defaults to every
     layer ``site`` has (0..n_layers for ``resid_post``, 1..n_layers otherwise)."""
     n_layers = model.cfg.n_layers
+    device = next(model.parameters()).device   # probes are fitted where the model runs
     layers = list(range(0 if site == "resid_post" else 1, n_layers + 1)) if layers is None else list(layers)
     hooks = {L: layer_hook(L, n_layers, site) for L in layers}       # checks every layer before any work
     base = config or ProbeConfig()
@@ -58,7 +59,7 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
                 cfg = ProbeConfig(**{**base.__dict__, "kind": kind, "n_classes": CLASSES_COUNT[name]})
                 n = y.shape[-1]  # 64 squares, or 1 for a labelling of the whole position
                 probe, m = fit_probe(acts[tr].reshape(-1, d), y[tr].reshape(-1, n), cfg,
-                                     acts[te].reshape(-1, d), y[te].reshape(-1, n), plies)
+                                     acts[te].reshape(-1, d), y[te].reshape(-1, n), plies, device)
                 bar.update(1)
                 yield ({"hook": hook, "site": site, "layer": L, "label": name, "kind": kind, **m,
                         "ply_baseline": ply_baseline[name], "train_games": int(tr.sum()), "test_games": int(te.sum())}, probe)

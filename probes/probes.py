@@ -94,13 +94,17 @@ def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, x_val: np.ndarray | None = None,
-              y_val: np.ndarray | None = None, plies: np.ndarray | None = None) -> tuple[nn.Module, dict[str, Any]]:
+              y_val: np.ndarray | None = None, plies: np.ndarray | None = None,
+              device: str | torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Train a probe with minibatch AdamW on ``x`` [N, d], ``y`` [N, 64] (or [N, targets]); metrics on the
-    validation set (or the training set when none is given), per ply too when ``plies`` [N_val] gives each row's ply."""
+    validation set (or the training set when none is given), per ply too when ``plies`` [N_val] gives each row's ply.
+    ``device`` (default CPU) is where the fit runs, with the data moved there whole; the probe comes back on the CPU."""
     cfg = cfg.resolved()
+    device = torch.device(device or "cpu")
     torch.manual_seed(cfg.seed)
-    X, Y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
-    probe = make_probe(X.shape[1], cfg, Y.shape[1])
+    X = torch.as_tensor(x, dtype=torch.float32).to(device)
+    Y = torch.as_tensor(y, dtype=torch.int64).to(device)
+    probe = make_probe(X.shape[1], cfg, Y.shape[1]).to(device)
     opt = torch.optim.AdamW(probe.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     steps, step = cfg.epochs * -(-len(X) // cfg.batch_size), 0
@@ -111,22 +115,26 @@ def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, x_val: np.ndarray 
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / steps))
             step += 1
-            idx = order[a:a + cfg.batch_size]
+            idx = order[a:a + cfg.batch_size].to(device)
             loss = _loss(probe(X[idx]), Y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
     probe.eval()
+    del X, Y
     majority = majority_classes(y, cfg.n_classes)
     eval_x, eval_y = (x, y) if x_val is None else (x_val, y_val)
-    return probe, probe_metrics(predict(probe, eval_x), eval_y, majority, plies)
+    metrics = probe_metrics(predict(probe, eval_x), eval_y, majority, plies)
+    return probe.cpu(), metrics
 
 
 @torch.no_grad()
 def predict(probe: nn.Module, x: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-    """Predicted classes ``[N, 64]``."""
+    """Predicted classes ``[N, 64]``, computed on the probe's device."""
+    device = next(probe.parameters()).device
     X = torch.as_tensor(x, dtype=torch.float32)
-    return torch.cat([probe(X[a:a + batch_size]).argmax(-1) for a in range(0, len(X), batch_size)]).numpy()
+    return torch.cat([probe(X[a:a + batch_size].to(device)).argmax(-1).cpu()
+                      for a in range(0, len(X), batch_size)]).numpy()
 
 
 def majority_classes(y: np.ndarray, n_classes: int) -> np.ndarray:

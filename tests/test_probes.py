@@ -97,3 +97,16 @@ def test_a_probe_of_one_target_per_position_fits_saves_and_loads(tmp_path, kind)
     save_probe(tmp_path / kind, probe, cfg, {"label": "next_mover"})
     loaded, _, _ = load_probe(tmp_path / kind)
     assert (predict(loaded, x[2000:]) == predict(probe, x[2000:])).all()
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))])
+def test_a_probe_fitted_on_a_device_comes_back_on_the_cpu(device):
+    x, y = planted(2000)
+    xv, yv = planted(500, seed=1)
+    cfg = ProbeConfig(kind="linear", lr=0.1, epochs=5, batch_size=256)
+    probe, m = fit_probe(x, y, cfg, xv, yv, device=device)
+    assert next(probe.parameters()).device.type == "cpu"
+    _, on_cpu = fit_probe(x, y, cfg, xv, yv)
+    # the same seed and data: the same fit on the CPU, and within rounding on a GPU
+    assert m["accuracy"] == pytest.approx(on_cpu["accuracy"], abs=0 if device == "cpu" else 0.01)
