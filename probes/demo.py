@@ -144,7 +144,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
     cache = out / "probes"
     probe_cfg = ProbeConfig(epochs=cfg.probe_epochs)
-    combos = [("relative", "linear"), ("colour", "linear"), ("relative", "mlp"), ("colour", "mlp")]
+    # whose turn it is (next_mover): the bit a colour probe needs on top of the relative board; one target, cheap
+    combos = [("relative", "linear"), ("colour", "linear"), ("relative", "mlp"), ("colour", "mlp"), ("next_mover", "linear")]
 
     def probes_stage() -> dict[str, Any]:
         from probes.layers import probe_accuracy_by_layer
@@ -159,7 +160,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         return {"rows": rows + [{**r, "model": "untrained"} for r in control]}
 
     probe_settings = {kind: dataclasses.asdict(dataclasses.replace(probe_cfg, kind=kind).resolved()) for kind in ("linear", "mlp")}
-    summary["probes"] = _stage(cfg, "probes", {"model": fp, "games": cfg.probe_games, "probe": probe_settings}, probes_stage)
+    summary["probes"] = _stage(cfg, "probes", {"model": fp, "games": cfg.probe_games, "probe": probe_settings,
+                                               "labels": combos}, probes_stage)
 
     def interventions_stage() -> dict[str, Any]:
         sets = {"synthetic": synthetic_cases(cfg.cases)}
@@ -293,6 +295,11 @@ def summary_table(summary: dict[str, Any]) -> str:
                              + f"(majority baseline {100 * best['baseline']:.1f} %, "
                              f"by-ply baseline {100 * best.get('ply_baseline', float('nan')):.1f} %"
                              + (f", untrained model {100 * control[0]['accuracy']:.1f} %)" if control else ")"))
+    turn = sorted((r for r in rows if r["label"] == "next_mover" and r["model"] == "trained"), key=lambda r: r["layer"])
+    if turn:
+        lines.append("probe whose turn (next_mover) linear, by layer: "
+                     + ", ".join(f"{100 * r['accuracy']:.1f}" for r in turn)
+                     + f" % (by-ply baseline {100 * turn[0]['ply_baseline']:.1f} %)")
     irows = summary["interventions"]["rows"]
     for method in ("linear", "gradient"):
         for data in sorted({r["data"] for r in irows}):

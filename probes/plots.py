@@ -73,7 +73,7 @@ def plot_accuracy_by_layer(rows: list[dict[str, Any]], path: str | os.PathLike, 
         base = sorted((r for r in rows if r["label"] == label), key=lambda r: r["layer"])
         ax.plot([r["layer"] for r in base], [100 * r["baseline"] for r in base], ls="--", lw=1, color="grey")
     ax.set_xlabel("layer (0 = embeddings; L = after block L-1, resid_post)")
-    ax.set_ylabel("square accuracy, held-out games (%)")
+    ax.set_ylabel("accuracy, held-out games (%)")
     ax.set_title(title or "probe accuracy by layer (dashed: majority baseline)", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

@@ -76,12 +76,14 @@ def _probe_section(folder: Path, summary: dict[str, Any]) -> str:
         for lab in ("relative", "colour"):
             r = next((r for r in rows if (r["model"], r["label"], r["kind"], r["layer"]) == ("trained", lab, "linear", L)), None)
             cells.append(_pct(r.get("midgame_accuracy")) if r else "")
+        turn = next((r for r in rows if (r["model"], r["label"], r["layer"]) == ("trained", "next_mover", L)), None)
+        cells.append(_pct(turn["accuracy"]) if turn else "")
         for lab in ("relative", "colour"):
             first = next(r for r in rows if r["layer"] == L and r["label"] == lab)
             cells += [_pct(first["baseline"]), _pct(first.get("ply_baseline"))]
         table.append(cells)
     header = ["layer", "hook"] + [f"{lab} {k}" + ("" if m == "trained" else " (untrained)") for m, lab, k in combos] + [
-        "relative linear, positions 5..53", "colour linear, positions 5..53", "majority baseline relative", "by-ply baseline relative", "majority baseline colour", "by-ply baseline colour"]
+        "relative linear, positions 5..53", "colour linear, positions 5..53", "whose turn, linear", "majority baseline relative", "by-ply baseline relative", "majority baseline colour", "by-ply baseline colour"]
     figs = summary.get("figures", {})
     squares = "".join(_img(folder, f, f"per-square accuracy, {name.replace('-', ', ')}, best layer", 300)
                       for name, f in figs.get("squares", {}).items())
@@ -92,7 +94,9 @@ def _probe_section(folder: Path, summary: dict[str, Any]) -> str:
             f"empty / black / white. Majority baseline: each square's most common class; by-ply baseline: each "
             f"square's most common class at that ply, the best guess from the position alone (which an untrained "
             f"model's residual stream carries). Positions 5..53: the same probes scored only where Nanda et al. "
-            f"fit and score theirs (the published linear figures below).</p>{_table(header, table)}"
+            f"fit and score theirs (the published linear figures below). Whose turn: a linear probe of the next "
+            f"mover (black / white, passes included), the bit that turns the relative board into the colour one; "
+            f"the parity of the position alone guesses it right except after a pass.</p>{_table(header, table)}"
             f"<p>Published, for comparison:</p>{_table(['probe', 'accuracy'], PUBLISHED_PROBES)}"
             f"<div class='figs'>{_img(folder, figs.get('probe_by_layer'), 'accuracy by layer (dashed: majority baseline)', 520)}</div>"
             f"<div class='figs'>{squares}</div><div class='figs'>{readouts}</div>")

@@ -23,13 +23,15 @@ def test_demo_runs_every_stage_and_caches_them(demo_run, capsys):
     assert summary["eval"]["synthetic"]["after_pass_positions"] < summary["eval"]["synthetic"]["positions"]
     rows = summary["probes"]["rows"]
     assert {(r["label"], r["kind"], r["model"]) for r in rows} >= {("relative", "linear", "trained"), ("colour", "mlp", "trained"),
-                                                                   ("relative", "linear", "untrained")}
+                                                                   ("relative", "linear", "untrained"), ("next_mover", "linear", "trained")}
+    assert all(len(r["per_square"]) == 1 for r in rows if r["label"] == "next_mover")
     assert {r["method"] for r in summary["interventions"]["rows"]} == {"linear", "gradient"}
     assert len(summary["figures"]["gallery"]) == 8 and (out / summary["figures"]["gallery"][0]["file"]).exists()
     capsys.readouterr()
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "[eval] cached" in text and "[interventions] cached" in text and "probe relative linear" in text
+    assert "probe whose turn (next_mover) linear, by layer" in text
     assert main(args + ["--force", "figures"]) == 0
     assert "[figures] running" in capsys.readouterr().out
 
@@ -39,7 +41,7 @@ def test_report_is_one_self_contained_page(demo_run, capsys):
     assert main(["report", str(out)]) == 0
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 12 and "src=\"http" not in page
-    for text in ("Legal moves", "after a pass", "Probes", "Interventions", "Gallery", "Nanda et al.", "model_fingerprint"):
+    for text in ("Legal moves", "after a pass", "Probes", "whose turn, linear", "Interventions", "Gallery", "Nanda et al.", "model_fingerprint"):
         assert text in page
     # a training folder gets a report of its own
     assert main(["report", str(out / "model")]) == 0
