@@ -140,7 +140,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             result["wthor"] = evaluate(model, wthor[:cfg.eval_games])
         return result
 
-    summary["eval"] = _stage(cfg, "eval", {"model": fp, "games": cfg.eval_games, "wthor": wthor is not None}, evaluate_stage)
+    summary["eval"] = _stage(cfg, "eval", {"model": fp, "games": cfg.eval_games, "wthor": wthor is not None,
+                                           "metrics": ["top1_legal", "legal_set_error", "after_pass"]}, evaluate_stage)
 
     cache = out / "probes"
     probe_cfg = ProbeConfig(epochs=cfg.probe_epochs)
