@@ -243,8 +243,10 @@ def cmd_probe(args: argparse.Namespace) -> None:
     for m, lab, k in columns:
         best = max((r for r in rows if (r["model"], r["label"], r["kind"]) == (m, lab, k)), key=lambda r: r["accuracy"])
         if best.get("midgame_accuracy") is not None:
+            after = best.get("after_pass_accuracy")
             print(f"{lab}/{k}{'' if m == 'trained' else ' (untrained)'}: best layer {best['layer']}, "
-                  f"{100 * best['accuracy']:.1f} % ({100 * best['midgame_accuracy']:.1f} % at positions 5..53, as Nanda et al. score)")
+                  f"{100 * best['accuracy']:.1f} % ({100 * best['midgame_accuracy']:.1f} % at positions 5..53, as Nanda et al. score"
+                  + (f"; {100 * after:.1f} % after a pass" if after is not None else "") + ")")
 
 
 def _intervention_probes(args: argparse.Namespace, model: "Any", method: str) -> tuple[dict, str]:

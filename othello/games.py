@@ -54,6 +54,13 @@ class Replay:
     flipped: np.ndarray | None = None
     passed: np.ndarray | None = None
 
+    def off_parity(self) -> np.ndarray:
+        """``[G, T]`` bool: an odd number of passes by move t, so the player to move is not the one the move
+        count's parity names (where published probes' labels, and this project's models, go wrong)."""
+        if self.passed is None:
+            raise ValueError("replay with 'passed' among the labels")
+        return np.cumsum(self.passed, 1) % 2 == 1
+
 
 LABELS = ("boards", "next_mover", "legal", "flipped", "passed")
 

@@ -208,8 +208,7 @@ def evaluate(model: torch.nn.Module, moves: np.ndarray, batch_size: int = 512) -
         r = replay(chunk[:, :N_CTX], ("legal", "passed"))
         legal = torch.from_numpy(legal_token_mask(r.legal)).reshape(-1, 61)
         has_next = chunk[:, 1:N_CTX + 1] >= 0
-        odd_passes = np.cumsum(r.passed, 1) % 2 == 1
-        for group, mask in (("", has_next), ("after_pass_", has_next & odd_passes)):
+        for group, mask in (("", has_next), ("after_pass_", has_next & r.off_parity())):
             scores = legal_move_scores(logits, legal, torch.from_numpy(mask).reshape(-1))
             t = totals[group]
             t["positions"] += scores["positions"]

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from othello.datasets import split_mask
-from othello.games import pad_games
+from othello.games import pad_games, replay
 from othello.model import HookKind, layer_hook, residual_hook
 from othello.notation import N_CTX
 from probes.activations import collect_activations
@@ -31,8 +31,9 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
                         progress: bool = True, site: HookKind = "resid_post") -> Iterator[tuple[dict[str, Any], torch.nn.Module]]:
     """Yield ``(row, probe)`` per (layer, labelling, kind), for games ``moves`` [G, 60]: each row has
     ``hook``, ``site``, ``layer``, ``label``, ``kind``, the held-out metrics of ``probe_metrics`` (``accuracy``,
-    ``baseline``, ``whole_board``, ``per_square`` [64] ([1] for ``next_mover``), ``per_ply`` [59], ...), ``ply_baseline`` (the best
-    guess from the ply alone, ``ply_majority_accuracy``) and the game counts. ``layers`` defaults to every
+    ``baseline``, ``whole_board``, ``per_square`` [64] ([1] for ``next_mover``), ``per_ply`` [59],
+    ``after_pass_accuracy``, ...), ``ply_baseline`` (the best guess from the ply alone, ``ply_majority_accuracy``)
+    and the game counts. ``layers`` defaults to every
     layer ``site`` has (0..n_layers for ``resid_post``, 1..n_layers otherwise)."""
     n_layers = model.cfg.n_layers
     device = next(model.parameters()).device   # probes are fitted where the model runs
@@ -45,9 +46,11 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
     index = np.arange(59)[positions] if isinstance(positions, slice) else (
         np.arange(59) if positions is None else np.asarray(positions))
     labels = {name: board_labels(moves, name)[:, index] for name in labellings}
+    off_parity = replay(np.asarray(moves)[:, :N_CTX], ("passed",)).off_parity()[:, index]   # [G, P]
     tr, te = ~held_out, held_out
     ply_baseline = {name: ply_majority_accuracy(y[tr], y[te], CLASSES_COUNT[name]) for name, y in labels.items()}
     plies = np.broadcast_to(index + 1, (int(te.sum()), len(index))).reshape(-1)  # position t holds the board after move t+1
+    after_pass = off_parity[te].reshape(-1)
     bar = tqdm(total=len(layers) * len(labellings) * len(kinds), desc="probes", unit="probe", disable=not progress)
     for L in layers:
         hook = hooks[L]
@@ -59,7 +62,7 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
                 cfg = ProbeConfig(**{**base.__dict__, "kind": kind, "n_classes": CLASSES_COUNT[name]})
                 n = y.shape[-1]  # 64 squares, or 1 for a labelling of the whole position
                 probe, m = fit_probe(acts[tr].reshape(-1, d), y[tr].reshape(-1, n), cfg,
-                                     acts[te].reshape(-1, d), y[te].reshape(-1, n), plies, device)
+                                     acts[te].reshape(-1, d), y[te].reshape(-1, n), plies, device, after_pass)
                 bar.update(1)
                 yield ({"hook": hook, "site": site, "layer": L, "label": name, "kind": kind, **m,
                         "ply_baseline": ply_baseline[name], "train_games": int(tr.sum()), "test_games": int(te.sum())}, probe)

@@ -95,9 +95,11 @@ def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, x_val: np.ndarray | None = None,
               y_val: np.ndarray | None = None, plies: np.ndarray | None = None,
-              device: str | torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
+              device: str | torch.device | None = None,
+              after_pass: np.ndarray | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Train a probe with minibatch AdamW on ``x`` [N, d], ``y`` [N, 64] (or [N, targets]); metrics on the
-    validation set (or the training set when none is given), per ply too when ``plies`` [N_val] gives each row's ply.
+    validation set (or the training set when none is given), per ply too when ``plies`` [N_val] gives each row's ply,
+    and apart after a pass when ``after_pass`` [N_val] bool marks those rows (``probe_metrics``).
     ``device`` (default CPU) is where the fit runs, with the data moved there whole; the probe comes back on the CPU."""
     cfg = cfg.resolved()
     device = torch.device(device or "cpu")
@@ -124,7 +126,7 @@ def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, x_val: np.ndarray 
     del X, Y
     majority = majority_classes(y, cfg.n_classes)
     eval_x, eval_y = (x, y) if x_val is None else (x_val, y_val)
-    metrics = probe_metrics(predict(probe, eval_x), eval_y, majority, plies)
+    metrics = probe_metrics(predict(probe, eval_x), eval_y, majority, plies, after_pass)
     return probe.cpu(), metrics
 
 
@@ -153,11 +155,13 @@ def ply_majority_accuracy(y_train: np.ndarray, y_test: np.ndarray, n_classes: in
     return float(((guess[None] == y_test) & valid).sum() / max(int(valid.sum()), 1))
 
 
-def probe_metrics(pred: np.ndarray, y: np.ndarray, majority: np.ndarray, plies: np.ndarray | None = None) -> dict[str, Any]:
+def probe_metrics(pred: np.ndarray, y: np.ndarray, majority: np.ndarray, plies: np.ndarray | None = None,
+                  after_pass: np.ndarray | None = None) -> dict[str, Any]:
     """Accuracy over labelled squares, per square [64], per class, whole-board, the majority baseline, and,
     given each row's ply (1..59) in ``plies`` [N], per ply [59] (``None`` for a ply with no labelled square) and
     ``midgame_accuracy``, the accuracy at the positions Nanda et al. score (``MIDGAME_PLIES``; ``None`` when
-    there are none)."""
+    there are none); given ``after_pass`` [N] bool (rows after an odd number of passes, ``Replay.off_parity``),
+    ``after_pass_accuracy`` and ``after_pass_samples`` (accuracy ``None`` when there are none)."""
     valid = y >= 0
     correct = (pred == y) & valid
     n = max(int(valid.sum()), 1)
@@ -177,6 +181,10 @@ def probe_metrics(pred: np.ndarray, y: np.ndarray, majority: np.ndarray, plies: 
         metrics["per_ply"] = [float(r / t) if t else None for r, t in zip(right, total)]
         mid = slice(MIDGAME_PLIES[0] - 1, MIDGAME_PLIES[1])
         metrics["midgame_accuracy"] = float(right[mid].sum() / total[mid].sum()) if total[mid].sum() else None
+    if after_pass is not None:
+        scored = valid & after_pass[:, None]
+        metrics["after_pass_samples"] = int(scored.any(1).sum())
+        metrics["after_pass_accuracy"] = float((correct & scored).sum() / scored.sum()) if scored.any() else None
     return metrics
 
 

@@ -4,6 +4,7 @@ from othello.games import random_games
 from othello.model import build_model, preset
 from probes.layers import probe_accuracy_by_layer
 from probes.probes import ProbeConfig
+from probes.targets import board_labels
 
 
 def test_rows_for_every_layer_label_and_kind():
@@ -32,7 +33,6 @@ def test_another_site_of_each_block_is_probed_on_its_own_activations():
     from othello.model import layer_hook
     from probes.activations import collect_activations
     from probes.probes import fit_probe
-    from probes.targets import board_labels
 
     model = build_model(preset("tiny"))
     moves = random_games(120, 2)
@@ -126,3 +126,17 @@ def test_whose_turn_it_is_is_probed_as_one_target_per_position():
         assert 0.4 < r["baseline"] < 0.6
     # the embeddings carry the position, and the position its parity: an untrained model's too
     assert rows[0]["accuracy"] > 0.9
+
+
+def test_positions_after_a_pass_are_scored_apart():
+    from othello.datasets import split_mask
+    from othello.games import replay
+
+    model = build_model(preset("tiny"))
+    moves = random_games(300, 6)
+    (row,) = probe_accuracy_by_layer(model, moves, ("relative",), layers=[2], config=ProbeConfig(epochs=1), progress=False)
+    off = replay(moves[:, :59], ("passed",)).off_parity()
+    held_out = ~split_mask(moves, "train")
+    labelled = (board_labels(moves, "relative") >= 0).any(-1)
+    assert row["after_pass_samples"] == (off & labelled)[held_out].sum() > 0
+    assert 0 <= row["after_pass_accuracy"] <= 1

@@ -110,3 +110,13 @@ def test_a_probe_fitted_on_a_device_comes_back_on_the_cpu(device):
     _, on_cpu = fit_probe(x, y, cfg, xv, yv)
     # the same seed and data: the same fit on the CPU, and within rounding on a GPU
     assert m["accuracy"] == pytest.approx(on_cpu["accuracy"], abs=0 if device == "cpu" else 0.01)
+
+
+def test_metrics_after_a_pass_by_hand():
+    y = np.array([[0, 1], [1, 1], [2, -1]])
+    pred = np.array([[0, 1], [0, 0], [2, 2]])
+    m = probe_metrics(pred, y, np.array([0, 1]), after_pass=np.array([False, True, True]))
+    # rows 1 and 2: three labelled squares, one right
+    assert m["after_pass_samples"] == 2 and m["after_pass_accuracy"] == pytest.approx(1 / 3)
+    assert probe_metrics(pred, y, np.array([0, 1]), after_pass=np.zeros(3, bool))["after_pass_accuracy"] is None
+    assert "after_pass_accuracy" not in probe_metrics(pred, y, np.array([0, 1]))

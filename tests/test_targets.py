@@ -62,3 +62,18 @@ def test_next_mover_is_one_target_per_position_and_follows_passes():
     # after a pass the same player moves again: the label breaks the alternation
     g, t = (int(i[0]) for i in np.nonzero(r.passed))
     assert mover[g, t, 0] == mover[g, t - 1, 0]
+
+
+def test_off_parity_marks_the_positions_after_an_odd_number_of_passes():
+    from othello.games import replay
+
+    moves = random_games(500, 3)
+    r = replay(moves[:, :59], ("passed", "next_mover"))
+    off = r.off_parity()
+    # where it is set, the player to move is the one parity would not name: parity says white after move 1 (t = 0)
+    parity_mover = np.where(np.arange(59) % 2 == 0, 2, 1)[None, :]
+    moving = r.next_mover > 0
+    assert ((r.next_mover != parity_mover) == off)[moving].all()
+    assert off.any() and not off[:, 0].any()
+    with pytest.raises(ValueError, match="passed"):
+        replay(moves[:, :59], ("boards",)).off_parity()
