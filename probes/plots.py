@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 
 from othello.files import atomic_path  # noqa: E402
@@ -101,9 +102,15 @@ def plot_training_curves(rows: list[dict[str, Any]], path: str | os.PathLike, ti
     b.plot([r["games"] for r in val], [100 * r["val_top1_legal"] for r in val], marker="o")
     b.set_xlabel("games seen")
     b.set_ylabel("validation top-1 legal (%)")
-    for ax in (a, b):
+    for ax, xs in ((a, [r["games"] for r in loss]), (b, [r["games"] for r in val])):
         ax.grid(alpha=0.3)
         ax.set_xscale("log")
+        # "200k", "1M": within two decades label 1, 2 and 5 of each (matplotlib would otherwise label the minor
+        # ticks of a short run in overlapping powers of ten), beyond that one label per decade
+        short = bool(xs) and max(xs) < 100 * max(min(xs), 1)
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if short else (1.0,)))
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     fig.suptitle(title or "training curves", fontsize=10)
     return save_figure(fig, path)
 
