@@ -196,6 +196,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
     from probes.layers import probe_accuracy_by_layer
     from probes.plots import plot_accuracy_by_layer, plot_square_accuracy
     from probes.probes import ProbeConfig
+    from probes.targets import TARGETS
 
     model = load_model(args.model, device=args.device)
     moves = load_moves(args.data, limit=args.games)
@@ -217,10 +218,8 @@ def cmd_probe(args: argparse.Namespace) -> None:
                                                   "ply_baseline", "midgame_accuracy", "whole_board", "train_games", "test_games"])
         trained = [r for r in rows if r["model"] == "trained"]
         plot_accuracy_by_layer(trained, out / "probe_accuracy_by_layer.png")
-        for label in labels:
+        for label in (lab for lab in labels if TARGETS[lab] == 64):   # a labelling of the whole position has no board
             best = max((r for r in trained if r["label"] == label), key=lambda r: r["accuracy"])
-            if len(best["per_square"]) != 64:   # next_mover: one target per position, no board to draw
-                continue
             plot_square_accuracy(best["per_square"], out / f"probe_squares_{label}.png",
                                  f"{label}, {best['kind']}, layer {best['layer']}: {100 * best['accuracy']:.1f} %")
     if args.json:
