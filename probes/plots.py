@@ -96,13 +96,13 @@ def plot_training_curves(rows: list[dict[str, Any]], path: str | os.PathLike, ti
     fig.subplots_adjust(wspace=0.35)
     loss = [r for r in rows if "loss" in r]
     val = [r for r in rows if "val_top1_legal" in r]
-    a.plot([r["games"] for r in loss], [r["loss"] for r in loss], lw=1)
-    a.set_xlabel("games seen")
-    a.set_ylabel("training loss")
-    b.plot([r["games"] for r in val], [100 * r["val_top1_legal"] for r in val], marker="o")
-    b.set_xlabel("games seen")
-    b.set_ylabel("validation top-1 legal (%)")
-    for ax, xs in ((a, [r["games"] for r in loss]), (b, [r["games"] for r in val])):
+    panels = ((a, loss, [r["loss"] for r in loss], "training loss", {"lw": 1}),
+              (b, val, [100 * r["val_top1_legal"] for r in val], "validation top-1 legal (%)", {"marker": "o"}))
+    for ax, sel, ys, ylabel, style in panels:
+        xs = [r["games"] for r in sel]
+        ax.plot(xs, ys, **style)
+        ax.set_xlabel("games seen")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.set_xscale("log")
         # "200k", "1M": within two decades label 1, 2 and 5 of each (matplotlib would otherwise label the minor
