@@ -104,7 +104,8 @@ def _train_config(args: argparse.Namespace) -> "Any":
         overrides[key] = value if key == "act_fn" or key == "normalization_type" else int(value)
     return TrainConfig(preset=args.preset, model_overrides=overrides, data=args.data, data_seed=args.data_seed,
                        steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
-                       weight_decay=args.weight_decay, soft_targets=args.soft_targets, eval_every=args.eval_every,
+                       weight_decay=args.weight_decay, soft_targets=args.soft_targets,
+                       pass_weight=args.pass_weight, eval_every=args.eval_every,
                        eval_games=args.eval_games, checkpoint_every=args.checkpoint_every, seed=args.seed,
                        min_lr_ratio=args.min_lr_ratio, init_from=args.init_from)
 
@@ -486,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from this checkpoint's weights (same shape; fresh optimizer and schedule)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--soft-targets", action="store_true", help="train on the exact next-move distribution")
+    p.add_argument("--pass-weight", type=float, default=d.pass_weight,
+                   help="loss weight of the positions after an odd number of passes (default 1: a plain mean)")
     p.add_argument("--eval-every", type=int, default=d.eval_every)
     p.add_argument("--eval-games", type=int, default=d.eval_games)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)

@@ -27,6 +27,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.95)
     grad_clip: float = 1.0
     soft_targets: bool = False     # train on the exact next-move distribution (uniform over legal moves)
+    pass_weight: float = 1.0       # loss weight of the positions after an odd number of passes (1.1 % of them)
     eval_every: int = 500
     eval_games: int = 1000
     checkpoint_every: int = 500

@@ -234,8 +234,20 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def loss_on(model: torch.nn.Module, moves: np.ndarray, soft: bool, device: torch.device) -> torch.Tensor:
-    """Mean cross-entropy of the next move over real positions of games ``[B, 60]``."""
+def position_weights(moves: np.ndarray, pass_weight: float) -> torch.Tensor:
+    """Loss weight of each position ``[B, 59]``: ``pass_weight`` after an odd number of passes, else 1.
+
+    There the next mover is not the one the move count's parity names; a model that goes by parity (which is
+    what these models learn first) is wrong there, and those positions are too rare to teach it otherwise.
+    """
+    off = replay(moves[:, :N_CTX], ("passed",)).off_parity()
+    return torch.from_numpy(np.where(off, np.float32(pass_weight), np.float32(1.0)))
+
+
+def loss_on(model: torch.nn.Module, moves: np.ndarray, soft: bool, device: torch.device,
+            pass_weight: float = 1.0) -> torch.Tensor:
+    """Cross-entropy of the next move over real positions of games ``[B, 60]``, averaged with
+    ``position_weights`` (a plain mean when ``pass_weight`` is 1)."""
     logits = model(model_inputs(moves).to(device))
     logits = logits.float()  # the loss in fp32 whatever the autocast dtype
     if soft:
@@ -246,7 +258,10 @@ def loss_on(model: torch.nn.Module, moves: np.ndarray, soft: bool, device: torch
         target, mask = next_move_targets(moves)
         target, mask = target.to(device), mask.to(device)
         nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none").view_as(mask).float()
-    return (nll * mask).sum() / mask.sum().clamp(min=1)
+    weight = mask.float()
+    if pass_weight != 1.0:
+        weight = weight * position_weights(moves, pass_weight).to(device)
+    return (nll * weight).sum() / weight.sum().clamp(min=1)
 
 
 def _distributed() -> tuple[int, int]:
@@ -332,7 +347,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, minute
             group["lr"] = lr_at(step, cfg)
         moves = stream.batch(step)
         with autocast:
-            loss = loss_on(ddp_model, moves, cfg.soft_targets, dev)
+            loss = loss_on(ddp_model, moves, cfg.soft_targets, dev, cfg.pass_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

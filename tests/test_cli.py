@@ -108,8 +108,9 @@ def test_probe_command(tmp_path, capsys):
 def test_train_command_writes_curves(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "--preset", "tiny", "--steps", "8", "--batch-size", "8", "--eval-every", "4", "--eval-games", "16",
-            "--checkpoint-every", "4", "--warmup-steps", "2", "--out", str(out), "--json"]
+            "--checkpoint-every", "4", "--warmup-steps", "2", "--pass-weight", "3", "--out", str(out), "--json"]
     assert main(args) == 0
+    assert json.loads((out / "config.json").read_text())["train"]["pass_weight"] == 3.0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["step"] == 8 and {"top1_legal", "legal_set_error"} <= set(result)
     assert (out / "curves.png").stat().st_size > 5000 and (out / "model.safetensors").exists()

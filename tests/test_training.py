@@ -8,7 +8,7 @@ from othello.checkpoints import CheckpointError, load_model, save_model, write_r
 from othello.games import random_games, replay
 from othello.model import build_model, preset
 from othello.training import (SyntheticStream, TrainConfig, evaluate, legal_move_scores, legal_token_mask,
-                              lr_at, soft_targets, train)
+                              loss_on, lr_at, model_inputs, position_weights, soft_targets, train)
 
 TINY = dict(preset="tiny", steps=24, batch_size=16, eval_every=8, checkpoint_every=8, eval_games=64, log_every=4,
             warmup_steps=4, lr=3e-3)
@@ -32,6 +32,28 @@ def test_soft_targets_are_uniform_over_legal_moves():
     legal = legal_token_mask(replay(moves[:, :59], ("legal",)).legal)
     assert torch.allclose(target[mask].sum(-1), torch.ones(int(mask.sum())))
     assert ((target > 0).numpy() == (legal & mask.numpy()[..., None])).all()
+
+
+def test_pass_weight_weights_the_positions_after_an_odd_number_of_passes():
+    games = random_games(400, 3)
+    off = replay(games[:, :59], ("passed",)).off_parity()
+    games = games[off.any(1)][:6]
+    off = off[off.any(1)][:6]
+    assert off.any() and not off.all()
+    w = position_weights(games, 4.0).numpy()
+    assert (w[off] == 4.0).all() and (w[~off] == 1.0).all()
+
+    torch.manual_seed(0)
+    model = build_model(preset("tiny"))
+    target, mask = soft_targets(games)
+    with torch.no_grad():
+        nll = -(target * torch.log_softmax(model(model_inputs(games)), -1)).sum(-1)
+        plain = loss_on(model, games, True, torch.device("cpu"))
+        weighted = loss_on(model, games, True, torch.device("cpu"), pass_weight=4.0)
+    m, wt = mask.float(), mask.float() * torch.from_numpy(w)
+    assert plain.item() == pytest.approx(((nll * m).sum() / m.sum()).item(), rel=1e-5)
+    assert weighted.item() == pytest.approx(((nll * wt).sum() / wt.sum()).item(), rel=1e-5)
+    assert weighted.item() != pytest.approx(plain.item(), rel=1e-4)
 
 
 def test_synthetic_stream_depends_on_step_only_and_skips_validation_games():
