@@ -143,6 +143,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print(f"  of which {result['after_pass_positions']} after a pass (the mover is not the one the move count "
               f"names): top-1 legal {100 * result['after_pass_top1_legal']:.3f} %, "
               f"legal-set error {result['after_pass_legal_set_error']:.4f}")
+    if result["pass_earlier_positions"]:
+        print(f"  of which {result['pass_earlier_positions']} after an earlier pass (the board does not show who moves): "
+              f"top-1 legal {100 * result['pass_earlier_top1_legal']:.3f} %, "
+              f"legal-set error {result['pass_earlier_legal_set_error']:.4f}")
 
 
 def cmd_convert(args: argparse.Namespace) -> None:

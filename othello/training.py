@@ -198,17 +198,21 @@ def evaluate(model: torch.nn.Module, moves: np.ndarray, batch_size: int = 512) -
     """Legal-move metrics of ``model`` on games ``[G, 60]`` at every position that has a next move: ``games``,
     ``positions``, ``top1_legal``, ``legal_set_error``, and the same three with the prefix ``after_pass_`` over
     the positions after an odd number of passes, where the player to move is not the one the move count's parity
-    names (the model must have noticed the pass; rates are None where there are no such positions)."""
+    names (the model must have noticed the pass; rates are None where there are no such positions), and with the
+    prefix ``pass_earlier_`` over those of them where the pass was not forced at this very position: there the
+    board shows no sign of who moves (both sides have moves), so only a model that remembers the pass is right."""
     was_training = model.training
     model.eval()
-    totals = {group: {"positions": 0, "top1_legal": 0.0, "legal_set_error": 0.0} for group in ("", "after_pass_")}
+    groups = ("", "after_pass_", "pass_earlier_")
+    totals = {group: {"positions": 0, "top1_legal": 0.0, "legal_set_error": 0.0} for group in groups}
     for a in range(0, len(moves), batch_size):
         chunk = moves[a:a + batch_size]
         logits = move_logits(model, chunk, batch_size).reshape(-1, 61)
         r = replay(chunk[:, :N_CTX], ("legal", "passed"))
         legal = torch.from_numpy(legal_token_mask(r.legal)).reshape(-1, 61)
         has_next = chunk[:, 1:N_CTX + 1] >= 0
-        for group, mask in (("", has_next), ("after_pass_", has_next & r.off_parity())):
+        after_pass = has_next & r.off_parity()
+        for group, mask in zip(groups, (has_next, after_pass, after_pass & ~r.passed)):
             scores = legal_move_scores(logits, legal, torch.from_numpy(mask).reshape(-1))
             t = totals[group]
             t["positions"] += scores["positions"]

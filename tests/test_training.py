@@ -198,5 +198,13 @@ def test_evaluate_reports_the_positions_after_a_pass_apart():
     assert m["after_pass_top1_legal"] == pytest.approx(expected["top1_legal"])
     assert m["after_pass_legal_set_error"] == pytest.approx(expected["legal_set_error"])
     assert m["after_pass_positions"] < m["positions"]
+    # of those, the ones where the pass was not forced at that very position
+    earlier = after & ~r.passed
+    expected = legal_move_scores(move_logits(model, games).reshape(-1, 61),
+                                 torch.from_numpy(legal_token_mask(r.legal)).reshape(-1, 61), torch.from_numpy(earlier).reshape(-1))
+    assert 0 < m["pass_earlier_positions"] == expected["positions"] == earlier.sum() < m["after_pass_positions"]
+    assert m["pass_earlier_top1_legal"] == pytest.approx(expected["top1_legal"])
+    assert m["pass_earlier_legal_set_error"] == pytest.approx(expected["legal_set_error"])
     clean = evaluate(model, games[~r.passed.any(1)])
     assert clean["after_pass_positions"] == 0 and clean["after_pass_top1_legal"] is None and clean["positions"] > 0
+    assert clean["pass_earlier_positions"] == 0 and clean["pass_earlier_top1_legal"] is None
