@@ -192,16 +192,15 @@ def test_evaluate_reports_the_positions_after_a_pass_apart():
     r = replay(games[:, :59], ("legal", "passed"))
     # after an odd number of passes the player to move is not the one the move count's parity names
     after = (games[:, 1:60] >= 0) & (np.cumsum(r.passed, 1) % 2 == 1)
-    expected = legal_move_scores(move_logits(model, games).reshape(-1, 61),
-                                 torch.from_numpy(legal_token_mask(r.legal)).reshape(-1, 61), torch.from_numpy(after).reshape(-1))
+    logits, legal = move_logits(model, games).reshape(-1, 61), torch.from_numpy(legal_token_mask(r.legal)).reshape(-1, 61)
+    expected = legal_move_scores(logits, legal, torch.from_numpy(after).reshape(-1))
     assert m["after_pass_positions"] == expected["positions"] == after.sum() > 0
     assert m["after_pass_top1_legal"] == pytest.approx(expected["top1_legal"])
     assert m["after_pass_legal_set_error"] == pytest.approx(expected["legal_set_error"])
     assert m["after_pass_positions"] < m["positions"]
     # of those, the ones where the pass was not forced at that very position
     earlier = after & ~r.passed
-    expected = legal_move_scores(move_logits(model, games).reshape(-1, 61),
-                                 torch.from_numpy(legal_token_mask(r.legal)).reshape(-1, 61), torch.from_numpy(earlier).reshape(-1))
+    expected = legal_move_scores(logits, legal, torch.from_numpy(earlier).reshape(-1))
     assert 0 < m["pass_earlier_positions"] == expected["positions"] == earlier.sum() < m["after_pass_positions"]
     assert m["pass_earlier_top1_legal"] == pytest.approx(expected["top1_legal"])
     assert m["pass_earlier_legal_set_error"] == pytest.approx(expected["legal_set_error"])
