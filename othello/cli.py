@@ -139,14 +139,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
         return
     print(f"{result['games']} games, {result['positions']} positions: top-1 legal {100 * result['top1_legal']:.3f} %, "
           f"legal-set error {result['legal_set_error']:.4f}")
-    if result["after_pass_positions"]:
-        print(f"  of which {result['after_pass_positions']} after a pass (the mover is not the one the move count "
-              f"names): top-1 legal {100 * result['after_pass_top1_legal']:.3f} %, "
-              f"legal-set error {result['after_pass_legal_set_error']:.4f}")
-    if result["pass_earlier_positions"]:
-        print(f"  of which {result['pass_earlier_positions']} after an earlier pass (the board does not show who moves): "
-              f"top-1 legal {100 * result['pass_earlier_top1_legal']:.3f} %, "
-              f"legal-set error {result['pass_earlier_legal_set_error']:.4f}")
+    for group, which in (("after_pass_", "after a pass (the mover is not the one the move count names)"),
+                         ("pass_earlier_", "after an earlier pass (the board does not show who moves)")):
+        if result[f"{group}positions"]:
+            print(f"  of which {result[f'{group}positions']} {which}: top-1 legal {100 * result[f'{group}top1_legal']:.3f} %, "
+                  f"legal-set error {result[f'{group}legal_set_error']:.4f}")
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
