@@ -485,7 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
     p.add_argument("--min-lr-ratio", type=float, default=d.min_lr_ratio, help="the cosine ends at lr x this")
     p.add_argument("--init-from", default=None, metavar="MODEL",
-                   help="start from this checkpoint's weights (same shape; fresh optimizer and schedule)")
+                   help="start from this checkpoint's weights (same shape, or fewer blocks to grow from; "
+                        "fresh optimizer and schedule)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--soft-targets", action="store_true", help="train on the exact next-move distribution")
     p.add_argument("--pass-weight", type=float, default=d.pass_weight,

@@ -389,17 +389,37 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, minute
 
 
 def init_weights(model: torch.nn.Module, model_cfg: ModelConfig, folder: str | os.PathLike) -> None:
-    """Start a run from the weights of checkpoint ``folder``, whose model config must equal ``model_cfg``.
+    """Start a run from the weights of checkpoint ``folder``, whose model config must equal ``model_cfg``, or
+    differ only in having fewer blocks.
 
     Only the weights are taken: the optimizer, the schedule and the data stream start afresh, so a
-    finished model can be trained on with a new schedule (a warm restart) in a new run folder.
+    finished model can be trained on with a new schedule (a warm restart) in a new run folder. A checkpoint
+    with fewer blocks grows the model in depth: its blocks keep their order, its last block stays last, and
+    the new blocks go just before it with the output weights and biases of their attention and MLP at zero,
+    so each new block adds nothing to the residual stream and the grown model starts out computing exactly
+    what the checkpoint did; training then makes use of them. They go before the last block because that
+    block turns the board into next-move logits (the board reads best just inside it), so the extra depth
+    lands where the board is still being built.
     """
     source = load_model(folder)
     saved: ModelConfig = source.othello_config
-    if saved != model_cfg:
+    if saved != model_cfg.replace(n_layers=saved.n_layers) or saved.n_layers > model_cfg.n_layers:
         diffs = {k: (v, getattr(model_cfg, k)) for k, v in saved.to_dict().items() if getattr(model_cfg, k) != v}
-        raise CheckpointError(f"{folder}: its model config differs from the run's (checkpoint vs run: {diffs})")
-    model.load_state_dict(source.state_dict())
+        raise CheckpointError(f"{folder}: its model config differs from the run's other than by having fewer "
+                              f"blocks (checkpoint vs run: {diffs})")
+    old, new = saved.n_layers, model_cfg.n_layers
+    # block i of the checkpoint becomes block i, except the last, which becomes the run's last
+    block_map = {i: i for i in range(old - 1)} | {old - 1: new - 1}
+    state = model.state_dict()
+    for key, value in source.state_dict().items():
+        if key.startswith("blocks."):
+            _, index, rest = key.split(".", 2)
+            key = f"blocks.{block_map[int(index)]}.{rest}"
+        state[key] = value
+    for block in range(old - 1, new - 1):
+        for name in ("attn.o.weight", "attn.o.bias", "mlp.out.weight", "mlp.out.bias"):
+            state[f"blocks.{block}.{name}"] = torch.zeros_like(state[f"blocks.{block}.{name}"])
+    model.load_state_dict(state)
 
 
 @dataclasses.dataclass

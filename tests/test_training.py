@@ -174,6 +174,29 @@ def test_init_from_starts_a_new_schedule_from_a_checkpoints_weights(tmp_path):
               progress=False)
 
 
+def test_init_from_a_checkpoint_with_fewer_blocks_grows_the_model_before_its_last_block(tmp_path):
+    from othello.training import move_logits
+
+    source = train(TrainConfig(**TINY), tmp_path / "source", progress=False).model
+    cfg = TrainConfig(**{**TINY, "steps": 8, "data_seed": 2}, model_overrides={"n_layers": 4},
+                      init_from=str(tmp_path / "source"))
+    grown = train(cfg, tmp_path / "grown", progress=False, stop_at=0).model
+    assert grown.othello_config.n_layers == 4
+    games = random_games(32, 3)
+    assert torch.allclose(move_logits(grown, games), move_logits(source, games), atol=1e-5)
+    before, after = source.state_dict(), grown.state_dict()
+    for name in ("ln1.weight", "attn.q.weight", "attn.o.weight", "mlp.out.weight"):
+        assert torch.equal(after[f"blocks.0.{name}"], before[f"blocks.0.{name}"])
+        assert torch.equal(after[f"blocks.3.{name}"], before[f"blocks.1.{name}"])   # the last block stays last
+    new_outputs = [f"blocks.{b}.{n}" for b in (1, 2) for n in ("attn.o.weight", "mlp.out.weight")]
+    assert all(not after[k].any() for k in new_outputs)
+    trained = train(cfg, tmp_path / "grown", resume=True, progress=False).model.state_dict()
+    assert all(trained[k].abs().sum() > 0 for k in new_outputs)   # the new blocks learn from zero outputs
+    with pytest.raises(CheckpointError, match="fewer blocks"):
+        train(TrainConfig(**TINY, model_overrides={"n_layers": 1}, init_from=str(tmp_path / "source")),
+              tmp_path / "shallower", progress=False)
+
+
 def test_resume_reads_a_field_added_since_the_run_was_written_as_its_default(tmp_path):
     cfg = TrainConfig(**TINY)
     train(cfg, tmp_path / "run", progress=False, stop_at=4)
