@@ -397,7 +397,7 @@ def init_weights(model: torch.nn.Module, model_cfg: ModelConfig, folder: str | o
     with fewer blocks grows the model in depth: its blocks keep their order, its last block stays last, and
     the new blocks go just before it with the output weights and biases of their attention and MLP at zero,
     so each new block adds nothing to the residual stream and the grown model starts out computing exactly
-    what the checkpoint did; training then makes use of them. They go before the last block because that
+    what the checkpoint did, and training decides what they write. They go before the last block because that
     block turns the board into next-move logits (the board reads best just inside it), so the extra depth
     lands where the board is still being built.
     """

@@ -8,7 +8,7 @@ from othello.checkpoints import CheckpointError, load_model, save_model, write_r
 from othello.games import random_games, replay
 from othello.model import build_model, preset
 from othello.training import (SyntheticStream, TrainConfig, evaluate, legal_move_scores, legal_token_mask,
-                              loss_on, lr_at, model_inputs, position_weights, soft_targets, train)
+                              loss_on, lr_at, model_inputs, move_logits, position_weights, soft_targets, train)
 
 TINY = dict(preset="tiny", steps=24, batch_size=16, eval_every=8, checkpoint_every=8, eval_games=64, log_every=4,
             warmup_steps=4, lr=3e-3)
@@ -175,8 +175,6 @@ def test_init_from_starts_a_new_schedule_from_a_checkpoints_weights(tmp_path):
 
 
 def test_init_from_a_checkpoint_with_fewer_blocks_grows_the_model_before_its_last_block(tmp_path):
-    from othello.training import move_logits
-
     source = train(TrainConfig(**TINY), tmp_path / "source", progress=False).model
     cfg = TrainConfig(**{**TINY, "steps": 8, "data_seed": 2}, model_overrides={"n_layers": 4},
                       init_from=str(tmp_path / "source"))
@@ -207,8 +205,6 @@ def test_resume_reads_a_field_added_since_the_run_was_written_as_its_default(tmp
 
 
 def test_evaluate_reports_the_positions_after_a_pass_apart():
-    from othello.training import move_logits
-
     model = build_model(preset("tiny"))
     games = random_games(200, 5)
     m = evaluate(model, games)
