@@ -526,7 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--games", type=int, default=2000, help="games to probe (train split fits, the rest scores)")
     p.add_argument("--labels", default="relative,colour",
                    help="comma-separated: relative, colour, parity, flipped, legal, last_move, "
-                        "next_mover (whose turn it is: one target per position)")
+                        "next_mover (whose turn it is) and after_pass (an odd number of passes so far: "
+                        "the real mover is not parity's); these two are one target per position")
     p.add_argument("--kind", default="linear", help="comma-separated: linear, mlp")
     p.add_argument("--layers", default="all", help="'all' or comma-separated layer numbers (0 = embeddings)")
     p.add_argument("--site", default="resid_post", choices=["resid_post", "resid_mid", "resid_pre", "attn_out", "mlp_out"],

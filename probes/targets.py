@@ -1,7 +1,8 @@
 """Probe targets: what a probe at position t should read, from the engine's replay of the game.
 
 Position t (0-based) of the model has read moves 1..t+1 and holds the board after move t+1, so labels are
-``[games, 59, 64]`` over the model's 59 positions (``[games, 59, 1]`` for ``next_mover``, one target per position).
+``[games, 59, 64]`` over the model's 59 positions (``[games, 59, 1]`` for ``next_mover`` and ``after_pass``, one
+target per position).
 ``-1`` marks a label that does not exist (a position after the game's end, or a relative label or mover where
 nobody moves next).
 """
@@ -15,7 +16,7 @@ import numpy as np
 from othello.games import replay
 from othello.notation import N_CTX
 
-Labelling = Literal["colour", "relative", "parity", "flipped", "legal", "last_move", "next_mover"]
+Labelling = Literal["colour", "relative", "parity", "flipped", "legal", "last_move", "next_mover", "after_pass"]
 CLASSES: dict[str, tuple[str, ...]] = {
     "colour": ("empty", "black", "white"),
     "relative": ("empty", "mine", "theirs"),   # mine = the real next mover's discs, passes included
@@ -24,18 +25,22 @@ CLASSES: dict[str, tuple[str, ...]] = {
     "legal": ("illegal", "legal"),
     "last_move": ("other", "played"),
     "next_mover": ("black", "white"),          # whose turn it is after move t: the bit colour needs and relative does not
+    # how many passes so far, even or odd: odd where the real next mover is not the one the move count names, so
+    # next_mover = parity XOR this, and relative = parity labels with mine and theirs swapped where it is odd
+    "after_pass": ("even", "odd"),
 }
 # Targets per position: 64 squares, except for labellings of the whole position.
-TARGETS: dict[str, int] = {name: 1 if name == "next_mover" else 64 for name in CLASSES}
+TARGETS: dict[str, int] = {name: 1 if name in ("next_mover", "after_pass") else 64 for name in CLASSES}
 
 
 def board_labels(moves: np.ndarray, labelling: Labelling) -> np.ndarray:
     """Labels ``[games, 59, TARGETS[labelling]]`` int8 for ``moves`` ``[games, 60]`` (class indices of
-    ``CLASSES[labelling]``): ``[games, 59, 64]`` for the square labellings, ``[games, 59, 1]`` for ``next_mover``."""
+    ``CLASSES[labelling]``): ``[games, 59, 64]`` for the square labellings, ``[games, 59, 1]`` for ``next_mover`` and
+    ``after_pass``."""
     if labelling not in CLASSES:
         raise ValueError(f"unknown labelling {labelling!r}; choose from {', '.join(CLASSES)}")
     moves = np.asarray(moves)[:, :N_CTX]
-    r = replay(moves, ("boards", "next_mover", "legal", "flipped"))
+    r = replay(moves, ("boards", "next_mover", "legal", "flipped", "passed"))
     exists = (moves >= 0)[:, :, None]
     if labelling == "colour":
         out = r.boards.astype(np.int8)
@@ -53,6 +58,8 @@ def board_labels(moves: np.ndarray, labelling: Labelling) -> np.ndarray:
         out = r.flipped.astype(np.int8)
     elif labelling == "next_mover":
         out = (r.next_mover[:, :, None].astype(np.int8) - 1)   # 1 black, 2 white -> 0, 1; nobody (0) -> -1
+    elif labelling == "after_pass":
+        out = np.where(r.next_mover == 0, -1, r.off_parity())[:, :, None].astype(np.int8)
     elif labelling == "legal":
         out = r.legal.astype(np.int8)
     else:

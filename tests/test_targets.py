@@ -77,3 +77,17 @@ def test_off_parity_marks_the_positions_after_an_odd_number_of_passes():
     assert off.any() and not off[:, 0].any()
     with pytest.raises(ValueError, match="passed"):
         replay(moves[:, :59], ("boards",)).off_parity()
+
+
+def test_after_pass_is_the_flip_between_parity_and_the_real_mover():
+    moves = random_games(500, 3)
+    odd = board_labels(moves, "after_pass")
+    mover, rel, par = (board_labels(moves, name) for name in ("next_mover", "relative", "parity"))
+    assert odd.shape == (500, 59, 1) and (odd >= 0).sum() == (mover >= 0).sum()   # -1 exactly where nobody moves
+    live = odd[..., 0] >= 0
+    parity_mover = (np.arange(59) % 2 == 0)[None, :].astype(np.int8)    # white (1) after move 1
+    assert (mover[..., 0] == parity_mover ^ odd[..., 0])[live].all()    # next_mover = parity XOR after_pass
+    assert odd.max() == 1 and odd[:, 0].max() == 0
+    # where it is odd, the real-mover board is the parity board with mine (1) and theirs (2) swapped
+    swapped = np.where(par == 0, 0, 3 - par)
+    assert (np.where(odd == 1, swapped, par) == rel)[live].all()
