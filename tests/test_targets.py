@@ -83,7 +83,7 @@ def test_after_pass_is_the_flip_between_parity_and_the_real_mover():
     moves = random_games(500, 3)
     odd = board_labels(moves, "after_pass")
     mover, rel, par = (board_labels(moves, name) for name in ("next_mover", "relative", "parity"))
-    assert odd.shape == (500, 59, 1) and (odd >= 0).sum() == (mover >= 0).sum()   # -1 exactly where nobody moves
+    assert odd.shape == (500, 59, 1) and ((odd >= 0) == (mover >= 0)).all()   # -1 exactly where nobody moves
     live = odd[..., 0] >= 0
     parity_mover = (np.arange(59) % 2 == 0)[None, :].astype(np.int8)    # white (1) after move 1
     assert (mover[..., 0] == parity_mover ^ odd[..., 0])[live].all()    # next_mover = parity XOR after_pass
