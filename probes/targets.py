@@ -31,6 +31,12 @@ CLASSES: dict[str, tuple[str, ...]] = {
 }
 # Targets per position: 64 squares, except for labellings of the whole position.
 TARGETS: dict[str, int] = {name: 1 if name in ("next_mover", "after_pass") else 64 for name in CLASSES}
+# What each labelling needs from the replay (which still checks every game whatever it returns).
+_REPLAYED: dict[str, tuple[str, ...]] = {
+    "colour": ("boards",), "relative": ("boards", "next_mover"), "parity": ("boards", "next_mover"),
+    "flipped": ("flipped",), "legal": ("legal",), "last_move": (), "next_mover": ("next_mover",),
+    "after_pass": ("next_mover", "passed"),
+}
 
 
 def board_labels(moves: np.ndarray, labelling: Labelling) -> np.ndarray:
@@ -40,7 +46,7 @@ def board_labels(moves: np.ndarray, labelling: Labelling) -> np.ndarray:
     if labelling not in CLASSES:
         raise ValueError(f"unknown labelling {labelling!r}; choose from {', '.join(CLASSES)}")
     moves = np.asarray(moves)[:, :N_CTX]
-    r = replay(moves, ("boards", "next_mover", "legal", "flipped", "passed"))
+    r = replay(moves, _REPLAYED[labelling])
     exists = (moves >= 0)[:, :, None]
     if labelling == "colour":
         out = r.boards.astype(np.int8)
