@@ -31,7 +31,7 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
                         progress: bool = True, site: HookKind = "resid_post") -> Iterator[tuple[dict[str, Any], torch.nn.Module]]:
     """Yield ``(row, probe)`` per (layer, labelling, kind), for games ``moves`` [G, 60]: each row has
     ``hook``, ``site``, ``layer``, ``label``, ``kind``, the held-out metrics of ``probe_metrics`` (``accuracy``,
-    ``baseline``, ``whole_board``, ``per_square`` [64] ([1] for ``next_mover``), ``per_ply`` [59],
+    ``baseline``, ``whole_board``, ``per_square`` [64] ([1] for ``next_mover`` and ``after_pass``), ``per_ply`` [59],
     ``after_pass_accuracy``, ...), ``ply_baseline`` (the best guess from the ply alone, ``ply_majority_accuracy``)
     and the game counts. ``layers`` defaults to every
     layer ``site`` has (0..n_layers for ``resid_post``, 1..n_layers otherwise)."""
