@@ -114,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from othello.training import train
 
     trained = train(_train_config(args), args.out, resume=args.resume, minutes=args.minutes, device=args.device,
-                    threads=args.threads, precision=args.precision)
+                    stop_at=args.stop_at, threads=args.threads, precision=args.precision)
     result = {"step": trained.step, **trained.metrics}
     from othello.training import read_metrics
     from probes.plots import plot_training_curves
@@ -480,6 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--steps", type=int, default=d.steps, help="schedule length")
     p.add_argument("--minutes", type=float, default=None, help="stop this call after M minutes (resume later)")
+    p.add_argument("--stop-at", type=int, default=None, metavar="STEP",
+                   help="stop this call after that step of the schedule (resume later; e.g. to compare runs at "
+                        "equal games)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)

@@ -117,3 +117,13 @@ def test_train_command_writes_curves(tmp_path, capsys):
     assert main(args) == 2  # the folder holds a run: --resume or another folder
     assert "already holds a run" in capsys.readouterr().err
     assert main(args + ["--resume"]) == 0
+
+
+def test_train_command_stops_at_a_step_and_resumes_to_the_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--preset", "tiny", "--steps", "8", "--batch-size", "8", "--eval-every", "4", "--eval-games", "16",
+            "--checkpoint-every", "4", "--warmup-steps", "2", "--out", str(out), "--json"]
+    assert main(args + ["--stop-at", "3"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] == 3
+    assert main(args + ["--resume"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] == 8
