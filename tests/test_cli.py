@@ -105,10 +105,14 @@ def test_probe_command(tmp_path, capsys):
     assert (tmp_path / "t" / "probe_squares_relative.png").exists() and not (tmp_path / "t" / "probe_squares_next_mover.png").exists()
 
 
+def _tiny_train_args(out) -> list[str]:
+    return ["train", "--preset", "tiny", "--steps", "8", "--batch-size", "8", "--eval-every", "4", "--eval-games", "16",
+            "--checkpoint-every", "4", "--warmup-steps", "2", "--out", str(out), "--json"]
+
+
 def test_train_command_writes_curves(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["train", "--preset", "tiny", "--steps", "8", "--batch-size", "8", "--eval-every", "4", "--eval-games", "16",
-            "--checkpoint-every", "4", "--warmup-steps", "2", "--pass-weight", "3", "--out", str(out), "--json"]
+    args = _tiny_train_args(out) + ["--pass-weight", "3"]
     assert main(args) == 0
     assert json.loads((out / "config.json").read_text())["train"]["pass_weight"] == 3.0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -120,9 +124,7 @@ def test_train_command_writes_curves(tmp_path, capsys):
 
 
 def test_train_command_stops_at_a_step_and_resumes_to_the_end(tmp_path, capsys):
-    out = tmp_path / "run"
-    args = ["train", "--preset", "tiny", "--steps", "8", "--batch-size", "8", "--eval-every", "4", "--eval-games", "16",
-            "--checkpoint-every", "4", "--warmup-steps", "2", "--out", str(out), "--json"]
+    args = _tiny_train_args(tmp_path / "run")
     assert main(args + ["--stop-at", "3"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] == 3
     assert main(args + ["--resume"]) == 0
