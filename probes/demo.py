@@ -64,6 +64,8 @@ class DemoConfig:
 
 def _stage(cfg: DemoConfig, name: str, key: dict[str, Any], run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     path = Path(cfg.out) / f"{name}.json"
+    # compare as stored: JSON turns tuples into lists, and a tuple never equals a list
+    key = json.loads(json.dumps(key))
     if path.exists() and name not in cfg.force and "all" not in cfg.force:
         saved = json.loads(path.read_text())
         if saved.get("key") == key:

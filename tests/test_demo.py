@@ -30,7 +30,7 @@ def test_demo_runs_every_stage_and_caches_them(demo_run, capsys):
     capsys.readouterr()
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert "[eval] cached" in text and "[interventions] cached" in text and "probe relative linear" in text
+    assert all(f"[{stage}] cached" in text for stage in ("eval", "probes", "interventions")) and "probe relative linear" in text
     assert "probe whose turn (next_mover) linear, by layer" in text
     assert main(args + ["--force", "figures"]) == 0
     assert "[figures] running" in capsys.readouterr().out
