@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 CHECKPOINT_FORMAT = 1
 # the model the project ships (weights, config, metrics), used wherever a command's --model is omitted
-SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "small6"
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "small8"
 
 
 class CheckpointError(ValueError):
@@ -89,7 +89,7 @@ def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where
 def load_model(folder: str | os.PathLike | None = None, device: str | torch.device | None = None) -> "TransformerBridge":
     """Rebuild a model from a checkpoint folder (its config.json and model.safetensors), in eval mode.
 
-    Without ``folder``, the shipped model (``models/small6``)."""
+    Without ``folder``, the shipped model (``models/small8``)."""
     folder = Path(folder) if folder is not None else SHIPPED_MODEL
     data = read_run_config(folder)
     cfg = ModelConfig.from_dict(data["model"])
