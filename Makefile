@@ -1,6 +1,7 @@
-# make test: set up .venv (CPU torch, pinned; TransformerLens 4.x) and .venv-tl3 (TransformerLens 3.9), run the
-# suite in the first and the model-facing tests in the second. make demo: set up, then run the whole experiment on
-# the shipped model (othello-gpt demo: evaluate, probe, intervene, draw, write runs/demo/report.html).
+# make test: set up .venv (CPU torch, pinned; TransformerLens 4.x) and .venv-tl3 (TransformerLens 3.9), check the
+# code with ruff (make lint), run the suite in the first and the model-facing tests in the second.
+# make demo: set up, then run the whole experiment on the shipped model (othello-gpt demo: evaluate, probe,
+# intervene, draw, write runs/demo/report.html), with the WTHOR games of $(WTHOR) when that folder holds them.
 PYTHON ?= python3
 TORCH := torch==2.13.0
 QUIET := 2>&1 | grep -v "^WARNING: Location" || true
@@ -8,7 +9,7 @@ TL4 := "transformer_lens>=4.3,<5"
 TL3 := "transformer_lens==3.9.0"
 MODEL_TESTS := tests/test_model.py tests/test_convert.py tests/test_training.py tests/test_activations.py tests/test_targets.py tests/test_probes.py tests/test_layers.py tests/test_interventions.py
 
-.PHONY: test demo venv bench clean
+.PHONY: test lint demo venv bench clean
 
 # $(call install,VENV,EXTRA-REQUIREMENTS)
 define install
@@ -28,12 +29,18 @@ endef
 
 venv: .venv/.installed
 
-test: .venv/.installed .venv-tl3/.installed
+lint: .venv/.installed
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+test: .venv/.installed .venv-tl3/.installed lint
 	.venv/bin/python -m pytest -q
 	.venv-tl3/bin/python -m pytest -q $(MODEL_TESTS)
 
+WTHOR ?= ../shared/data/wthor
+
 demo: venv
-	.venv/bin/othello-gpt demo
+	.venv/bin/othello-gpt demo $(if $(wildcard $(WTHOR)/*.wtb),--wthor $(WTHOR))
 
 bench: venv
 	.venv/bin/python benchmarks/engine.py

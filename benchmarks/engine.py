@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/engine.py [--repeats 5]
 
-Prints medians over the repeats. The pure-Python figures come from ``othello.board.Board`` (the readable
+Prints medians over the repeats. The pure-Python figures come from ``othello.engine.board.Board`` (the readable
 statement of the rules), measured in the same run, so the ratios hold even on a noisy machine.
 """
 
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numba
 
-from othello.board import Board
-from othello.datasets import generate
-from othello.games import perft, random_games, replay, set_workers
+from othello.data.datasets import generate
+from othello.engine.board import Board
+from othello.engine.games import perft, random_games, replay, set_workers
 
 
 def median_time(fn, repeats: int) -> float:
@@ -66,9 +66,11 @@ def main() -> None:
     for workers in sorted({1, cores}):
         set_workers(workers)
         n = 500_000
-        t = median_time(lambda: random_games(n, 1), args.repeats)
-        print(f"kernel random games, {workers} thread(s): {n / t:,.0f} games/s "
-              f"({n / t / workers:,.0f} per core; {n / t / (n_py / t_py):,.0f}x pure Python)")
+        t = median_time(lambda n=n: random_games(n, 1), args.repeats)
+        print(
+            f"kernel random games, {workers} thread(s): {n / t:,.0f} games/s "
+            f"({n / t / workers:,.0f} per core; {n / t / (n_py / t_py):,.0f}x pure Python)"
+        )
     set_workers(None)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,11 +84,13 @@ def main() -> None:
     g_py = games[:300]
     t_py = median_time(lambda: python_replay(g_py), 3)
     py_rate = int((g_py >= 0).sum()) / t_py
-    print(f"replay into all labels (boards, next mover, legal, flipped, passes): {positions / t:,.0f} positions/s "
-          f"on {cores} cores; pure Python {py_rate:,.0f} positions/s ({positions / t / py_rate:,.0f}x)")
+    print(
+        f"replay into all labels (boards, next mover, legal, flipped, passes): {positions / t:,.0f} positions/s "
+        f"on {cores} cores; pure Python {py_rate:,.0f} positions/s ({positions / t / py_rate:,.0f}x)"
+    )
 
     for depth in (9, 10):
-        t = median_time(lambda: perft(depth), 1 if depth == 10 else 3)
+        t = median_time(lambda depth=depth: perft(depth), 1 if depth == 10 else 3)
         print(f"perft({depth}) = {perft(depth) if depth < 10 else 24571284:,}: {t:.2f} s")
 
 

@@ -9,7 +9,7 @@
 # On a machine without transformer_lens (and no network) carry its wheels in .whl/ (pip download --no-deps
 # --only-binary=:all: --python-version 3.12 ... transformer_lens==4.3.0 datasets dill multiprocess): they are
 # installed into /tmp/site. WTHOR_TEST names a games file of championship games to evaluate on (its test split);
-# make it here with: python -c "from othello.datasets import load_moves, write_games; write_games('runs/gpu/wthor-test.h5',
+# make it here with: python -c "from othello.data.datasets import load_moves, write_games; write_games('runs/gpu/wthor-test.h5',
 # load_moves('data/wthor.h5', split='test'), 'wthor test split')".
 # Back home: mkdir M && cp $OUT/config.json $OUT/metrics.jsonl M/ && cat $OUT/weights/model.safetensors.part-* >
 # M/model.safetensors (check it against $OUT/weights/SHA256); `othello-gpt eval --model M ...` then loads it.
@@ -32,7 +32,7 @@ if ! $PY -c "import transformer_lens" 2>/dev/null && [ -d .whl ]; then
 else
   export PYTHONPATH=$PWD:${PYTHONPATH:-}
 fi
-CLI="$PY -m othello.cli"
+CLI="$PY -m apps.cli"
 $PY -c "import transformer_lens, othello.model, torch; print('imports ok; torch', torch.__version__, 'cuda', torch.cuda.is_available())" 2>&1 | tee -a "$OUT/session.log" | grep -q "imports ok" || exit 4
 nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null | tee -a "$OUT/session.log"
 
@@ -58,7 +58,7 @@ tail -1 "$OUT/train.log"
 cp $RUN/config.json $RUN/metrics.jsonl "$OUT"/ ; cp $RUN/curves.png "$OUT"/ 2>/dev/null
 $PY -c "
 import torch
-from othello.checkpoints import load_model, save_model
+from othello.model.checkpoints import load_model, save_model
 save_model('/tmp/bf16', load_model('$RUN'), dtype=torch.bfloat16)
 "
 mkdir -p "$OUT/weights" && split -b 15M /tmp/bf16/model.safetensors "$OUT/weights/model.safetensors.part-"

@@ -24,14 +24,22 @@ from pathlib import Path
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # before the engine is imported: one core per setting
 
-import torch
 
-from othello.datasets import generate
-from othello.train_config import TrainConfig
-from othello.training import SyntheticStream, evaluate, train
+from othello.data.datasets import generate
+from othello.data.streams import SyntheticStream
+from othello.train import evaluate, train
+from othello.train.config import TrainConfig
 
-BASE = TrainConfig(preset="narrow", batch_size=128, lr=1e-3, soft_targets=True, eval_every=10**9, eval_games=50,
-                   checkpoint_every=10**9, log_every=10**9)
+BASE = TrainConfig(
+    preset="narrow",
+    batch_size=128,
+    lr=1e-3,
+    soft_targets=True,
+    eval_every=10**9,
+    eval_games=50,
+    checkpoint_every=10**9,
+    log_every=10**9,
+)
 FIXED_FILE_GAMES = 20_000
 
 # name -> (what it varies, changes to BASE); "file" stands for a fixed file of FIXED_FILE_GAMES games.
@@ -69,24 +77,44 @@ def cpu_seconds_per_step(changes: dict, file: str, work: Path, precision: str, s
     return (spent[1] - spent[0]) / (2 * steps)
 
 
-def run_setting(name: str, changes: dict, budget: float, segments: int, file: str, work: Path, held_out,
-                precision: str) -> list[dict]:
+def run_setting(
+    name: str, changes: dict, budget: float, segments: int, file: str, work: Path, held_out, precision: str
+) -> list[dict]:
     per_step = cpu_seconds_per_step(changes, file, work, precision)
     steps = max(segments, round(budget / per_step))
     cfg = configure(changes, steps, file)
     folder, rows, cpu = work / name, [], 0.0
     for k in range(1, segments + 1):
         start = time.process_time()
-        result = train(cfg, folder, resume=k > 1, stop_at=round(steps * k / segments), progress=False, threads=1,
-                       precision=precision)
+        result = train(
+            cfg,
+            folder,
+            resume=k > 1,
+            stop_at=round(steps * k / segments),
+            progress=False,
+            threads=1,
+            precision=precision,
+        )
         cpu += time.process_time() - start
         scores = evaluate(result.model, held_out)
-        rows.append({"setting": name, "segment": k, "steps": result.step, "games": result.step * cfg.batch_size,
-                     "cpu_s": round(cpu, 1), "cpu_s_per_step_calibrated": round(per_step, 4),
-                     "top1_legal": scores["top1_legal"], "legal_set_error": scores["legal_set_error"]})
-        print(f"{name:>14} {k}/{segments}: {rows[-1]['games']:>7,} games {cpu:7.1f} CPU-s  "
-              f"top-1 legal {100 * scores['top1_legal']:5.2f} %  legal-set error {scores['legal_set_error']:.2f}",
-              file=sys.stderr, flush=True)
+        rows.append(
+            {
+                "setting": name,
+                "segment": k,
+                "steps": result.step,
+                "games": result.step * cfg.batch_size,
+                "cpu_s": round(cpu, 1),
+                "cpu_s_per_step_calibrated": round(per_step, 4),
+                "top1_legal": scores["top1_legal"],
+                "legal_set_error": scores["legal_set_error"],
+            }
+        )
+        print(
+            f"{name:>14} {k}/{segments}: {rows[-1]['games']:>7,} games {cpu:7.1f} CPU-s  "
+            f"top-1 legal {100 * scores['top1_legal']:5.2f} %  legal-set error {scores['legal_set_error']:.2f}",
+            file=sys.stderr,
+            flush=True,
+        )
     return rows
 
 
@@ -95,9 +123,12 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=180.0, help="CPU seconds per setting")
     ap.add_argument("--segments", type=int, default=4, help="evaluations along each run")
     ap.add_argument("--only", help="comma-separated setting names (default: all)")
-    ap.add_argument("--precision", choices=("bf16", "fp32"),
-                    default="bf16" if _has_bf16() else "fp32",
-                    help="bf16 autocast where the CPU has avx512_bf16 (what the shipped run uses), else fp32")
+    ap.add_argument(
+        "--precision",
+        choices=("bf16", "fp32"),
+        default="bf16" if _has_bf16() else "fp32",
+        help="bf16 autocast where the CPU has avx512_bf16 (what the shipped run uses), else fp32",
+    )
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = ap.parse_args()
     names = args.only.split(",") if args.only else list(SETTINGS)
@@ -112,20 +143,27 @@ def main() -> None:
         if any(SETTINGS[n][1].get("data") == "file" for n in names):
             generate(file, FIXED_FILE_GAMES, seed=1)  # the same games as stream 1's first 20,000
         for name in names:
-            rows += run_setting(name, SETTINGS[name][1], args.budget, args.segments, file, work, held_out,
-                                args.precision)
+            rows += run_setting(
+                name, SETTINGS[name][1], args.budget, args.segments, file, work, held_out, args.precision
+            )
     if args.json:
         print(json.dumps(rows, indent=1))
         return
     print(f"budget {args.budget:.0f} CPU-s per setting, 1 thread, {args.precision}; held-out: 1,000 games")
-    print("| setting | varies | CPU-s / step | CPU-s used | games | "
-          + " | ".join(f"top-1 @ {k}/{args.segments}" for k in range(1, args.segments + 1)) + " | final legal-set error |")
+    print(
+        "| setting | varies | CPU-s / step | CPU-s used | games | "
+        + " | ".join(f"top-1 @ {k}/{args.segments}" for k in range(1, args.segments + 1))
+        + " | final legal-set error |"
+    )
     print("|---" * (6 + args.segments) + "|")
     for name in names:
         mine = [r for r in rows if r["setting"] == name]
-        print(f"| {name} | {SETTINGS[name][0]} | {mine[0]['cpu_s_per_step_calibrated']:.3f} | {mine[-1]['cpu_s']:.0f} | "
-              f"{mine[-1]['games']:,} | "
-              + " | ".join(f"{100 * r['top1_legal']:.1f} %" for r in mine) + f" | {mine[-1]['legal_set_error']:.2f} |")
+        print(
+            f"| {name} | {SETTINGS[name][0]} | {mine[0]['cpu_s_per_step_calibrated']:.3f} | {mine[-1]['cpu_s']:.0f} | "
+            f"{mine[-1]['games']:,} | "
+            + " | ".join(f"{100 * r['top1_legal']:.1f} %" for r in mine)
+            + f" | {mine[-1]['legal_set_error']:.2f} |"
+        )
 
 
 def _has_bf16() -> bool:

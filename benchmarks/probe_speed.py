@@ -21,13 +21,13 @@ import time
 import numpy as np
 import torch
 
-from othello.checkpoints import load_model
-from othello.datasets import split_mask
-from othello.games import random_games
+from othello.data.datasets import split_mask
+from othello.engine.games import random_games
 from othello.model import residual_hook
-from othello.training import move_logits
+from othello.model.checkpoints import load_model
+from othello.model.tokens import move_logits
 from probes.activations import collect_activations
-from probes.probes import ProbeConfig, fit_probe, predict
+from probes.fit import ProbeConfig, fit_probe, predict
 from probes.targets import board_labels
 
 
@@ -53,8 +53,11 @@ def main() -> None:
         t = time.perf_counter()
         acts = collect_activations(model, moves, hooks, batch_size=256)
         cached.append(time.perf_counter() - t)
-    print(f"forward pass: {tokens / statistics.median(plain):,.0f} tokens/s; collecting {len(hooks)} resid hooks: "
-          f"{tokens / statistics.median(cached):,.0f} tokens/s ({statistics.median(plain) / statistics.median(cached):.2f}x)")
+    print(
+        f"forward pass: {tokens / statistics.median(plain):,.0f} tokens/s; collecting {len(hooks)} resid hooks: "
+        f"{tokens / statistics.median(cached):,.0f} tokens/s "
+        f"({statistics.median(plain) / statistics.median(cached):.2f}x)"
+    )
 
     y = board_labels(moves, "relative")
     train = split_mask(moves, "train")
@@ -84,11 +87,15 @@ def main() -> None:
         ours_time += ours
         sk_time += sk * 64 / len(squares)
         diffs.append(100 * (ours_sub - np.mean(sk_acc)))
-        print(f"{L:>5}  {ours:8.1f} s {100 * m['accuracy']:6.2f}            {100 * ours_sub:6.2f}"
-              f"                     {sk:7.1f} s {100 * np.mean(sk_acc):6.2f}")
-    print(f"all layers, 64 squares: ours {ours_time:.1f} s, scikit-learn {sk_time:.1f} s (extrapolated from "
-          f"{len(squares)} squares): {sk_time / ours_time:.1f}x faster; accuracy ours - sklearn on the same squares: "
-          f"{np.mean(diffs):+.2f} points (layers: {', '.join(f'{x:+.2f}' for x in diffs)})")
+        print(
+            f"{L:>5}  {ours:8.1f} s {100 * m['accuracy']:6.2f}            {100 * ours_sub:6.2f}"
+            f"                     {sk:7.1f} s {100 * np.mean(sk_acc):6.2f}"
+        )
+    print(
+        f"all layers, 64 squares: ours {ours_time:.1f} s, scikit-learn {sk_time:.1f} s (extrapolated from "
+        f"{len(squares)} squares): {sk_time / ours_time:.1f}x faster; accuracy ours - sklearn on the same squares: "
+        f"{np.mean(diffs):+.2f} points (layers: {', '.join(f'{x:+.2f}' for x in diffs)})"
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ class PlainBlock(nn.Module):
         q, k, v = self.qkv(self.ln1(x)).split(D, dim=-1)
         q, k, v = (t.view(B, T, self.n_heads, D // self.n_heads).transpose(1, 2) for t in (q, k, v))
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(D // self.n_heads)
-        y = scores.masked_fill(self.mask[:T, :T], float("-inf")).softmax(-1) @ v   # (B, H, T, dh)
+        y = scores.masked_fill(self.mask[:T, :T], float("-inf")).softmax(-1) @ v  # (B, H, T, dh)
         x = x + self.proj(y.transpose(1, 2).reshape(B, T, D))
         return x + self.fc_out(F.gelu(self.fc_in(self.ln2(x))))
 
@@ -84,8 +84,10 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="also time the bridge's training under CPU bf16 autocast")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch} games x 59 tokens")
-    print("preset | train tok/s bridge | train tok/s plain | bridge/plain | eval tok/s bridge | eval tok/s plain"
-          + (" | train tok/s bridge bf16 | bf16/fp32" if args.bf16 else ""))
+    print(
+        "preset | train tok/s bridge | train tok/s plain | bridge/plain | eval tok/s bridge | eval tok/s plain"
+        + (" | train tok/s bridge bf16 | bf16/fp32" if args.bf16 else "")
+    )
     for name in args.presets.split(","):
         cfg = preset(name)
         bridge, plain = build_model(cfg), PlainGPT(cfg)

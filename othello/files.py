@@ -7,11 +7,14 @@ import csv
 import io
 import json
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
+
+from othello.errors import OthelloError
 
 
-class OutputPathError(OSError):
+class OutputPathError(OthelloError, OSError):
     """The output path cannot be written (its folder is missing, read-only, or it names a folder)."""
 
 

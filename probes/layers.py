@@ -10,25 +10,38 @@ Probes train on the games of the train split and are scored on the others (a spl
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from othello.datasets import split_mask
-from othello.games import pad_games, replay
-from othello.model import HookKind, layer_hook, residual_hook
-from othello.notation import N_CTX
+from othello.data.datasets import split_mask
+from othello.engine.games import pad_games, replay
+from othello.engine.notation import N_CTX
+from othello.errors import ConfigError
+from othello.model.hooks import HookKind, layer_hook, residual_hook
+from othello.model.tokens import check_prefix
+from othello.model.transformer import untrained_like
 from probes.activations import collect_activations
-from probes.probes import CLASSES_COUNT, ProbeConfig, fit_probe, ply_majority_accuracy
-from probes.targets import board_labels
+from probes.fit import ProbeConfig, fit_probe, ply_majority_accuracy
+from probes.targets import CLASSES, board_labels
+
+__all__ = ["fit_probes_by_layer", "probe_accuracy_by_layer", "read_board"]
 
 
-def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: Sequence[str] = ("relative", "colour"),
-                        kinds: Sequence[str] = ("linear",), layers: Sequence[int] | None = None,
-                        positions: Sequence[int] | slice | None = None, config: ProbeConfig | None = None,
-                        progress: bool = True, site: HookKind = "resid_post") -> Iterator[tuple[dict[str, Any], torch.nn.Module]]:
+def fit_probes_by_layer(
+    model: torch.nn.Module,
+    moves: np.ndarray,
+    labellings: Sequence[str] = ("relative", "colour"),
+    kinds: Sequence[str] = ("linear",),
+    layers: Sequence[int] | None = None,
+    positions: Sequence[int] | slice | None = None,
+    config: ProbeConfig | None = None,
+    progress: bool = True,
+    site: HookKind = "resid_post",
+) -> Iterator[tuple[dict[str, Any], torch.nn.Module]]:
     """Yield ``(row, probe)`` per (layer, labelling, kind), for games ``moves`` [G, 60]: each row has
     ``hook``, ``site``, ``layer``, ``label``, ``kind``, the held-out metrics of ``probe_metrics`` (``accuracy``,
     ``baseline``, ``whole_board``, ``per_square`` [64] ([1] for ``next_mover`` and ``after_pass``), ``per_ply`` [59],
@@ -36,20 +49,25 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
     and the game counts. ``layers`` defaults to every
     layer ``site`` has (0..n_layers for ``resid_post``, 1..n_layers otherwise)."""
     n_layers = model.cfg.n_layers
-    device = next(model.parameters()).device   # probes are fitted where the model runs
+    device = next(model.parameters()).device  # probes are fitted where the model runs
     layers = list(range(0 if site == "resid_post" else 1, n_layers + 1)) if layers is None else list(layers)
-    hooks = {L: layer_hook(L, n_layers, site) for L in layers}       # checks every layer before any work
+    hooks = {L: layer_hook(L, n_layers, site) for L in layers}  # checks every layer before any work
     base = config or ProbeConfig()
     held_out = ~split_mask(moves, "train")
     if held_out.all() or not held_out.any():
-        raise ValueError(f"need games in both the train split and the others; got {len(moves)} games")
-    index = np.arange(59)[positions] if isinstance(positions, slice) else (
-        np.arange(59) if positions is None else np.asarray(positions))
+        raise ConfigError(f"need games in both the train split and the others; got {len(moves)} games")
+    index = (
+        np.arange(59)[positions]
+        if isinstance(positions, slice)
+        else (np.arange(59) if positions is None else np.asarray(positions))
+    )
     labels = {name: board_labels(moves, name)[:, index] for name in labellings}
-    off_parity = replay(np.asarray(moves)[:, :N_CTX], ("passed",)).off_parity()[:, index]   # [G, P]
+    off_parity = replay(np.asarray(moves)[:, :N_CTX], ("passed",)).off_parity()[:, index]  # [G, P]
     tr, te = ~held_out, held_out
-    ply_baseline = {name: ply_majority_accuracy(y[tr], y[te], CLASSES_COUNT[name]) for name, y in labels.items()}
-    plies = np.broadcast_to(index + 1, (int(te.sum()), len(index))).reshape(-1)  # position t holds the board after move t+1
+    ply_baseline = {name: ply_majority_accuracy(y[tr], y[te], len(CLASSES[name])) for name, y in labels.items()}
+    plies = np.broadcast_to(index + 1, (int(te.sum()), len(index))).reshape(
+        -1
+    )  # position t holds the board after move t+1
     after_pass = off_parity[te].reshape(-1)
     bar = tqdm(total=len(layers) * len(labellings) * len(kinds), desc="probes", unit="probe", disable=not progress)
     for L in layers:
@@ -59,32 +77,70 @@ def fit_probes_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: S
         for name in labellings:
             y = labels[name]
             for kind in kinds:
-                cfg = ProbeConfig(**{**base.__dict__, "kind": kind, "n_classes": CLASSES_COUNT[name]})
+                cfg = ProbeConfig(**{**base.__dict__, "kind": kind, "n_classes": len(CLASSES[name])})
                 n = y.shape[-1]  # 64 squares, or 1 for a labelling of the whole position
-                probe, m = fit_probe(acts[tr].reshape(-1, d), y[tr].reshape(-1, n), cfg,
-                                     acts[te].reshape(-1, d), y[te].reshape(-1, n), plies, device, after_pass)
+                probe, m = fit_probe(
+                    acts[tr].reshape(-1, d),
+                    y[tr].reshape(-1, n),
+                    cfg,
+                    acts[te].reshape(-1, d),
+                    y[te].reshape(-1, n),
+                    plies,
+                    device,
+                    after_pass,
+                )
                 bar.update(1)
-                yield ({"hook": hook, "site": site, "layer": L, "label": name, "kind": kind, **m,
-                        "ply_baseline": ply_baseline[name], "train_games": int(tr.sum()), "test_games": int(te.sum())}, probe)
+                yield (
+                    {
+                        "hook": hook,
+                        "site": site,
+                        "layer": L,
+                        "label": name,
+                        "kind": kind,
+                        **m,
+                        "ply_baseline": ply_baseline[name],
+                        "train_games": int(tr.sum()),
+                        "test_games": int(te.sum()),
+                    },
+                    probe,
+                )
     bar.close()
 
 
-def probe_accuracy_by_layer(model: torch.nn.Module, moves: np.ndarray, labellings: Sequence[str] = ("relative", "colour"),
-                            kinds: Sequence[str] = ("linear",), layers: Sequence[int] | None = None,
-                            positions: Sequence[int] | slice | None = None, config: ProbeConfig | None = None,
-                            progress: bool = True, site: HookKind = "resid_post") -> list[dict[str, Any]]:
-    """The rows of ``fit_probes_by_layer`` (the probes themselves dropped)."""
-    return [row for row, _ in fit_probes_by_layer(model, moves, labellings, kinds, layers, positions, config, progress, site)]
+def probe_accuracy_by_layer(
+    model: torch.nn.Module,
+    moves: np.ndarray,
+    labellings: Sequence[str] = ("relative", "colour"),
+    kinds: Sequence[str] = ("linear",),
+    layers: Sequence[int] | None = None,
+    positions: Sequence[int] | slice | None = None,
+    config: ProbeConfig | None = None,
+    progress: bool = True,
+    site: HookKind = "resid_post",
+    control: bool = False,
+) -> list[dict[str, Any]]:
+    """The rows of ``fit_probes_by_layer`` (the probes themselves dropped), each with ``model`` = ``"trained"``;
+    with ``control``, the same probes on an untrained model of the same shape follow (``model`` = ``"untrained"``)."""
+    rows = [
+        {**row, "model": "trained"}
+        for row, _ in fit_probes_by_layer(model, moves, labellings, kinds, layers, positions, config, progress, site)
+    ]
+    if control:
+        rows += [
+            {**row, "model": "untrained"}
+            for row, _ in fit_probes_by_layer(
+                untrained_like(model), moves, labellings, kinds, layers, positions, config, progress, site
+            )
+        ]
+    return rows
 
 
 @torch.no_grad()
 def read_board(model: torch.nn.Module, moves: Sequence[int], probe: torch.nn.Module, layer: int) -> np.ndarray:
     """What ``probe`` reads at "layer L" for the board after the prefix ``moves`` (squares, 1..59 of them):
     class probabilities ``[64, classes]``, taken at the prefix's last position."""
-    if not 1 <= len(moves) <= N_CTX:
-        raise ValueError(f"the model reads 1..{N_CTX} moves, got {len(moves)}")
-    game = pad_games([moves])
+    game = pad_games([check_prefix(moves)])
     hook = residual_hook(layer, model.cfg.n_layers)
-    act = collect_activations(model, game, [hook], positions=[len(moves) - 1])[hook][0]   # [1, d_model]
+    act = collect_activations(model, game, [hook], positions=[len(moves) - 1])[hook][0]  # [1, d_model]
     device = next(probe.parameters()).device
     return probe(torch.as_tensor(act, device=device)).softmax(-1)[0].cpu().numpy()

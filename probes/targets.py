@@ -13,18 +13,19 @@ from typing import Literal
 
 import numpy as np
 
-from othello.games import replay
-from othello.notation import N_CTX
+from othello.engine.games import replay
+from othello.engine.notation import N_CTX
+from othello.errors import ConfigError
 
 Labelling = Literal["colour", "relative", "parity", "flipped", "legal", "last_move", "next_mover", "after_pass"]
 CLASSES: dict[str, tuple[str, ...]] = {
     "colour": ("empty", "black", "white"),
-    "relative": ("empty", "mine", "theirs"),   # mine = the real next mover's discs, passes included
-    "parity": ("empty", "mine", "theirs"),     # mine by move parity, as published probes label (wrong after a pass)
+    "relative": ("empty", "mine", "theirs"),  # mine = the real next mover's discs, passes included
+    "parity": ("empty", "mine", "theirs"),  # mine by move parity, as published probes label (wrong after a pass)
     "flipped": ("kept", "flipped"),
     "legal": ("illegal", "legal"),
     "last_move": ("other", "played"),
-    "next_mover": ("black", "white"),          # whose turn it is after move t: the bit colour needs and relative does not
+    "next_mover": ("black", "white"),  # whose turn it is after move t: the bit colour needs and relative does not
     # how many passes so far, even or odd: odd where the real next mover is not the one the move count names, so
     # next_mover = parity XOR this, and relative = parity labels with mine and theirs swapped where it is odd
     "after_pass": ("even", "odd"),
@@ -33,8 +34,13 @@ CLASSES: dict[str, tuple[str, ...]] = {
 TARGETS: dict[str, int] = {name: 1 if name in ("next_mover", "after_pass") else 64 for name in CLASSES}
 # What each labelling needs from the replay (which still checks every game whatever it returns).
 _REPLAYED: dict[str, tuple[str, ...]] = {
-    "colour": ("boards",), "relative": ("boards", "next_mover"), "parity": ("boards", "next_mover"),
-    "flipped": ("flipped",), "legal": ("legal",), "last_move": (), "next_mover": ("next_mover",),
+    "colour": ("boards",),
+    "relative": ("boards", "next_mover"),
+    "parity": ("boards", "next_mover"),
+    "flipped": ("flipped",),
+    "legal": ("legal",),
+    "last_move": (),
+    "next_mover": ("next_mover",),
     "after_pass": ("next_mover", "passed"),
 }
 
@@ -44,7 +50,7 @@ def board_labels(moves: np.ndarray, labelling: Labelling) -> np.ndarray:
     ``CLASSES[labelling]``): ``[games, 59, 64]`` for the square labellings, ``[games, 59, 1]`` for ``next_mover`` and
     ``after_pass``."""
     if labelling not in CLASSES:
-        raise ValueError(f"unknown labelling {labelling!r}; choose from {', '.join(CLASSES)}")
+        raise ConfigError(f"unknown labelling {labelling!r}; choose from {', '.join(CLASSES)}")
     moves = np.asarray(moves)[:, :N_CTX]
     r = replay(moves, _REPLAYED[labelling])
     exists = (moves >= 0)[:, :, None]
@@ -63,7 +69,7 @@ def board_labels(moves: np.ndarray, labelling: Labelling) -> np.ndarray:
     elif labelling == "flipped":
         out = r.flipped.astype(np.int8)
     elif labelling == "next_mover":
-        out = (r.next_mover[:, :, None].astype(np.int8) - 1)   # 1 black, 2 white -> 0, 1; nobody (0) -> -1
+        out = r.next_mover[:, :, None].astype(np.int8) - 1  # 1 black, 2 white -> 0, 1; nobody (0) -> -1
     elif labelling == "after_pass":
         out = np.where(r.next_mover == 0, -1, r.off_parity())[:, :, None].astype(np.int8)
     elif labelling == "legal":

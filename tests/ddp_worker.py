@@ -6,11 +6,12 @@ import sys
 import torch.distributed as dist
 from safetensors.torch import save_file
 
-from othello.training import TrainConfig, train
+from othello.train import TrainConfig, train
 
 out = sys.argv[1]
-cfg = TrainConfig(preset="tiny", steps=6, batch_size=8, eval_every=6, checkpoint_every=6, eval_games=16, log_every=2,
-                  warmup_steps=2)
+cfg = TrainConfig(
+    preset="tiny", steps=6, batch_size=8, eval_every=6, checkpoint_every=6, eval_games=16, log_every=2, warmup_steps=2
+)
 result = train(cfg, out, progress=False, threads=1)
 state = result.model.state_dict()
 save_file({k: v.contiguous() for k, v in state.items()}, f"{out}/rank{dist.get_rank()}.safetensors")

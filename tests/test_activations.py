@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from othello.games import random_games
+from othello.engine.games import random_games
 from othello.model import build_model, hook_name, preset
-from othello.training import model_inputs
+from othello.model.tokens import model_inputs
 from probes.activations import collect_activations
 
 

@@ -1,10 +1,10 @@
 import pytest
+import slow_engine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import slow_engine
-from othello.board import BLACK, WHITE, Board, flips_mask, squares_of
-from othello.notation import IllegalMoveError, parse_square, square_name
+from othello.engine.board import BLACK, WHITE, Board, flips_mask, squares_of
+from othello.engine.notation import IllegalMoveError, parse_square, square_name
 
 
 def names(squares):

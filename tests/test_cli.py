@@ -2,10 +2,10 @@ import json
 
 import numpy as np
 
-from othello.cli import main
-from othello.datasets import load_moves
-from othello.games import random_games
-from othello.notation import moves_to_string
+from apps.cli import main
+from othello.data.datasets import load_moves
+from othello.engine.games import random_games
+from othello.engine.notation import moves_to_string
 
 
 def test_generate_info_export(tmp_path, capsys):
@@ -48,9 +48,9 @@ def test_errors_are_clear(tmp_path, capsys):
 def test_convert_predict_and_eval_json(tmp_path, capsys):
     import torch
 
-    from othello.checkpoints import save_model, write_run_config
-    from othello.datasets import generate
+    from othello.data.datasets import generate
     from othello.model import build_model, preset
+    from othello.model.checkpoints import save_model, write_run_config
 
     model = build_model(preset("tiny"))
     write_run_config(tmp_path / "m", preset("tiny"), None)
@@ -73,41 +73,92 @@ def test_convert_predict_and_eval_json(tmp_path, capsys):
 
 
 def test_probe_command(tmp_path, capsys):
-    from othello.checkpoints import save_model, write_run_config
-    from othello.datasets import generate
+    from othello.data.datasets import generate
     from othello.model import build_model, preset
+    from othello.model.checkpoints import save_model, write_run_config
 
     write_run_config(tmp_path / "m", preset("tiny"), None)
     save_model(tmp_path / "m", build_model(preset("tiny")))
     generate(tmp_path / "v.h5", 150, seed=1, progress=False)
-    args = ["probe", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "v.h5"), "--games", "150",
-            "--epochs", "1", "--positions", "0:10", "--layers", "0,2", "--control"]
+    args = [
+        "probe",
+        "--model",
+        str(tmp_path / "m"),
+        "--data",
+        str(tmp_path / "v.h5"),
+        "--games",
+        "150",
+        "--epochs",
+        "1",
+        "--positions",
+        "0:10",
+        "--layers",
+        "0,2",
+        "--control",
+    ]
     assert main(args + ["--json", "--out", str(tmp_path / "p")]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 2 * 2 * 2
     assert {"hook", "layer", "label", "kind", "accuracy", "baseline"} <= set(rows[0])
     assert {r["model"] for r in rows} == {"trained", "untrained"}
     assert (tmp_path / "p" / "probe_table.csv").read_text().count("\n") == 9
-    assert (tmp_path / "p" / "probe_accuracy_by_layer.png").exists() and (tmp_path / "p" / "probe_squares_colour.png").exists()
+    assert (tmp_path / "p" / "probe_accuracy_by_layer.png").exists() and (
+        tmp_path / "p" / "probe_squares_colour.png"
+    ).exists()
     assert main(args) == 0
     text = capsys.readouterr().out.splitlines()
-    assert text[0].startswith("layer  relative/linear")
+    assert (
+        text[0].startswith("layer  hook") and "relative, linear" in text[0] and "colour, linear (untrained)" in text[0]
+    )
+    assert text[1].split()[:2] == ["0", "blocks.0.hook_resid_pre"] and len(text[1].split()) == 2 + 4 + 4
     # positions 0..9 include 5..9 of Nanda et al.'s 5..53
     assert sum("at positions 5..53" in line for line in text) == 4
     mid = args[:-3] + ["--layers", "1,2", "--site", "resid_mid", "--json"]
     assert main(mid) == 0
-    assert [r["hook"] for r in json.loads(capsys.readouterr().out)] == ["blocks.0.hook_resid_mid"] * 2 + ["blocks.1.hook_resid_mid"] * 2
+    assert [r["hook"] for r in json.loads(capsys.readouterr().out)] == ["blocks.0.hook_resid_mid"] * 2 + [
+        "blocks.1.hook_resid_mid"
+    ] * 2
     # whose turn it is: one target per position, so no per-square board is drawn for it
-    turn = args[:7] + ["--epochs", "1", "--layers", "2", "--labels", "relative,next_mover", "--out", str(tmp_path / "t"), "--json"]
+    turn = args[:7] + [
+        "--epochs",
+        "1",
+        "--layers",
+        "2",
+        "--labels",
+        "relative,next_mover",
+        "--out",
+        str(tmp_path / "t"),
+        "--json",
+    ]
     assert main(turn) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["label"] for r in rows] == ["relative", "next_mover"] and 0 <= rows[1]["accuracy"] <= 1
-    assert (tmp_path / "t" / "probe_squares_relative.png").exists() and not (tmp_path / "t" / "probe_squares_next_mover.png").exists()
+    assert (tmp_path / "t" / "probe_squares_relative.png").exists() and not (
+        tmp_path / "t" / "probe_squares_next_mover.png"
+    ).exists()
 
 
 def _tiny_train_args(out) -> list[str]:
-    return ["train", "--preset", "tiny", "--steps", "8", "--batch-size", "8", "--eval-every", "4", "--eval-games", "16",
-            "--checkpoint-every", "4", "--warmup-steps", "2", "--out", str(out), "--json"]
+    return [
+        "train",
+        "--preset",
+        "tiny",
+        "--steps",
+        "8",
+        "--batch-size",
+        "8",
+        "--eval-every",
+        "4",
+        "--eval-games",
+        "16",
+        "--checkpoint-every",
+        "4",
+        "--warmup-steps",
+        "2",
+        "--out",
+        str(out),
+        "--json",
+    ]
 
 
 def test_train_command_writes_curves(tmp_path, capsys):

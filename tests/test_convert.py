@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from othello.checkpoints import CheckpointError, load_model
-from othello.convert import convert_checkpoint
+from othello.model.checkpoints import CheckpointError, load_model
+from othello.model.convert import convert_checkpoint
 
 L, D, H, M, V, T = 2, 32, 4, 64, 61, 59
 
@@ -26,10 +26,15 @@ def causal_attention(q, k, v):  # [B, H, T, dh]
 
 def mingpt_state_dict(gen):
     r = lambda *s: torch.randn(*s, generator=gen) * 0.2  # noqa: E731
-    sd = {"tok_emb.weight": r(V, D), "pos_emb": r(1, T, D), "ln_f.weight": 1 + r(D), "ln_f.bias": r(D),
-          "head.weight": r(V, D)}
-    for l in range(L):
-        p = f"blocks.{l}"
+    sd = {
+        "tok_emb.weight": r(V, D),
+        "pos_emb": r(1, T, D),
+        "ln_f.weight": 1 + r(D),
+        "ln_f.bias": r(D),
+        "head.weight": r(V, D),
+    }
+    for layer in range(L):
+        p = f"blocks.{layer}"
         for n in ("ln1", "ln2"):
             sd[f"{p}.{n}.weight"], sd[f"{p}.{n}.bias"] = 1 + r(D), r(D)
         for n in ("query", "key", "value", "proj"):
@@ -45,8 +50,8 @@ def mingpt_forward(sd, idx):
     x = sd["tok_emb.weight"][idx] + sd["pos_emb"][0, : idx.shape[1]]
     B, Tn, _ = x.shape
     lin = lambda x, n: x @ sd[n + ".weight"].T + sd[n + ".bias"]  # noqa: E731
-    for l in range(L):
-        p = f"blocks.{l}"
+    for layer in range(L):
+        p = f"blocks.{layer}"
         h = layer_norm(x, sd[f"{p}.ln1.weight"], sd[f"{p}.ln1.bias"])
         q, k, v = (lin(h, f"{p}.attn.{n}").view(B, Tn, H, D // H).transpose(1, 2) for n in ("query", "key", "value"))
         y = causal_attention(q, k, v).transpose(1, 2).reshape(B, Tn, D)
@@ -61,8 +66,8 @@ def hooked_state_dict(gen, folded):
     sd = {"embed.W_E": r(V, D), "pos_embed.W_pos": r(T, D), "unembed.W_U": r(D, V), "unembed.b_U": r(V)}
     if not folded:
         sd["ln_final.w"], sd["ln_final.b"] = 1 + r(D), r(D)
-    for l in range(L):
-        p = f"blocks.{l}"
+    for layer in range(L):
+        p = f"blocks.{layer}"
         if not folded:
             for n in ("ln1", "ln2"):
                 sd[f"{p}.{n}.w"], sd[f"{p}.{n}.b"] = 1 + r(D), r(D)
@@ -80,11 +85,13 @@ def hooked_forward(sd, idx, folded):
     """HookedTransformer: per-head einsums with W_Q [h, d, e], W_O [h, e, d]; LNPre when LN is folded."""
     ln = lambda x, n: layer_norm(x) if folded else layer_norm(x, sd[n + ".w"], sd[n + ".b"])  # noqa: E731
     x = sd["embed.W_E"][idx] + sd["pos_embed.W_pos"][: idx.shape[1]]
-    for l in range(L):
-        p = f"blocks.{l}"
+    for layer in range(L):
+        p = f"blocks.{layer}"
         h = ln(x, f"{p}.ln1")
-        q, k, v = (torch.einsum("btd,hde->bhte", h, sd[f"{p}.attn.W_{n}"]) + sd[f"{p}.attn.b_{n}"][None, :, None]
-                   for n in "QKV")
+        q, k, v = (
+            torch.einsum("btd,hde->bhte", h, sd[f"{p}.attn.W_{n}"]) + sd[f"{p}.attn.b_{n}"][None, :, None]
+            for n in "QKV"
+        )
         z = causal_attention(q, k, v)
         x = x + torch.einsum("bhte,hed->btd", z, sd[f"{p}.attn.W_O"]) + sd[f"{p}.attn.b_O"]
         h = ln(x, f"{p}.ln2")

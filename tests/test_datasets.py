@@ -4,10 +4,18 @@ import h5py
 import numpy as np
 import pytest
 
-from othello.datasets import (DatasetError, GameFiles, generate, load_moves, split_mask, split_of, summary,
-                              write_games)
+from othello.data.datasets import (
+    DatasetError,
+    GameFiles,
+    generate,
+    load_moves,
+    split_mask,
+    split_of,
+    summary,
+    write_games,
+)
+from othello.engine.games import random_games
 from othello.files import OutputPathError
-from othello.games import random_games
 
 
 def test_generate_round_trip_and_attrs(tmp_path):
@@ -54,7 +62,7 @@ def test_splits_are_deterministic_disjoint_and_stable():
     moves = random_games(20_000, 1)
     s = split_of(moves)
     assert np.array_equal(s, split_of(moves))
-    assert np.array_equal(split_of(moves[::-1]), s[::-1])   # depends on the game, not its position
+    assert np.array_equal(split_of(moves[::-1]), s[::-1])  # depends on the game, not its position
     assert np.array_equal(split_of(moves[:5000]), s[:5000])  # growing the set moves no game
     fractions = np.bincount(s, minlength=3) / len(s)
     assert abs(fractions[0] - 0.9) < 0.01 and abs(fractions[1] - 0.05) < 0.01
@@ -109,7 +117,7 @@ def test_output_path_that_cannot_be_a_file(tmp_path):
 
 
 def test_interrupted_generation_leaves_no_file(tmp_path, monkeypatch):
-    import othello.datasets as ds
+    import othello.data.datasets as ds
 
     calls = {"n": 0}
 
@@ -125,8 +133,6 @@ def test_interrupted_generation_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-
-
 def test_summary_counts(tmp_path):
     path = generate(tmp_path / "a.h5", 2000, seed=1, progress=False)
     s = summary(path)
@@ -135,8 +141,8 @@ def test_summary_counts(tmp_path):
 
 
 def test_stored_labels_match_replay(tmp_path):
-    from othello.datasets import store_labels
-    from othello.games import replay
+    from othello.data.datasets import store_labels
+    from othello.engine.games import replay
 
     path = generate(tmp_path / "a.h5", 300, seed=6, progress=False)
     store_labels(path, ("boards", "next_mover", "legal", "passed"), batch=128, progress=False)

@@ -4,14 +4,30 @@ import subprocess
 
 import pytest
 
-from othello.cli import main
+from apps.cli import main
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    args = ["demo", "--train", "--preset", "tiny", "--minutes", "0.05", "--out", str(out), "--eval-games", "40",
-            "--probe-games", "100", "--cases", "6", "--steps", "5", "--wthor", str(out / "no-archive")]
+    args = [
+        "demo",
+        "--train",
+        "--preset",
+        "tiny",
+        "--minutes",
+        "0.05",
+        "--out",
+        str(out),
+        "--eval-games",
+        "40",
+        "--probe-games",
+        "100",
+        "--cases",
+        "6",
+        "--steps",
+        "5",
+    ]
     assert main(args) == 0
     return out, args
 
@@ -22,15 +38,22 @@ def test_demo_runs_every_stage_and_caches_them(demo_run, capsys):
     assert set(summary["eval"]) == {"synthetic"} and summary["eval"]["synthetic"]["games"] == 40
     assert summary["eval"]["synthetic"]["after_pass_positions"] < summary["eval"]["synthetic"]["positions"]
     rows = summary["probes"]["rows"]
-    assert {(r["label"], r["kind"], r["model"]) for r in rows} >= {("relative", "linear", "trained"), ("colour", "mlp", "trained"),
-                                                                   ("relative", "linear", "untrained"), ("next_mover", "linear", "trained")}
+    assert {(r["label"], r["kind"], r["model"]) for r in rows} >= {
+        ("relative", "linear", "trained"),
+        ("colour", "mlp", "trained"),
+        ("relative", "linear", "untrained"),
+        ("next_mover", "linear", "trained"),
+    }
     assert all(len(r["per_square"]) == 1 for r in rows if r["label"] == "next_mover")
     assert {r["method"] for r in summary["interventions"]["rows"]} == {"linear", "gradient"}
     assert len(summary["figures"]["gallery"]) == 8 and (out / summary["figures"]["gallery"][0]["file"]).exists()
     capsys.readouterr()
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert all(f"[{stage}] cached" in text for stage in ("eval", "probes", "interventions")) and "probe relative linear" in text
+    assert (
+        all(f"[{stage}] cached" in text for stage in ("eval", "probes", "interventions"))
+        and "probe relative linear" in text
+    )
     assert "probe whose turn (next_mover) linear, by layer" in text
     assert main(args + ["--force", "figures"]) == 0
     assert "[figures] running" in capsys.readouterr().out
@@ -40,8 +63,17 @@ def test_report_is_one_self_contained_page(demo_run, capsys):
     out, _ = demo_run
     assert main(["report", str(out)]) == 0
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") >= 12 and "src=\"http" not in page
-    for text in ("Legal moves", "after a pass", "Probes", "whose turn, linear", "Interventions", "Gallery", "Nanda et al.", "model_fingerprint"):
+    assert page.count("data:image/png;base64,") >= 12 and 'src="http' not in page
+    for text in (
+        "Legal moves",
+        "after a pass",
+        "Probes",
+        "whose turn, linear",
+        "Interventions",
+        "Gallery",
+        "Nanda et al.",
+        "model_fingerprint",
+    ):
         assert text in page
     # a training folder gets a report of its own
     assert main(["report", str(out / "model")]) == 0
@@ -53,8 +85,20 @@ def test_report_is_one_self_contained_page(demo_run, capsys):
 def test_report_renders_in_headless_chromium(demo_run, tmp_path):
     out, _ = demo_run
     shot = tmp_path / "report.png"
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
-                    "--window-size=1200,3000", (out / "report.html").as_uri()], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--screenshot={shot}",
+            "--window-size=1200,3000",
+            (out / "report.html").as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     from PIL import Image
 
     image = Image.open(shot).convert("L")

@@ -3,11 +3,11 @@ import struct
 import numpy as np
 import pytest
 
-from othello.board import Board
-from othello.datasets import GameFiles, write_games
-from othello.games import random_games, replay
-from othello.importers import GameImportError, import_games, read_source
-from othello.notation import moves_to_string
+from othello.data.datasets import GameFiles, write_games
+from othello.data.importers import GameImportError, import_games, read_source
+from othello.engine.board import Board
+from othello.engine.games import random_games, replay
+from othello.engine.notation import moves_to_string
 
 
 def wtb_bytes(games, year=2001, count=None):
@@ -55,9 +55,11 @@ def test_text_csv_and_pgn(tmp_path):
     lines = [moves_to_string(g) for g in games]
     (tmp_path / "g.txt").write_text("# comment\n" + lines[0] + "\n\n" + lines[1].upper().replace(" ", "") + "\n")
     (tmp_path / "g.csv").write_text("id,moves\n1," + lines[2].replace(" ", "") + "\n")
-    pgn = ('[Event "Test"]\n[Black "Ann"]\n[White "Bob"]\n\n'
-           + " ".join(f"{i // 2 + 1}. {m}" if i % 2 == 0 else m for i, m in enumerate(lines[0].split()))
-           + ' 33-31\n\n[Event "Two"]\n[Black "Cy"]\n[White "Di"]\n\n1. f5 d6 2. c3 *\n')
+    pgn = (
+        '[Event "Test"]\n[Black "Ann"]\n[White "Bob"]\n\n'
+        + " ".join(f"{i // 2 + 1}. {m}" if i % 2 == 0 else m for i, m in enumerate(lines[0].split()))
+        + ' 33-31\n\n[Event "Two"]\n[Black "Cy"]\n[White "Di"]\n\n1. f5 d6 2. c3 *\n'
+    )
     (tmp_path / "g.pgn").write_text(pgn)
     got = import_games([tmp_path / "g.txt", tmp_path / "g.csv"])
     assert np.array_equal(got.moves, games[[0, 1, 2]])

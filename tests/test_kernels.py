@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
-
 import slow_engine
-from othello.board import Board
-from othello.games import check_games, game_lengths, pass_counts, perft, random_games, replay, set_workers
-from othello.notation import IllegalMoveError
+
+from othello.engine.board import Board
+from othello.engine.games import check_games, game_lengths, pass_counts, perft, random_games, replay, set_workers
+from othello.engine.notation import IllegalMoveError
 
 PERFT = [4, 12, 56, 244, 1396, 8200, 55092, 390216, 3005288]
 
@@ -25,8 +25,8 @@ def test_random_games_are_reproducible_and_independent_of_batching_and_workers()
 def test_random_games_statistics():
     moves = random_games(20_000, seed=11)
     lengths = game_lengths(moves)
-    assert 0.98 < (lengths == 60).mean() < 0.997          # published: about 99 %
-    assert 0.32 < (pass_counts(moves) > 0).mean() < 0.38   # independent engine: 34.8 %
+    assert 0.98 < (lengths == 60).mean() < 0.997  # published: about 99 %
+    assert 0.32 < (pass_counts(moves) > 0).mean() < 0.38  # independent engine: 34.8 %
 
 
 def test_kernels_match_the_scalar_board_on_10000_games():
@@ -75,10 +75,15 @@ def test_replay_rejects_illegal_moves_with_game_and_ply():
         replay(bad)
     # a square legal only for the opponent (the published generator accepts it; we must not)
     b = Board("f5")
-    opponent_only = next(s for s in range(64) if not b.is_legal(s) and b.colour_at(s) == 0
-                         and Board.from_squares(
-                             [x for x in range(64) if b.colour_at(x) == 1],
-                             [x for x in range(64) if b.colour_at(x) == 2], next_mover=1).is_legal(s))
+    opponent_only = next(
+        s
+        for s in range(64)
+        if not b.is_legal(s)
+        and b.colour_at(s) == 0
+        and Board.from_squares(
+            [x for x in range(64) if b.colour_at(x) == 1], [x for x in range(64) if b.colour_at(x) == 2], next_mover=1
+        ).is_legal(s)
+    )
     game = np.full((1, 60), -1, dtype=np.int8)
     game[0, :2] = [37, opponent_only]
     with pytest.raises(IllegalMoveError, match="ply 2.*flips no disc"):

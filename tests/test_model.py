@@ -6,7 +6,11 @@ from othello.model import PRESETS, ModelConfig, build_model, hook_name, preset, 
 
 
 def test_presets_and_overrides():
-    assert (PRESETS["othello-gpt"].n_layers, PRESETS["othello-gpt"].d_model, PRESETS["othello-gpt"].d_mlp) == (8, 512, 2048)
+    assert (PRESETS["othello-gpt"].n_layers, PRESETS["othello-gpt"].d_model, PRESETS["othello-gpt"].d_mlp) == (
+        8,
+        512,
+        2048,
+    )
     assert preset("small", n_layers=6).n_layers == 6
     with pytest.raises(ValueError, match="unknown preset"):
         preset("huge")
@@ -52,8 +56,11 @@ def test_a_resid_mid_edit_reaches_the_mlp_but_not_the_stream():
         _, edited = model.run_with_cache(tokens)
     assert torch.allclose(edited[hook_name(1, "resid_mid")], clean[hook_name(1, "resid_mid")] + shift, atol=1e-5)
     assert not torch.allclose(edited[hook_name(1, "mlp_out")], clean[hook_name(1, "mlp_out")], atol=1e-3)
-    assert torch.allclose(edited[hook_name(1, "resid_post")],
-                          clean[hook_name(1, "resid_mid")] + edited[hook_name(1, "mlp_out")], atol=1e-5)
+    assert torch.allclose(
+        edited[hook_name(1, "resid_post")],
+        clean[hook_name(1, "resid_mid")] + edited[hook_name(1, "mlp_out")],
+        atol=1e-5,
+    )
 
 
 def test_seeded_initialisation():

@@ -1,8 +1,17 @@
 import numpy as np
 import pytest
 
-from othello.notation import (CENTRE_SQUARES, InvalidMoveError, convert_square_name, moves_to_string, parse_moves,
-                              parse_square, square_name, squares_to_tokens, tokens_to_squares)
+from othello.engine.notation import (
+    CENTRE_SQUARES,
+    InvalidMoveError,
+    convert_square_name,
+    moves_to_string,
+    parse_moves,
+    parse_square,
+    square_name,
+    squares_to_tokens,
+    tokens_to_squares,
+)
 
 
 def test_square_names_round_trip():

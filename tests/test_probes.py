@@ -3,8 +3,17 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from probes.probes import (LinearProbe, ProbeConfig, fit_probe, load_probe, majority_classes, ply_majority_accuracy, predict,
-                           probe_metrics, save_probe, unit_directions)
+from probes.fit import (
+    LinearProbe,
+    ProbeConfig,
+    fit_probe,
+    majority_classes,
+    ply_majority_accuracy,
+    predict,
+    probe_metrics,
+    unit_directions,
+)
+from probes.store import load_probe, save_probe
 
 
 def planted(n, d=16, seed=0):
@@ -37,8 +46,12 @@ def test_mlp_probe_learns_a_nonlinear_board():
     x = rng.normal(size=(4000, 8)).astype(np.float32)
     y = np.zeros((4000, 64), dtype=np.int8)
     y[:, 0] = (np.abs(x[:, 0]) > 0.8).astype(np.int8)  # no linear direction separates this
-    lin, ml = (fit_probe(x[:3000], y[:3000], ProbeConfig(kind=k, n_classes=2, lr=3e-3, epochs=20, batch_size=128),
-                         x[3000:], y[3000:])[1] for k in ("linear", "mlp"))
+    lin, ml = (
+        fit_probe(
+            x[:3000], y[:3000], ProbeConfig(kind=k, n_classes=2, lr=3e-3, epochs=20, batch_size=128), x[3000:], y[3000:]
+        )[1]
+        for k in ("linear", "mlp")
+    )
     assert ml["per_square"][0] > 0.9 > lin["per_square"][0] + 0.1
 
 
@@ -89,7 +102,7 @@ def test_a_probe_of_one_target_per_position_fits_saves_and_loads(tmp_path, kind)
     # whose turn it is: one label per row, a planted linear rule (XOR-free, so both kinds can learn it)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3000, 12)).astype(np.float32)
-    y = (x[:, 3] - x[:, 7] > 0).astype(np.int8)[:, None]            # [N, 1]
+    y = (x[:, 3] - x[:, 7] > 0).astype(np.int8)[:, None]  # [N, 1]
     cfg = ProbeConfig(kind=kind, n_classes=2, hidden=16, epochs=10, batch_size=64)
     probe, m = fit_probe(x[:2000], y[:2000], cfg, x[2000:], y[2000:])
     assert len(m["per_square"]) == 1 and m["accuracy"] > 0.95 and m["accuracy"] > m["baseline"] + 0.3
@@ -99,8 +112,10 @@ def test_a_probe_of_one_target_per_position_fits_saves_and_loads(tmp_path, kind)
     assert (predict(loaded, x[2000:]) == predict(probe, x[2000:])).all()
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="no CUDA device"))])
+@pytest.mark.parametrize(
+    "device",
+    ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))],
+)
 def test_a_probe_fitted_on_a_device_comes_back_on_the_cpu(device):
     x, y = planted(2000)
     xv, yv = planted(500, seed=1)

@@ -4,14 +4,25 @@ import numpy as np
 import pytest
 import torch
 
-from othello.checkpoints import CheckpointError, load_model, save_model, write_run_config
-from othello.games import random_games, replay
+from othello.data.streams import SyntheticStream
+from othello.engine.games import random_games, replay
 from othello.model import build_model, preset
-from othello.training import (SyntheticStream, TrainConfig, evaluate, legal_move_scores, legal_token_mask,
-                              loss_on, lr_at, model_inputs, move_logits, position_weights, soft_targets, train)
+from othello.model.checkpoints import CheckpointError, load_model, save_model, write_run_config
+from othello.model.tokens import legal_token_mask, model_inputs, move_logits
+from othello.train import TrainConfig, evaluate, legal_move_scores, train
+from othello.train.loop import loss_on, lr_at, position_weights, soft_targets
 
-TINY = dict(preset="tiny", steps=24, batch_size=16, eval_every=8, checkpoint_every=8, eval_games=64, log_every=4,
-            warmup_steps=4, lr=3e-3)
+TINY = dict(
+    preset="tiny",
+    steps=24,
+    batch_size=16,
+    eval_every=8,
+    checkpoint_every=8,
+    eval_games=64,
+    log_every=4,
+    warmup_steps=4,
+    lr=3e-3,
+)
 
 
 def test_legal_move_scores_by_hand():
@@ -19,8 +30,8 @@ def test_legal_move_scores_by_hand():
     legal[0, [3, 5]] = True
     legal[1, [7]] = True
     logits = torch.full((2, 61), -5.0)
-    logits[0, 3], logits[0, 9] = 2.0, 1.0   # top-1 legal; top-2 = {3, 9}: one false positive + one false negative
-    logits[1, 0], logits[1, 8] = 9.0, 3.0   # padding is ignored; top-1 = 8 is illegal
+    logits[0, 3], logits[0, 9] = 2.0, 1.0  # top-1 legal; top-2 = {3, 9}: one false positive + one false negative
+    logits[1, 0], logits[1, 8] = 9.0, 3.0  # padding is ignored; top-1 = 8 is illegal
     s = legal_move_scores(logits, legal, torch.tensor([True, True]))
     assert s["top1_legal"] == pytest.approx(0.5)
     assert s["legal_set_error"] == pytest.approx((2 + 2) / 2)
@@ -125,9 +136,23 @@ def test_two_processes_stay_in_sync(tmp_path):
     from safetensors.torch import load_file
 
     worker = Path(__file__).parent / "ddp_worker.py"
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-                          str(worker), str(tmp_path / "ddp")], capture_output=True, text=True, timeout=300,
-                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29531",
+            str(worker),
+            str(tmp_path / "ddp"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     r0, r1 = (load_file(str(tmp_path / "ddp" / f"rank{r}.safetensors")) for r in (0, 1))
     assert all(torch.equal(r0[k], r1[k]) for k in r0)
@@ -138,8 +163,8 @@ def test_two_processes_stay_in_sync(tmp_path):
 
 
 def test_training_from_hdf5_files(tmp_path):
-    from othello.datasets import generate
-    from othello.training import FileStream
+    from othello.data.datasets import generate
+    from othello.data.streams import FileStream
 
     for i in range(2):
         generate(tmp_path / f"d-{i}.h5", 400, seed=3, shard=(i, 2), progress=False)
@@ -160,24 +185,32 @@ def test_training_from_hdf5_files(tmp_path):
 
 def test_init_from_starts_a_new_schedule_from_a_checkpoints_weights(tmp_path):
     source = train(TrainConfig(**TINY, soft_targets=True), tmp_path / "source", progress=False).model
-    cfg = TrainConfig(**{**TINY, "steps": 8, "data_seed": 2, "lr": 1e-4}, soft_targets=True,
-                      init_from=str(tmp_path / "source"))
+    cfg = TrainConfig(
+        **{**TINY, "steps": 8, "data_seed": 2, "lr": 1e-4}, soft_targets=True, init_from=str(tmp_path / "source")
+    )
     start = train(cfg, tmp_path / "warm", progress=False, stop_at=0).model
     assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), start.state_dict().values()))
     warm = train(cfg, tmp_path / "warm", resume=True, progress=False)
     assert warm.step == 8
-    cold = train(TrainConfig(**{**TINY, "steps": 8, "data_seed": 2, "lr": 1e-4}, soft_targets=True),
-                 tmp_path / "cold", progress=False)
-    assert warm.metrics["top1_legal"] > cold.metrics["top1_legal"] + 0.05   # it kept what the source learned
+    cold = train(
+        TrainConfig(**{**TINY, "steps": 8, "data_seed": 2, "lr": 1e-4}, soft_targets=True),
+        tmp_path / "cold",
+        progress=False,
+    )
+    assert warm.metrics["top1_legal"] > cold.metrics["top1_legal"] + 0.05  # it kept what the source learned
     with pytest.raises(CheckpointError, match="model config differs"):
-        train(TrainConfig(**{**TINY, "preset": "narrow"}, init_from=str(tmp_path / "source")), tmp_path / "x",
-              progress=False)
+        train(
+            TrainConfig(**{**TINY, "preset": "narrow"}, init_from=str(tmp_path / "source")),
+            tmp_path / "x",
+            progress=False,
+        )
 
 
 def test_init_from_a_checkpoint_with_fewer_blocks_grows_the_model_before_its_last_block(tmp_path):
     source = train(TrainConfig(**TINY), tmp_path / "source", progress=False).model
-    cfg = TrainConfig(**{**TINY, "steps": 8, "data_seed": 2}, model_overrides={"n_layers": 4},
-                      init_from=str(tmp_path / "source"))
+    cfg = TrainConfig(
+        **{**TINY, "steps": 8, "data_seed": 2}, model_overrides={"n_layers": 4}, init_from=str(tmp_path / "source")
+    )
     grown = train(cfg, tmp_path / "grown", progress=False, stop_at=0).model
     assert grown.othello_config.n_layers == 4
     games = random_games(32, 3)
@@ -185,21 +218,24 @@ def test_init_from_a_checkpoint_with_fewer_blocks_grows_the_model_before_its_las
     before, after = source.state_dict(), grown.state_dict()
     for name in ("ln1.weight", "attn.q.weight", "attn.o.weight", "mlp.out.weight"):
         assert torch.equal(after[f"blocks.0.{name}"], before[f"blocks.0.{name}"])
-        assert torch.equal(after[f"blocks.3.{name}"], before[f"blocks.1.{name}"])   # the last block stays last
+        assert torch.equal(after[f"blocks.3.{name}"], before[f"blocks.1.{name}"])  # the last block stays last
     new_outputs = [f"blocks.{b}.{n}" for b in (1, 2) for n in ("attn.o.weight", "mlp.out.weight")]
     assert all(not after[k].any() for k in new_outputs)
     trained = train(cfg, tmp_path / "grown", resume=True, progress=False).model.state_dict()
-    assert all(trained[k].abs().sum() > 0 for k in new_outputs)   # the new blocks learn from zero outputs
+    assert all(trained[k].abs().sum() > 0 for k in new_outputs)  # the new blocks learn from zero outputs
     with pytest.raises(CheckpointError, match="fewer blocks"):
-        train(TrainConfig(**TINY, model_overrides={"n_layers": 1}, init_from=str(tmp_path / "source")),
-              tmp_path / "shallower", progress=False)
+        train(
+            TrainConfig(**TINY, model_overrides={"n_layers": 1}, init_from=str(tmp_path / "source")),
+            tmp_path / "shallower",
+            progress=False,
+        )
 
 
 def test_resume_reads_a_field_added_since_the_run_was_written_as_its_default(tmp_path):
     cfg = TrainConfig(**TINY)
     train(cfg, tmp_path / "run", progress=False, stop_at=4)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    del config["train"]["init_from"]   # as written before the field existed
+    del config["train"]["init_from"]  # as written before the field existed
     (tmp_path / "run" / "config.json").write_text(json.dumps(config))
     assert train(cfg, tmp_path / "run", resume=True, progress=False).step == TINY["steps"]
 
@@ -211,7 +247,10 @@ def test_evaluate_reports_the_positions_after_a_pass_apart():
     r = replay(games[:, :59], ("legal", "passed"))
     # after an odd number of passes the player to move is not the one the move count's parity names
     after = (games[:, 1:60] >= 0) & (np.cumsum(r.passed, 1) % 2 == 1)
-    logits, legal = move_logits(model, games).reshape(-1, 61), torch.from_numpy(legal_token_mask(r.legal)).reshape(-1, 61)
+    logits, legal = (
+        move_logits(model, games).reshape(-1, 61),
+        torch.from_numpy(legal_token_mask(r.legal)).reshape(-1, 61),
+    )
     expected = legal_move_scores(logits, legal, torch.from_numpy(after).reshape(-1))
     assert m["after_pass_positions"] == expected["positions"] == after.sum() > 0
     assert m["after_pass_top1_legal"] == pytest.approx(expected["top1_legal"])

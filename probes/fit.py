@@ -1,4 +1,4 @@
-"""Board probes: one classifier per square, trained at once for all 64 squares, linear or one-hidden-layer MLP.
+"""Fitting board probes: one classifier per square, trained at once for all 64 squares, linear or one-hidden-layer MLP.
 
     >>> probe, metrics = fit_probe(train_x, train_y, ProbeConfig(kind="linear"), val_x, val_y)
     >>> metrics["accuracy"], metrics["per_square"].reshape(8, 8)
@@ -11,23 +11,17 @@ it is) has one target instead of 64: labels ``[N, 1]``, and the probes below tak
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
-from othello.files import atomic_path, write_json
-from probes.targets import CLASSES
+from othello.errors import ConfigError
+from othello.train.schedule import cosine_lr
 
-CLASSES_COUNT = {name: len(classes) for name, classes in CLASSES.items()}
 # Positions 5..53: where Nanda et al. fit and score their probes (pos_start 5, pos_end n_ctx - 5), leaving out the
 # nearly fixed opening and the last moves, where the model needs little of the board. Plies 6..54.
 MIDGAME_PLIES = (6, 54)
@@ -39,20 +33,23 @@ class ProbeConfig:
 
     kind: Literal["linear", "mlp"] = "linear"
     n_classes: int = 3
-    hidden: int = 256            # MLP only: width of the shared hidden layer (Li et al.: 128..512)
-    lr: float | None = None      # None: 1e-2 for linear probes, 3e-3 for MLP probes (decayed by a cosine)
+    hidden: int = 256  # MLP only: width of the shared hidden layer (Li et al.: 128..512)
+    lr: float | None = None  # None: 1e-2 for linear probes, 3e-3 for MLP probes (decayed by a cosine)
     weight_decay: float = 0.01
-    epochs: int | None = None    # None: 8 for linear probes, 16 for MLP probes
+    epochs: int | None = None  # None: 8 for linear probes, 16 for MLP probes
     batch_size: int = 1024
     seed: int = 0
 
-    def resolved(self) -> "ProbeConfig":
+    def resolved(self) -> ProbeConfig:
         """This config with the per-kind defaults filled in. The MLP defaults were chosen by measurement: at
         lr 1e-3 and 8 epochs an MLP colour probe on the shipped model read 75 % where lr 3e-3 and 16 epochs read
         89 % (README, "Probes")."""
         linear = self.kind == "linear"
-        return dataclasses.replace(self, lr=self.lr if self.lr is not None else (1e-2 if linear else 3e-3),
-                                   epochs=self.epochs if self.epochs is not None else (8 if linear else 16))
+        return dataclasses.replace(
+            self,
+            lr=self.lr if self.lr is not None else (1e-2 if linear else 3e-3),
+            epochs=self.epochs if self.epochs is not None else (8 if linear else 16),
+        )
 
 
 class LinearProbe(nn.Module):
@@ -61,7 +58,7 @@ class LinearProbe(nn.Module):
 
     def __init__(self, d_model: int, n_classes: int, n_targets: int = 64) -> None:
         super().__init__()
-        self.W = nn.Parameter(torch.randn(d_model, n_targets, n_classes) / d_model ** 0.5)
+        self.W = nn.Parameter(torch.randn(d_model, n_targets, n_classes) / d_model**0.5)
         self.b = nn.Parameter(torch.zeros(n_targets, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, d] -> [N, 64, C]
@@ -86,17 +83,23 @@ def make_probe(d_model: int, cfg: ProbeConfig, n_targets: int = 64) -> nn.Module
         return LinearProbe(d_model, cfg.n_classes, n_targets)
     if cfg.kind == "mlp":
         return MLPProbe(d_model, cfg.n_classes, cfg.hidden, n_targets)
-    raise ValueError(f"unknown probe kind {cfg.kind!r}; expected linear or mlp")
+    raise ConfigError(f"unknown probe kind {cfg.kind!r}; expected linear or mlp")
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).long(), ignore_index=-1)
 
 
-def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, x_val: np.ndarray | None = None,
-              y_val: np.ndarray | None = None, plies: np.ndarray | None = None,
-              device: str | torch.device | None = None,
-              after_pass: np.ndarray | None = None) -> tuple[nn.Module, dict[str, Any]]:
+def fit_probe(
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: ProbeConfig,
+    x_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+    plies: np.ndarray | None = None,
+    device: str | torch.device | None = None,
+    after_pass: np.ndarray | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
     """Train a probe with minibatch AdamW on ``x`` [N, d], ``y`` [N, 64] (or [N, targets]); metrics on the
     validation set (or the training set when none is given), per ply too when ``plies`` [N_val] gives each row's ply,
     and apart after a pass when ``after_pass`` [N_val] bool marks those rows (``probe_metrics``).
@@ -115,9 +118,9 @@ def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, x_val: np.ndarray 
         for a in range(0, len(X), cfg.batch_size):
             # a cosine to zero lets minibatch AdamW settle where scikit-learn's lbfgs converges (BENCHMARKS.md)
             for group in opt.param_groups:
-                group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+                group["lr"] = cosine_lr(step, steps, cfg.lr)
             step += 1
-            idx = order[a:a + cfg.batch_size].to(device)
+            idx = order[a : a + cfg.batch_size].to(device)
             loss = _loss(probe(X[idx]), Y[idx])
             opt.zero_grad()
             loss.backward()
@@ -135,8 +138,9 @@ def predict(probe: nn.Module, x: np.ndarray, batch_size: int = 8192) -> np.ndarr
     """Predicted classes ``[N, 64]``, computed on the probe's device."""
     device = next(probe.parameters()).device
     X = torch.as_tensor(x, dtype=torch.float32)
-    return torch.cat([probe(X[a:a + batch_size].to(device)).argmax(-1).cpu()
-                      for a in range(0, len(X), batch_size)]).numpy()
+    return torch.cat(
+        [probe(X[a : a + batch_size].to(device)).argmax(-1).cpu() for a in range(0, len(X), batch_size)]
+    ).numpy()
 
 
 def majority_classes(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -155,8 +159,13 @@ def ply_majority_accuracy(y_train: np.ndarray, y_test: np.ndarray, n_classes: in
     return float(((guess[None] == y_test) & valid).sum() / max(int(valid.sum()), 1))
 
 
-def probe_metrics(pred: np.ndarray, y: np.ndarray, majority: np.ndarray, plies: np.ndarray | None = None,
-                  after_pass: np.ndarray | None = None) -> dict[str, Any]:
+def probe_metrics(
+    pred: np.ndarray,
+    y: np.ndarray,
+    majority: np.ndarray,
+    plies: np.ndarray | None = None,
+    after_pass: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Accuracy over labelled squares, per square [64], per class, whole-board, the majority baseline, and,
     given each row's ply (1..59) in ``plies`` [N], per ply [59] (``None`` for a ply with no labelled square) and
     ``midgame_accuracy``, the accuracy at the positions Nanda et al. score (``MIDGAME_PLIES``; ``None`` when
@@ -186,29 +195,6 @@ def probe_metrics(pred: np.ndarray, y: np.ndarray, majority: np.ndarray, plies: 
         metrics["after_pass_samples"] = int(scored.any(1).sum())
         metrics["after_pass_accuracy"] = float((correct & scored).sum() / scored.sum()) if scored.any() else None
     return metrics
-
-
-def save_probe(folder: str | os.PathLike, probe: nn.Module, cfg: ProbeConfig, info: dict[str, Any]) -> None:
-    """``probe.safetensors`` + ``probe.json`` (config, hook, labelling, classes, metrics...) in ``folder``."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / "probe.safetensors") as tmp:
-        save_file({k: v.contiguous() for k, v in probe.state_dict().items()}, str(tmp))
-    write_json(folder / "probe.json", {"config": dataclasses.asdict(cfg.resolved()), **info})
-
-
-def load_probe(folder: str | os.PathLike) -> tuple[nn.Module, ProbeConfig, dict[str, Any]]:
-    folder = Path(folder)
-    info = json.loads((folder / "probe.json").read_text())
-    cfg = ProbeConfig(**info.pop("config"))
-    tensors = load_file(str(folder / "probe.safetensors"))
-    linear = cfg.kind == "linear"
-    d_model = tensors["W"].shape[0] if linear else tensors["net.0.weight"].shape[1]
-    n_targets = tensors["W"].shape[1] if linear else tensors["net.2.weight"].shape[0] // cfg.n_classes
-    probe = make_probe(d_model, cfg, n_targets)
-    probe.load_state_dict(tensors)
-    probe.eval()
-    return probe, cfg, info
 
 
 def unit_directions(probe: LinearProbe, positive: int, negative: int | None = None) -> torch.Tensor:

@@ -12,10 +12,11 @@ once, and the test suite checks the two against each other and against an indepe
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator
 
-from othello.notation import IllegalMoveError, Square, parse_moves, parse_square, square_name
+from othello.engine.notation import IllegalMoveError, Square, diagram, parse_moves, parse_square, square_name
+from othello.errors import OthelloError
 
 BLACK, WHITE = 1, 2
 COLOUR_NAMES = {BLACK: "black", WHITE: "white"}
@@ -93,7 +94,7 @@ def squares_of(bits: int) -> list[Square]:
 class LegalMoves:
     """A lazy view of the side to move's legal squares: supports ``in``, ``len``, iteration and ``bool``."""
 
-    def __init__(self, board: "Board") -> None:
+    def __init__(self, board: Board) -> None:
         self._board = board
 
     def mask(self) -> int:
@@ -149,16 +150,18 @@ class Board:
                     raise IllegalMoveError(f"ply {ply + 1}: {error}") from None
 
     @classmethod
-    def from_squares(cls, black: list[str | int], white: list[str | int], next_mover: int = BLACK) -> "Board":
+    def from_squares(cls, black: list[str | int], white: list[str | int], next_mover: int = BLACK) -> Board:
         """A position with the given discs and side to move, and no history (``pop`` cannot go back)."""
         board = cls()
         board.black = sum(1 << parse_square(s) for s in black)
         board.white = sum(1 << parse_square(s) for s in white)
         if board.black & board.white:
-            raise ValueError("a square cannot hold both colours: "
-                             + ", ".join(square_name(s) for s in squares_of(board.black & board.white)))
+            raise OthelloError(
+                "a square cannot hold both colours: "
+                + ", ".join(square_name(s) for s in squares_of(board.black & board.white))
+            )
         if next_mover not in (BLACK, WHITE):
-            raise ValueError(f"next_mover must be BLACK (1) or WHITE (2), got {next_mover}")
+            raise OthelloError(f"next_mover must be BLACK (1) or WHITE (2), got {next_mover}")
         board.next_mover = next_mover
         return board
 
@@ -202,13 +205,17 @@ class Board:
             return f"{square_name(s)} is occupied ({who} to move)"
         if self.is_game_over():
             return f"{square_name(s)} played after the game ended"
-        return f"{square_name(s)} flips no disc for {who} (legal: {', '.join(square_name(m) for m in self.legal_moves)})"
+        return (
+            f"{square_name(s)} flips no disc for {who} (legal: {', '.join(square_name(m) for m in self.legal_moves)})"
+        )
 
     def push_pass(self) -> None:
         """Pass explicitly; only allowed when the side to move has no legal move and the game goes on."""
         if not self.must_pass():
-            raise IllegalMoveError(f"{COLOUR_NAMES[self.next_mover]} cannot pass: "
-                                   + ("the game is over" if self.is_game_over() else "a legal move exists"))
+            raise IllegalMoveError(
+                f"{COLOUR_NAMES[self.next_mover]} cannot pass: "
+                + ("the game is over" if self.is_game_over() else "a legal move exists")
+            )
         self.history.append(Move(None, self.next_mover, 0))
         self.next_mover = 3 - self.next_mover
 
@@ -239,7 +246,7 @@ class Board:
         """The squares played so far, passes left out."""
         return [m.square for m in self.history if m.square is not None]
 
-    def copy(self) -> "Board":
+    def copy(self) -> Board:
         other = Board.__new__(Board)
         other.black, other.white, other.next_mover = self.black, self.white, self.next_mover
         other.history = list(self.history)
@@ -267,17 +274,29 @@ class Board:
 
     def __str__(self) -> str:
         legal = self.legal_moves.mask()
-        rows = ["  a b c d e f g h"]
-        for r in range(8):
-            cells = []
-            for c in range(8):
-                s = r * 8 + c
-                cells.append("X" if self.black >> s & 1 else "O" if self.white >> s & 1 else "*" if legal >> s & 1 else ".")
-            rows.append(f"{r + 1} " + " ".join(cells))
+        cells = [
+            "X" if self.black >> s & 1 else "O" if self.white >> s & 1 else "*" if legal >> s & 1 else "."
+            for s in range(64)
+        ]
         b, w = self.score()
         status = "game over" if self.is_game_over() else f"{COLOUR_NAMES[self.next_mover]} to move"
-        rows.append(f"X black {b}  O white {w}  ({status}; * = legal)")
-        return "\n".join(rows)
+        return diagram(cells) + f"\nX black {b}  O white {w}  ({status}; * = legal)"
 
     def __repr__(self) -> str:
         return f"Board({' '.join(square_name(s) for s in self.moves)!r})"
+
+
+class GameOverError(OthelloError):
+    """A position with no next move: neither side can play."""
+
+
+def real_mover_board(moves: str | Sequence[int]) -> Board:
+    """The board after ``moves`` with the pass made when the side to move has none, so that
+    ``board.next_mover`` is who really moves next (the "mine" of relative labels); raises ``GameOverError``
+    when neither side can move."""
+    board = Board(moves if isinstance(moves, str) else list(moves))
+    if board.is_game_over():
+        raise GameOverError(f"the game is over after {len(board.moves)} moves: there is no next move")
+    if board.must_pass():
+        board.push_pass()
+    return board

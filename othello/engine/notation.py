@@ -10,9 +10,12 @@ order (the mapping of the published Othello-GPT checkpoints).
 from __future__ import annotations
 
 import re
-from typing import Iterable, Literal, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
 import numpy as np
+
+from othello.errors import OthelloError
 
 Square = int
 
@@ -28,11 +31,11 @@ SQUARE_TO_TOKEN: np.ndarray = np.full(64, -1, dtype=np.int8)
 SQUARE_TO_TOKEN[TOKEN_TO_SQUARE[1:]] = np.arange(1, 61, dtype=np.int8)
 
 
-class InvalidMoveError(ValueError):
+class InvalidMoveError(OthelloError):
     """A move or square that cannot be parsed (bad syntax, off the board)."""
 
 
-class IllegalMoveError(ValueError):
+class IllegalMoveError(OthelloError):
     """A well-formed move that the rules forbid in the position where it was played."""
 
 
@@ -70,7 +73,7 @@ def parse_moves(text: str) -> list[Square]:
         while pos < len(chunk):
             match = _MOVE_TEXT.match(chunk, pos)
             if match is None:
-                raise InvalidMoveError(f"cannot read a move at {chunk[pos:pos + 4]!r} in {text!r}")
+                raise InvalidMoveError(f"cannot read a move at {chunk[pos : pos + 4]!r} in {text!r}")
             squares.append(parse_square(match.group()))
             pos = match.end()
     return squares
@@ -138,6 +141,18 @@ def _name_in(square: Square, convention: Convention) -> str:
     if convention == "nanda":
         return f"{'ABCDEFGH'[row]}{col}"
     raise ValueError(f"unknown square convention {convention!r}; expected ours, li or nanda")
+
+
+def diagram(cells: Sequence[str]) -> str:
+    """64 cell texts (square order) -> the 8x8 text diagram: columns a..h across, rows 1..8 down (a1 top-left).
+
+    Every text board of the project (the ``Board``, probabilities, probe read-outs) is drawn by this one function."""
+    if len(cells) != 64:
+        raise ValueError(f"a diagram needs 64 cells, got {len(cells)}")
+    width = max(len(c) for c in cells)
+    header = " " * 2 + " ".join(c.center(width) for c in "abcdefgh").rstrip()
+    rows = [f"{r + 1} " + " ".join(cells[r * 8 + c].rjust(width) for c in range(8)) for r in range(8)]
+    return "\n".join([header] + rows)
 
 
 def square_list(names: Sequence[str | int]) -> list[Square]:

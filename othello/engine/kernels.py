@@ -1,6 +1,6 @@
 """Compiled (numba) kernels for the hot paths: random games, replay into labels, perft.
 
-The rules are those of ``othello.board``, restated on ``uint64`` bitboards. Every random game draws from
+The rules are those of ``othello.engine.board``, restated on ``uint64`` bitboards. Every random game draws from
 its own generator, seeded by (seed, global game index), so game ``i`` of a seeded stream is the same
 whichever worker, shard or batch makes it.
 """
@@ -246,7 +246,7 @@ def perft(depth):
     if depth <= 0:
         return 1
     P = np.zeros(depth + 1, dtype=np.uint64)
-    O = np.zeros(depth + 1, dtype=np.uint64)
+    O = np.zeros(depth + 1, dtype=np.uint64)  # noqa: E741 (P, O: player and opponent, as in the other kernels)
     M = np.zeros(depth + 1, dtype=np.uint64)
     passed = np.zeros(depth + 1, dtype=np.bool_)
     P[0] = _START_BLACK

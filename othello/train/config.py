@@ -6,8 +6,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from othello.data.seeds import TRAIN_SEED
+
 if TYPE_CHECKING:
-    from othello.model import ModelConfig
+    from othello.model.config import ModelConfig
 
 
 @dataclass
@@ -16,27 +18,27 @@ class TrainConfig:
 
     preset: str = "small"
     model_overrides: dict[str, Any] = field(default_factory=dict)
-    data: str = "synthetic"        # "synthetic" (fresh random games every step) or HDF5 path(s) / glob
-    data_seed: int = 1             # seed of the synthetic stream
-    steps: int = 20_000            # length of the schedule (the run may stop earlier: --minutes)
-    batch_size: int = 128          # games per step per process
+    data: str = "synthetic"  # "synthetic" (fresh random games every step) or HDF5 path(s) / glob
+    data_seed: int = TRAIN_SEED  # seed of the synthetic stream (othello.data.seeds)
+    steps: int = 20_000  # length of the schedule (the run may stop earlier: --minutes)
+    batch_size: int = 128  # games per step per process
     lr: float = 1e-3
-    min_lr_ratio: float = 0.1      # cosine decays to lr * min_lr_ratio
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     warmup_steps: int = 200
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.95)
     grad_clip: float = 1.0
-    soft_targets: bool = False     # train on the exact next-move distribution (uniform over legal moves)
-    pass_weight: float = 1.0       # loss weight of the positions after an odd number of passes (1.1 % of them)
+    soft_targets: bool = False  # train on the exact next-move distribution (uniform over legal moves)
+    pass_weight: float = 1.0  # loss weight of the positions after an odd number of passes (1.1 % of them)
     eval_every: int = 500
     eval_games: int = 1000
     checkpoint_every: int = 500
     log_every: int = 20
     seed: int = 0
-    init_from: str | None = None   # a checkpoint folder whose weights start the run (fresh optimizer and schedule)
+    init_from: str | None = None  # a checkpoint folder whose weights start the run (fresh optimizer and schedule)
 
-    def model_config(self) -> "ModelConfig":
-        from othello.model import preset
+    def model_config(self) -> ModelConfig:
+        from othello.model.config import preset
 
         return preset(self.preset, **self.model_overrides)
 
@@ -46,7 +48,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(d)
         if "betas" in d:
             d["betas"] = tuple(d["betas"])

@@ -15,27 +15,35 @@ from typing import TYPE_CHECKING, Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from othello.errors import OthelloError
 from othello.files import atomic_path, write_json
-from othello.model import ModelConfig, build_model
+from othello.model.config import ModelConfig
+from othello.model.transformer import build_model
 
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
 
-    from othello.training import TrainConfig
-
 CHECKPOINT_FORMAT = 1
 # the model the project ships (weights, config, metrics), used wherever a command's --model is omitted
-SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "small8"
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "small8"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(OthelloError):
     """A checkpoint folder that is missing, incomplete or does not match the model it is loaded into."""
 
 
-def write_run_config(out: str | os.PathLike, model_cfg: ModelConfig, train_cfg: "TrainConfig | None",
-                     source: str = "trained with othello-gpt") -> None:
-    write_json(Path(out) / "config.json", {"format_version": CHECKPOINT_FORMAT, "model": model_cfg.to_dict(),
-                                           "train": train_cfg.to_dict() if train_cfg else None, "source": source})
+def write_run_config(
+    out: str | os.PathLike,
+    model_cfg: ModelConfig,
+    train: dict[str, Any] | None,
+    source: str = "trained with othello-gpt",
+) -> None:
+    """``out/config.json``: the model config, the training config (a ``TrainConfig.to_dict()``; None for a
+    converted checkpoint) and where the weights came from."""
+    write_json(
+        Path(out) / "config.json",
+        {"format_version": CHECKPOINT_FORMAT, "model": model_cfg.to_dict(), "train": train, "source": source},
+    )
 
 
 def read_run_config(folder: str | os.PathLike) -> dict[str, Any]:
@@ -47,7 +55,9 @@ def read_run_config(folder: str | os.PathLike) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise CheckpointError(f"{path}: not valid JSON ({error})") from None
     if int(data.get("format_version", -1)) > CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {data['format_version']} is newer than this othello-gpt reads")
+        raise CheckpointError(
+            f"{path}: checkpoint format {data['format_version']} is newer than this othello-gpt reads"
+        )
     return data
 
 
@@ -55,8 +65,7 @@ def _state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
 
 
-def save_model(out: str | os.PathLike, model: torch.nn.Module, step: int = 0,
-               dtype: torch.dtype | None = None) -> Path:
+def save_model(out: str | os.PathLike, model: torch.nn.Module, step: int = 0, dtype: torch.dtype | None = None) -> Path:
     """Write the weights to ``out/model.safetensors`` atomically (optionally cast, e.g. to bfloat16)."""
     tensors = _state_dict(model)
     if dtype is not None:
@@ -72,8 +81,11 @@ def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
-    shapes = [f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(expected[k].shape)}"
-              for k in expected if k in tensors and tensors[k].shape != expected[k].shape]
+    shapes = [
+        f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in tensors and tensors[k].shape != expected[k].shape
+    ]
     if missing or unexpected or shapes:
         parts = []
         if missing:
@@ -86,7 +98,7 @@ def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
 
 
-def load_model(folder: str | os.PathLike | None = None, device: str | torch.device | None = None) -> "TransformerBridge":
+def load_model(folder: str | os.PathLike | None = None, device: str | torch.device | None = None) -> TransformerBridge:
     """Rebuild a model from a checkpoint folder (its config.json and model.safetensors), in eval mode.
 
     Without ``folder``, the shipped model (``models/small8``)."""
@@ -102,8 +114,9 @@ def load_model(folder: str | os.PathLike | None = None, device: str | torch.devi
     return model
 
 
-def save_train_state(path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                     step: int) -> None:
+def save_train_state(
+    path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int
+) -> None:
     """Weights, AdamW moments, step and RNG in one safetensors file, written atomically."""
     tensors = {f"model.{k}": v for k, v in _state_dict(model).items()}
     names = {id(p): n for n, p in model.named_parameters()}
@@ -134,8 +147,10 @@ def load_train_state(path: str | os.PathLike, model: torch.nn.Module, optimizer:
     device = next(model.parameters()).device
     for name, p in model.named_parameters():
         if name in steps:
-            optimizer.state[p] = {"step": torch.tensor(steps[name]),
-                                  "exp_avg": tensors[f"exp_avg.{name}"].to(device),
-                                  "exp_avg_sq": tensors[f"exp_avg_sq.{name}"].to(device)}
+            optimizer.state[p] = {
+                "step": torch.tensor(steps[name]),
+                "exp_avg": tensors[f"exp_avg.{name}"].to(device),
+                "exp_avg_sq": tensors[f"exp_avg_sq.{name}"].to(device),
+            }
     torch.set_rng_state(tensors["rng.torch"])
     return int(metadata["step"])

@@ -5,21 +5,23 @@ Move arrays are ``[games, 60]`` int8 square indices in play order, ``-1`` after 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numba
 import numpy as np
 
-from othello import kernels
-from othello.notation import IllegalMoveError, square_name
+from othello.engine import kernels
+from othello.engine.notation import IllegalMoveError, square_name
 
 MAX_PLIES = 60
 
 
 def set_workers(workers: int | None) -> None:
     """Use ``workers`` threads in the kernels (all cores when ``None``). Results never depend on it."""
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS if workers is None else max(1, min(workers, numba.config.NUMBA_NUM_THREADS)))
+    numba.set_num_threads(
+        numba.config.NUMBA_NUM_THREADS if workers is None else max(1, min(workers, numba.config.NUMBA_NUM_THREADS))
+    )
 
 
 def random_games(count: int, seed: int, first_index: int = 0) -> np.ndarray:
@@ -65,8 +67,7 @@ class Replay:
 LABELS = ("boards", "next_mover", "legal", "flipped", "passed")
 
 
-def replay(moves: np.ndarray, labels: tuple[str, ...] = LABELS, source: str = "games",
-           first_game: int = 0) -> Replay:
+def replay(moves: np.ndarray, labels: tuple[str, ...] = LABELS, source: str = "games", first_game: int = 0) -> Replay:
     """Replay ``moves`` [G, T] and return the labels asked for; every move is checked against the rules.
 
     Raises ``IllegalMoveError`` naming ``source``, the game (``first_game`` + row) and the ply (from 1) of
@@ -114,8 +115,16 @@ def _replay(moves: np.ndarray, labels: tuple[str, ...]) -> tuple[Replay, np.ndar
     }
     error_ply = np.empty(G, dtype=np.int32)
     error_code = np.empty(G, dtype=np.int8)
-    kernels.replay(moves, arrays["boards"], arrays["next_mover"], arrays["legal"], arrays["flipped"],
-                   arrays["passed"], error_ply, error_code)
+    kernels.replay(
+        moves,
+        arrays["boards"],
+        arrays["next_mover"],
+        arrays["legal"],
+        arrays["flipped"],
+        arrays["passed"],
+        error_ply,
+        error_code,
+    )
     lengths = game_lengths(moves)
     result = Replay(moves=moves, lengths=lengths, **{k: (v if k in labels else None) for k, v in arrays.items()})
     return result, error_ply, error_code
@@ -125,7 +134,7 @@ def pad_games(games: Sequence[Sequence[int]]) -> np.ndarray:
     """Move lists (squares, up to 60 each) -> a move array ``[G, 60]`` int8, ``-1`` after each game's end."""
     out = np.full((len(games), MAX_PLIES), -1, dtype=np.int8)
     for i, g in enumerate(games):
-        out[i, :len(g)] = g
+        out[i, : len(g)] = g
     return out
 
 

@@ -9,7 +9,7 @@ File layout (format version 1):
 - ``attrs``: ``format_version``, ``source``, ``count`` and what made the file (``seed``, ``first_game``,
   ``generator`` for synthetic data; ``files`` for imports; ``created``, ``created_by``).
 
-Labels (boards, legal moves, ...) are not stored: ``othello.games.replay`` derives them from ``moves``.
+Labels (boards, legal moves, ...) are not stored: ``othello.engine.games.replay`` derives them from ``moves``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from othello import __version__
+from othello.errors import OthelloError
 from othello.files import atomic_path
-from othello.games import MAX_PLIES, check_games, describe_error, game_lengths, random_games, set_workers
+from othello.engine.games import MAX_PLIES, check_games, describe_error, game_lengths, random_games, set_workers
 
 FORMAT_VERSION = 1
 GENERATOR = "splitmix64-uniform-v1"  # bump when the random stream changes: files of two generators never mix
@@ -36,7 +37,7 @@ METADATA_FIELDS = ("black_player", "white_player", "tournament", "year", "black_
 SPLITS = {"train": 0.9, "val": 0.05, "test": 0.05}
 
 
-class DatasetError(ValueError):
+class DatasetError(OthelloError):
     """A dataset file that cannot be read or used as asked (corrupt, wrong format, overlapping files)."""
 
 
@@ -55,7 +56,7 @@ def write_games(path: str | os.PathLike, moves: np.ndarray, source: str, attrs: 
     """Validate ``moves`` [games, 60] by replay and write them (with optional per-game metadata) atomically."""
     moves = np.ascontiguousarray(moves, dtype=np.int8)
     if moves.ndim != 2 or moves.shape[1] != MAX_PLIES:
-        raise ValueError(f"moves must be [games, {MAX_PLIES}], got {moves.shape}")
+        raise DatasetError(f"moves must be [games, {MAX_PLIES}], got {moves.shape}")
     error_ply, error_code = check_games(moves)
     bad = np.flatnonzero(error_ply >= 0)
     if bad.size:
@@ -65,10 +66,10 @@ def write_games(path: str | os.PathLike, moves: np.ndarray, source: str, attrs: 
         f.create_dataset("moves", data=moves, **_dataset_kwargs(len(moves)))
         for name, values in (metadata or {}).items():
             if name not in METADATA_FIELDS:
-                raise ValueError(f"unknown metadata field {name!r}; expected one of {METADATA_FIELDS}")
+                raise DatasetError(f"unknown metadata field {name!r}; expected one of {METADATA_FIELDS}")
             values = np.asarray(values)
             if len(values) != len(moves):
-                raise ValueError(f"metadata {name!r} has {len(values)} rows for {len(moves)} games")
+                raise DatasetError(f"metadata {name!r} has {len(values)} rows for {len(moves)} games")
             if values.dtype.kind in "US":
                 f.create_dataset(name, data=values.astype(object), dtype=h5py.string_dtype())
             else:
@@ -218,7 +219,7 @@ def split_of(moves: np.ndarray, fractions: dict[str, float] = SPLITS) -> np.ndar
     u = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
     edges = np.cumsum(list(fractions.values()))
     if not np.isclose(edges[-1], 1.0):
-        raise ValueError(f"split fractions must add up to 1, got {dict(fractions)}")
+        raise DatasetError(f"split fractions must add up to 1, got {dict(fractions)}")
     return np.searchsorted(edges[:-1], u, side="right").astype(np.int8)
 
 
@@ -226,7 +227,7 @@ def split_mask(moves: np.ndarray, split: str, fractions: dict[str, float] = SPLI
     """Boolean mask ``[games]`` of the games in ``split`` (``"train"``, ``"val"``, ``"test"``)."""
     names = list(fractions)
     if split not in names:
-        raise ValueError(f"unknown split {split!r}; expected one of {names}")
+        raise DatasetError(f"unknown split {split!r}; expected one of {names}")
     return split_of(moves, fractions) == names.index(split)
 
 
@@ -235,9 +236,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:
-        raise ValueError(f"invalid shard {text!r}: expected I/N, like 0/4") from None
+        raise DatasetError(f"invalid shard {text!r}: expected I/N, like 0/4") from None
     if not 0 <= i < n:
-        raise ValueError(f"invalid shard {text!r}: need 0 <= I < N")
+        raise DatasetError(f"invalid shard {text!r}: need 0 <= I < N")
     return i, n
 
 
@@ -255,7 +256,7 @@ def generate(out: str | os.PathLike, games: int, seed: int, workers: int | None 
     first, count = i * games // n, (i + 1) * games // n - i * games // n
     if append:
         if shard != (0, 1):
-            raise ValueError("append and shard cannot be combined")
+            raise DatasetError("append and shard cannot be combined")
         if not out.exists():
             raise FileNotFoundError(f"cannot append to {out}: no such file")
         with GameFiles(out) as existing:
@@ -290,14 +291,14 @@ def generate(out: str | os.PathLike, games: int, seed: int, workers: int | None 
 def store_labels(path: str | os.PathLike, labels: Sequence[str] = ("boards", "next_mover", "legal"),
                  batch: int = 50_000, progress: bool = True) -> Path:
     """Add replayed label datasets (``boards`` [games, 60, 64] int8, ``next_mover``, ``legal``, ``flipped``,
-    ``passed``; see ``othello.games.Replay``) to a game file, for readers outside this package. The file is
+    ``passed``; see ``othello.engine.games.Replay``) to a game file, for readers outside this package. The file is
     rewritten under a temporary name and renamed when complete; labels already present are replaced."""
-    from othello.games import LABELS, replay
+    from othello.engine.games import LABELS, replay
 
     path = Path(path)
     unknown = set(labels) - set(LABELS)
     if unknown:
-        raise ValueError(f"unknown labels {sorted(unknown)}; choose from {LABELS}")
+        raise DatasetError(f"unknown labels {sorted(unknown)}; choose from {LABELS}")
     with GameFiles(path) as games:
         n = len(games)
     with atomic_path(path) as tmp:
@@ -325,7 +326,7 @@ def store_labels(path: str | os.PathLike, labels: Sequence[str] = ("boards", "ne
 
 def summary(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, Any]:
     """Counts, length histogram, passes and the files' provenance, as a JSON-ready dict."""
-    from othello.games import pass_counts
+    from othello.engine.games import pass_counts
 
     with GameFiles(spec) as games:
         lengths = np.zeros(MAX_PLIES + 1, dtype=np.int64)
@@ -345,3 +346,15 @@ def summary(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, 
             "attrs": [{k: (v.item() if hasattr(v, "item") else str(v) if not isinstance(v, (int, float, str)) else v)
                        for k, v in a.items()} for a in games.attrs],
         }
+
+
+def export_text(spec: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike) -> int:
+    """Write the games of ``spec`` to the text file ``out``, one per line (``"f5 d6 c3 ..."``), atomically;
+    returns the number of games."""
+    from othello.engine.notation import moves_to_string
+
+    with GameFiles(spec) as games, atomic_path(out) as tmp, open(tmp, "w") as f:
+        for batch in games.iter_batches(100_000):
+            for row in batch:
+                f.write(moves_to_string(row) + "\n")
+        return len(games)

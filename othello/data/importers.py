@@ -6,6 +6,7 @@ that file) and the ply (from 1), or, with ``skip_invalid``, is left out and repo
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import struct
@@ -15,8 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from othello.games import MAX_PLIES, check_games, describe_error, pad_games
-from othello.notation import InvalidMoveError, parse_moves
+from othello.engine.games import MAX_PLIES, check_games, describe_error, pad_games
+from othello.engine.notation import InvalidMoveError, parse_moves
+from othello.errors import OthelloError
 
 WTHOR_HEADER = 16
 WTHOR_RECORD = 68
@@ -24,7 +26,7 @@ JOU_RECORD = 20
 TRN_RECORD = 26
 
 
-class GameImportError(ValueError):
+class GameImportError(OthelloError):
     """A source file or game that cannot be imported; the message names the file, game and ply."""
 
 
@@ -222,3 +224,15 @@ def import_games(sources: Sequence[str | os.PathLike], skip_invalid: bool = Fals
     metadata = {f: np.concatenate([p.metadata[f][k] for p, k in zip(parts, keep_all)]) for f in fields}
     return ImportedGames(moves=np.concatenate(moves_all) if moves_all else np.empty((0, MAX_PLIES), np.int8),
                          metadata=metadata, skipped=skipped, files=[str(p) for p in paths])
+
+
+def import_to_file(sources: Sequence[str | os.PathLike], out: str | os.PathLike, source: str = "imported",
+                   skip_invalid: bool = False) -> ImportedGames:
+    """``import_games`` and write the games (with their metadata, the files read and the count skipped) to the
+    HDF5 game file ``out``; returns what was imported."""
+    from othello.data.datasets import write_games
+
+    games = import_games(sources, skip_invalid=skip_invalid)
+    write_games(out, games.moves, source=source, metadata=games.metadata,
+                attrs={"files": json.dumps([Path(f).name for f in games.files]), "skipped": len(games.skipped)})
+    return games

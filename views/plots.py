@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from othello.files import atomic_path  # noqa: E402
-from probes.interventions import edit_scope  # noqa: E402
+from views.tables import edit_scope  # noqa: E402
 
 
-def draw_board(ax: Any, discs: Sequence[int] | None = None, heat: Sequence[float] | None = None,
-               marked: Sequence[int] = (), outlined: Sequence[int] = (), title: str = "",
-               vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis", annotate: bool = False) -> Any:
+def draw_board(
+    ax: Any,
+    discs: Sequence[int] | None = None,
+    heat: Sequence[float] | None = None,
+    marked: Sequence[int] = (),
+    outlined: Sequence[int] = (),
+    title: str = "",
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    cmap: str = "viridis",
+    annotate: bool = False,
+) -> Any:
     """One board on ``ax``: a heatmap of 64 values, discs (0 empty, 1 black, 2 white), crosses on ``marked``
     squares and outlines on ``outlined`` ones. a1 is top-left, as in the README's diagrams."""
     image = None
@@ -37,7 +47,9 @@ def draw_board(ax: Any, discs: Sequence[int] | None = None, heat: Sequence[float
         r, c = divmod(s, 8)
         if discs is not None and discs[s]:
             black = discs[s] == 1
-            ax.add_patch(plt.Circle((c, r), 0.38, fc="black" if black else "white", ec="white" if black else "black", lw=1.2))
+            ax.add_patch(
+                plt.Circle((c, r), 0.38, fc="black" if black else "white", ec="white" if black else "black", lw=1.2)
+            )
         if annotate and heat is not None and not (discs is not None and discs[s]):
             ax.text(c, r, f"{100 * heat[s]:.0f}", ha="center", va="center", fontsize=7, color="deepskyblue")
         if s in marked:
@@ -70,7 +82,9 @@ def plot_accuracy_by_layer(rows: list[dict[str, Any]], path: str | os.PathLike, 
         for kind in sorted({r["kind"] for r in rows}):
             sel = sorted((r for r in rows if r["label"] == label and r["kind"] == kind), key=lambda r: r["layer"])
             if sel:
-                ax.plot([r["layer"] for r in sel], [100 * r["accuracy"] for r in sel], marker="o", label=f"{label}, {kind}")
+                ax.plot(
+                    [r["layer"] for r in sel], [100 * r["accuracy"] for r in sel], marker="o", label=f"{label}, {kind}"
+                )
         base = sorted((r for r in rows if r["label"] == label), key=lambda r: r["layer"])
         ax.plot([r["layer"] for r in base], [100 * r["baseline"] for r in base], ls="--", lw=1, color="grey")
     ax.set_xlabel("layer (0 = embeddings; L = after block L-1, resid_post)")
@@ -96,8 +110,10 @@ def plot_training_curves(rows: list[dict[str, Any]], path: str | os.PathLike, ti
     fig.subplots_adjust(wspace=0.35)
     loss = [r for r in rows if "loss" in r]
     val = [r for r in rows if "val_top1_legal" in r]
-    panels = ((a, loss, [r["loss"] for r in loss], "training loss", {"lw": 1}),
-              (b, val, [100 * r["val_top1_legal"] for r in val], "validation top-1 legal (%)", {"marker": "o"}))
+    panels = (
+        (a, loss, [r["loss"] for r in loss], "training loss", {"lw": 1}),
+        (b, val, [100 * r["val_top1_legal"] for r in val], "validation top-1 legal (%)", {"marker": "o"}),
+    )
     for ax, sel, ys, ylabel, style in panels:
         xs = [r["games"] for r in sel]
         ax.plot(xs, ys, **style)
@@ -115,12 +131,21 @@ def plot_training_curves(rows: list[dict[str, Any]], path: str | os.PathLike, ti
     return save_figure(fig, path)
 
 
-def plot_move_probabilities(discs: Sequence[int], probs: Sequence[float], legal: Sequence[int],
-                            path: str | os.PathLike, title: str = "") -> Path:
+def plot_move_probabilities(
+    discs: Sequence[int], probs: Sequence[float], legal: Sequence[int], path: str | os.PathLike, title: str = ""
+) -> Path:
     """The board with the model's next-move probabilities as a heatmap and the legal moves outlined."""
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
-    image = draw_board(ax, discs=discs, heat=probs, outlined=legal, vmax=max(0.05, float(max(probs))), cmap="magma",
-                       annotate=True, title=title + "\n(orange: legal moves; numbers: probability %)")
+    image = draw_board(
+        ax,
+        discs=discs,
+        heat=probs,
+        outlined=legal,
+        vmax=max(0.05, float(max(probs))),
+        cmap="magma",
+        annotate=True,
+        title=title + "\n(orange: legal moves; numbers: probability %)",
+    )
     fig.colorbar(image, ax=ax, fraction=0.046)
     return save_figure(fig, path)
 
@@ -128,23 +153,50 @@ def plot_move_probabilities(discs: Sequence[int], probs: Sequence[float], legal:
 def plot_intervention(result: Any, path: str | os.PathLike, title: str = "") -> Path:
     """One intervention at a glance: the board before and after the edit (edited square crossed, true legal
     moves outlined) and the model's next-move probabilities on each, before and after the edit."""
-    from othello.notation import square_name
+    from othello.engine.notation import square_name
 
     r = result
     fig, axes = plt.subplots(2, 2, figsize=(8, 8.4))
     peak = max(0.05, float(r.probs_before.max()), float(r.probs_after.max()))
-    draw_board(axes[0, 0], discs=r.board_before.to_array(), outlined=r.legal_before,
-               title="original board (orange: legal moves)")
-    draw_board(axes[0, 1], discs=r.board_before.to_array(), heat=r.probs_before, outlined=r.legal_before,
-               vmax=peak, cmap="magma", annotate=True, title=f"model, no edit: error {r.null_error} vs the edited board")
-    draw_board(axes[1, 0], discs=r.board_after.to_array(), outlined=r.legal_after, marked=[r.case.square],
-               title=f"edited board: {r.case.edit} {square_name(r.case.square)} (red cross)")
-    image = draw_board(axes[1, 1], discs=r.board_after.to_array(), heat=r.probs_after, outlined=r.legal_after,
-                       marked=[r.case.square], vmax=peak, cmap="magma", annotate=True,
-                       title=f"model, edited: error {r.error}")
+    draw_board(
+        axes[0, 0],
+        discs=r.board_before.to_array(),
+        outlined=r.legal_before,
+        title="original board (orange: legal moves)",
+    )
+    draw_board(
+        axes[0, 1],
+        discs=r.board_before.to_array(),
+        heat=r.probs_before,
+        outlined=r.legal_before,
+        vmax=peak,
+        cmap="magma",
+        annotate=True,
+        title=f"model, no edit: error {r.null_error} vs the edited board",
+    )
+    draw_board(
+        axes[1, 0],
+        discs=r.board_after.to_array(),
+        outlined=r.legal_after,
+        marked=[r.case.square],
+        title=f"edited board: {r.case.edit} {square_name(r.case.square)} (red cross)",
+    )
+    image = draw_board(
+        axes[1, 1],
+        discs=r.board_after.to_array(),
+        heat=r.probs_after,
+        outlined=r.legal_after,
+        marked=[r.case.square],
+        vmax=peak,
+        cmap="magma",
+        annotate=True,
+        title=f"model, edited: error {r.error}",
+    )
     fig.colorbar(image, ax=axes[:, 1], fraction=0.046, label="next-move probability")
     moves = " ".join(square_name(s) for s in r.case.moves)
-    fig.suptitle(title or f"{r.setting.describe()}\nafter {moves if len(moves) < 90 else '... ' + moves[-86:]}", fontsize=9)
+    fig.suptitle(
+        title or f"{r.setting.describe()}\nafter {moves if len(moves) < 90 else '... ' + moves[-86:]}", fontsize=9
+    )
     return save_figure(fig, path)
 
 
@@ -165,10 +217,20 @@ def plot_intervention_errors(rows: list[dict[str, Any]], path: str | os.PathLike
         for key in sorted({group(r) for r in mine}):
             method, scope, scale, positions = key
             sel = sorted((r for r in mine if group(r) == key), key=lambda r: int(r["layers"].split("-")[0]))
-            label = (f"{method}, {scope}" + (f", scale {scale:g}" if scale != -1 else "")
-                     + (f", last {positions} positions" if positions > 1 else ""))
-            ax.plot([int(r["layers"].split("-")[0]) for r in sel], [r["error"] for r in sel], marker="o", ms=4,
-                    color=colours[key[:3]], ls="--" if positions > 1 else "-", label=label)
+            label = (
+                f"{method}, {scope}"
+                + (f", scale {scale:g}" if scale != -1 else "")
+                + (f", last {positions} positions" if positions > 1 else "")
+            )
+            ax.plot(
+                [int(r["layers"].split("-")[0]) for r in sel],
+                [r["error"] for r in sel],
+                marker="o",
+                ms=4,
+                color=colours[key[:3]],
+                ls="--" if positions > 1 else "-",
+                label=label,
+            )
         ax.axhline(np.mean([r["null_error"] for r in mine]), ls=":", lw=1.5, color="grey", label="no edit")
         ax.set_title(data or "cases", fontsize=9)
         ax.set_xlabel("first edited layer (edits run from it to the last)", fontsize=8)
@@ -182,16 +244,29 @@ def plot_intervention_errors(rows: list[dict[str, Any]], path: str | os.PathLike
     return save_figure(fig, path)
 
 
-def plot_probe_readout(class_probs: np.ndarray, classes: Sequence[str], path: str | os.PathLike,
-                       next_mover: int = 1, discs: Sequence[int] | None = None, title: str = "") -> Path:
+def plot_probe_readout(
+    class_probs: np.ndarray,
+    classes: Sequence[str],
+    path: str | os.PathLike,
+    next_mover: int = 1,
+    discs: Sequence[int] | None = None,
+    title: str = "",
+) -> Path:
     """A probe's read-out of one board: its argmax per square drawn as discs (mine / theirs in the colours of
     ``next_mover`` / the other side) over a heatmap of its confidence; with ``discs`` the true board beside it."""
     readout = probe_readout_discs(class_probs, classes, next_mover)
     panels = 2 if discs is not None else 1
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.4), squeeze=False)
-    image = draw_board(axes[0, 0], discs=readout, heat=class_probs.max(-1), vmin=1 / len(classes), vmax=1.0,
-                       cmap="Blues", title="probe read-out (shade: confidence)",
-                       marked=[s for s in range(64) if discs is not None and readout[s] != discs[s]])
+    image = draw_board(
+        axes[0, 0],
+        discs=readout,
+        heat=class_probs.max(-1),
+        vmin=1 / len(classes),
+        vmax=1.0,
+        cmap="Blues",
+        title="probe read-out (shade: confidence)",
+        marked=[s for s in range(64) if discs is not None and readout[s] != discs[s]],
+    )
     if discs is not None:
         draw_board(axes[0, 1], discs=discs, title="true board (red cross on the left: probe wrong)")
     fig.colorbar(image, ax=axes[0, 0], fraction=0.046)

@@ -21,8 +21,9 @@ from typing import Literal
 
 import torch
 
-from othello.checkpoints import CheckpointError, load_weights, save_model, write_run_config
-from othello.model import ModelConfig, build_model
+from othello.model.checkpoints import CheckpointError, load_weights, save_model, write_run_config
+from othello.model.config import ModelConfig
+from othello.model.transformer import build_model
 
 Layout = Literal["mingpt", "hooked"]
 
@@ -36,8 +37,7 @@ def _count_layers(sd: dict[str, torch.Tensor]) -> int:
 
 def _need(sd: dict[str, torch.Tensor], key: str, layout: str) -> torch.Tensor:
     if key not in sd:
-        raise CheckpointError(f"not a {layout} checkpoint: missing {key!r} "
-                              f"(found e.g. {sorted(sd)[:4]})")
+        raise CheckpointError(f"not a {layout} checkpoint: missing {key!r} (found e.g. {sorted(sd)[:4]})")
     return sd[key]
 
 
@@ -47,8 +47,15 @@ def from_mingpt(sd: dict[str, torch.Tensor], n_heads: int = 8) -> tuple[ModelCon
     n_layers = _count_layers(sd)
     d_vocab, d_model = g("tok_emb.weight").shape
     pos = g("pos_emb")
-    cfg = ModelConfig(n_layers=n_layers, d_model=d_model, n_heads=n_heads, d_mlp=g("blocks.0.mlp.0.weight").shape[0],
-                      n_ctx=pos.shape[-2], d_vocab=d_vocab, normalization_type="LN").validate()
+    cfg = ModelConfig(
+        n_layers=n_layers,
+        d_model=d_model,
+        n_heads=n_heads,
+        d_mlp=g("blocks.0.mlp.0.weight").shape[0],
+        n_ctx=pos.shape[-2],
+        d_vocab=d_vocab,
+        normalization_type="LN",
+    ).validate()
     out = {"embed.weight": g("tok_emb.weight"), "pos_embed.weight": pos.reshape(pos.shape[-2], d_model)}
     for L in range(n_layers):
         p = f"blocks.{L}"
@@ -80,9 +87,15 @@ def from_hooked(sd: dict[str, torch.Tensor]) -> tuple[ModelConfig, dict[str, tor
     W_U = g("unembed.W_U")
     if W_U.shape[1] != d_vocab:
         raise CheckpointError(f"unembed.W_U has {W_U.shape[1]} outputs but the vocabulary has {d_vocab}")
-    cfg = ModelConfig(n_layers=n_layers, d_model=d_model, n_heads=n_heads, d_mlp=g("blocks.0.mlp.W_in").shape[1],
-                      n_ctx=g("pos_embed.W_pos").shape[0], d_vocab=d_vocab,
-                      normalization_type="LNPre" if folded else "LN").validate()
+    cfg = ModelConfig(
+        n_layers=n_layers,
+        d_model=d_model,
+        n_heads=n_heads,
+        d_mlp=g("blocks.0.mlp.W_in").shape[1],
+        n_ctx=g("pos_embed.W_pos").shape[0],
+        d_vocab=d_vocab,
+        normalization_type="LNPre" if folded else "LN",
+    ).validate()
     out = {"embed.weight": g("embed.W_E"), "pos_embed.weight": g("pos_embed.W_pos")}
     for L in range(n_layers):
         p = f"blocks.{L}"
@@ -90,10 +103,10 @@ def from_hooked(sd: dict[str, torch.Tensor]) -> tuple[ModelConfig, dict[str, tor
             for ln in ("ln1", "ln2"):
                 out[f"{p}.{ln}.weight"], out[f"{p}.{ln}.bias"] = g(f"{p}.{ln}.w"), g(f"{p}.{ln}.b")
         for ours in ("q", "k", "v"):
-            W = g(f"{p}.attn.W_{ours.upper()}")                       # [heads, d_model, d_head]
+            W = g(f"{p}.attn.W_{ours.upper()}")  # [heads, d_model, d_head]
             out[f"{p}.attn.{ours}.weight"] = W.permute(0, 2, 1).reshape(n_heads * d_head, d_model)
             out[f"{p}.attn.{ours}.bias"] = g(f"{p}.attn.b_{ours.upper()}").reshape(n_heads * d_head)
-        W_O = g(f"{p}.attn.W_O")                                      # [heads, d_head, d_model]
+        W_O = g(f"{p}.attn.W_O")  # [heads, d_head, d_model]
         out[f"{p}.attn.o.weight"] = W_O.reshape(n_heads * d_head, d_model).T
         out[f"{p}.attn.o.bias"] = g(f"{p}.attn.b_O")
         out[f"{p}.mlp.in.weight"], out[f"{p}.mlp.in.bias"] = g(f"{p}.mlp.W_in").T, g(f"{p}.mlp.b_in")
@@ -115,7 +128,9 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, ... for unsafe or broken files
-        raise CheckpointError(f"{path}: cannot be read as a plain tensor state dict with weights_only=True ({error})") from None
+        raise CheckpointError(
+            f"{path}: cannot be read as a plain tensor state dict with weights_only=True ({error})"
+        ) from None
     if isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
         data = data["state_dict"]
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
@@ -131,7 +146,7 @@ def convert_checkpoint(src: str | os.PathLike, layout: Layout, out: str | os.Pat
     elif layout == "hooked":
         cfg, tensors = from_hooked(sd)
     else:
-        raise ValueError(f"unknown layout {layout!r}; expected mingpt or hooked")
+        raise CheckpointError(f"unknown layout {layout!r}; expected mingpt or hooked")
     model = build_model(cfg)
     load_weights(model, tensors, str(src))
     write_run_config(out, cfg, None, source=f"converted from {Path(src).name} ({layout} layout)")

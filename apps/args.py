@@ -1,0 +1,181 @@
+"""What every command shares: one argument type each for ranges, lists, windows and bounded numbers, and the
+flag groups and helpers of the command families (``apps.commands``).
+
+Each type is an ``argparse`` ``type=``, so a bad value fails while the arguments are parsed, before any model
+loads, with argparse's one-line error naming the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = [
+    "int_range",
+    "choice_list",
+    "number_list",
+    "window",
+    "bounded_int",
+    "positive_int",
+    "non_negative_int",
+    "positive_float",
+    "non_negative_float",
+    "seed",
+    "model_override",
+]
+
+
+def _fail(message: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(message)
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise _fail(f"{text!r} is not a whole number") from None
+
+
+def int_range(text: str) -> tuple[int, ...]:
+    """Layers and the like: ``"4-8"`` -> (4, 5, 6, 7, 8); ``"3,5,7"``; ``"2-4,7"``; each >= 0, increasing."""
+    out: list[int] = []
+    for part in text.split(","):
+        a, dash, b = part.strip().partition("-")
+        lo, hi = _int(a), _int(b) if dash else _int(a)
+        if lo < 0 or hi < lo:
+            raise _fail(f"{text!r}: write a range as LOW-HIGH with 0 <= LOW <= HIGH, or a list like 3,5,7")
+        out += range(lo, hi + 1)
+    return tuple(out)
+
+
+def choice_list(choices: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    """A comma-separated list of names from ``choices``: ``"relative,colour"``."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(x.strip() for x in text.split(",") if x.strip())
+        bad = [n for n in names if n not in choices]
+        if bad or not names:
+            raise _fail(f"{text!r}: choose from {', '.join(choices)} (comma-separated)")
+        return names
+
+    parse.__name__ = "list"
+    return parse
+
+
+def number_list(text: str) -> tuple[float, ...]:
+    """Finite positive numbers, comma-separated: ``"1,2,4"``."""
+    values = []
+    for x in text.split(","):
+        try:
+            v = float(x)
+        except ValueError:
+            raise _fail(f"{text!r}: expected numbers separated by commas, like 1,2,4") from None
+        if not math.isfinite(v) or v <= 0:
+            raise _fail(f"{text!r}: each number must be finite and above 0")
+        values.append(v)
+    return tuple(values)
+
+
+def window(text: str) -> slice:
+    """Positions of the 59: ``"5-53"`` (or ``"5:54"``, Python's half-open slice) -> ``slice(5, 54)``."""
+    if ":" in text:
+        a, _, b = text.partition(":")
+        lo, hi = _int(a), _int(b)
+    else:
+        a, dash, b = text.partition("-")
+        lo, hi = _int(a), _int(b) + 1 if dash else _int(a) + 1
+    if not 0 <= lo < hi <= 59:
+        raise _fail(f"{text!r}: positions run 0..58; write FIRST-LAST (5-53) or START:STOP (5:54)")
+    return slice(lo, hi)
+
+
+def bounded_int(low: int, high: int | None = None) -> Callable[[str], int]:
+    """A whole number in ``low..high`` (no upper bound when ``high`` is None)."""
+
+    def parse(text: str) -> int:
+        value = _int(text)
+        if value < low or (high is not None and value > high):
+            raise _fail(f"{value} is out of range: expected {low}.." + ("" if high is None else str(high)))
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+positive_int = bounded_int(1)
+non_negative_int = bounded_int(0)
+seed = bounded_int(0, 2**63 - 1)
+
+
+def _float(text: str, positive: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _fail(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise _fail(f"{text!r}: expected a finite number {'above' if positive else 'at least'} 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    return _float(text, positive=True)
+
+
+def non_negative_float(text: str) -> float:
+    return _float(text, positive=False)
+
+
+def model_override(text: str) -> tuple[str, object]:
+    """``--set n_layers=6``: a model config field and its value, converted to the field's type."""
+    from othello.errors import ConfigError
+    from othello.model.config import ModelConfig
+
+    try:
+        return ModelConfig.parse_override(text)
+    except ConfigError as error:
+        raise _fail(str(error).removeprefix(f"--set {text!r}: ")) from None
+
+
+def command(sub: Any, name: str, func: Callable[[argparse.Namespace], None], help: str) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` shows every default, run by ``func``."""
+    p = sub.add_parser(name, help=help, description=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.set_defaults(func=func)
+    return p
+
+
+def model_flags(p: argparse.ArgumentParser) -> None:
+    """``--model`` and ``--device``, for every command that runs a model."""
+    p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--device", default="cpu")
+
+
+def load_cli_model(args: argparse.Namespace) -> Any:
+    """The model ``--model`` names (the shipped one by default), on ``--device``."""
+    from othello.model.checkpoints import load_model
+
+    return load_model(args.model, device=args.device)
+
+
+def dump(data: Any) -> None:
+    """Print ``data`` as indented JSON (every ``--json``)."""
+    print(json.dumps(data, indent=2))
+
+
+def layers_or_all(text: str) -> tuple[int, ...] | None:
+    """``"all"`` -> None (every layer), else ``int_range``."""
+    return None if text == "all" else int_range(text)
+
+
+def shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N) with 0 <= I < N."""
+    i, sep, n = text.partition("/")
+    try:
+        value = (int(i), int(n))
+    except ValueError:
+        value = (-1, 0)
+    if not sep or not 0 <= value[0] < value[1]:
+        raise _fail(f"{text!r}: expected I/N with 0 <= I < N, like 0/4")
+    return value

@@ -1,0 +1,97 @@
+"""The whole experiment and its page: demo, report: each one's arguments beside what it does."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from apps import args as types
+from apps.args import command, dump
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from apps.demo import DemoConfig, run_demo, summary_table
+
+    counts = {
+        k: v
+        for k, v in (
+            ("eval_games", args.eval_games),
+            ("probe_games", args.probe_games),
+            ("cases", args.cases),
+            ("gradient_steps", args.steps),
+        )
+        if v is not None
+    }  # None: DemoConfig's default
+    cfg = DemoConfig(
+        out=args.out,
+        model=args.model,
+        **counts,
+        wthor=args.wthor,
+        train_minutes=args.minutes if args.train else None,
+        preset=args.preset,
+        device=args.device,
+        force=args.force or (),
+        progress=not args.json,
+    )
+    summary = run_demo(cfg)
+    if args.json:
+        dump({k: summary[k] for k in ("provenance", "eval", "report")})
+        return
+    print(summary_table(summary))
+    print(f"report: {summary['report']}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from apps.report import write_report
+
+    print(f"wrote {write_report(args.run)}")
+
+
+def _app_commands(sub: Any) -> None:
+    """demo, report"""
+    p = command(sub, "demo", cmd_demo, "the whole experiment: evaluate, probe, intervene, draw, report")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument(
+        "--model", default=None, help="checkpoint folder (default: the shipped model; with --train: OUT/model)"
+    )
+    p.add_argument("--train", action="store_true", help="train a fresh model first (resumed when rerun)")
+    p.add_argument("--minutes", type=types.positive_float, default=10.0, help="with --train: training time")
+    p.add_argument("--preset", default="small", help="with --train: the model preset")
+    p.add_argument(
+        "--eval-games",
+        type=types.positive_int,
+        default=None,
+        help="held-out games for the legal-move rates (default 2000)",
+    )
+    p.add_argument(
+        "--probe-games",
+        type=types.positive_int,
+        default=None,
+        help="synthetic games the probes are fitted and scored on (default 2000)",
+    )
+    p.add_argument(
+        "--cases", type=types.positive_int, default=None, help="intervention cases per data set (default 300)"
+    )
+    p.add_argument(
+        "--steps", type=types.positive_int, default=None, help="gradient edits: Adam steps per layer (default 1000)"
+    )
+    p.add_argument(
+        "--wthor", default=None, help="folder of WTHOR .wtb files (default: none; the demo then skips WTHOR)"
+    )
+    p.add_argument(
+        "--force",
+        type=types.choice_list(("train", "eval", "probes", "interventions", "figures", "all")),
+        default=None,
+        help="comma-separated stages to redo (train, eval, probes, interventions, figures) or 'all'",
+    )
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true")
+
+    p = command(sub, "report", cmd_report, "write RUN/report.html, one self-contained page")
+    p.add_argument("run", help="a demo folder (summary.json) or a training folder (config.json)")
+
+
+def add_commands(sub: Any) -> None:
+    """Add this family's commands to the subparsers ``sub``."""
+    for group in (_app_commands,):
+        group(sub)

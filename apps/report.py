@@ -1,0 +1,222 @@
+"""One self-contained HTML page per run (images embedded), from what the run folder holds.
+
+    >>> write_report("runs/demo")        # -> runs/demo/report.html
+
+Reads ``summary.json`` (written by the demo: provenance, legal-move rates, probe and intervention rows,
+figures); for a plain training folder (``config.json`` + ``metrics.jsonl``) it reports the configuration,
+the curves and the last evaluation.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from othello.files import write_text
+from views.tables import intervention_grid, probe_grid
+
+# published figures the tables are set beside (../shared/docs/REFERENCE.md)
+PUBLISHED_PROBES = [
+    ("linear, mine/theirs/empty, 8-layer Othello-GPT (Nanda et al.)", "layers 0 / 4 / 7: 90.9 / 99.0 / 99.5 %"),
+    ("linear, black/white/empty, same model (Nanda et al.)", "layers 0 / 4 / 7: 62.2 / 75.0 / 74.4 %"),
+    ("linear, mine/theirs, 4 layers d_model 512 (Hazineh et al.)", "layers 1..4: 90.8 -> 97.0 %"),
+    (
+        "MLP black/white, 8-layer synthetic model (Li et al.)",
+        "error by layer 1..8: 11.3, 7.5, 4.8, 3.4, 2.4, 1.8, 1.7, 4.6 %",
+    ),
+]
+PUBLISHED_INTERVENTIONS = [
+    ("gradient on MLP probe, layers 4..8 (Li et al.)", "0.12", "2.68"),
+    ("linear probe direction, blocks 2..7 (Nanda et al. code)", "about 0.10", "about 2.72"),
+]
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; line-height: 1.4; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: .6em 0; font-size: .9em; }
+td, th { border: 1px solid #ccc; padding: .25em .6em; text-align: right; } th { background: #f3f3f3; }
+td:first-child, th:first-child { text-align: left; }
+.figs { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.figs figure { margin: 0; } figcaption { font-size: .85em; color: #555; max-width: 420px; }
+img { max-width: 100%; border: 1px solid #eee; } .note { color: #555; font-size: .9em; }
+code { background: #f5f5f5; padding: 0 .2em; }
+"""
+
+
+def _img(folder: Path, name: str | None, caption: str = "", width: int = 420) -> str:
+    if not name or not (folder / name).exists():
+        return ""
+    data = base64.b64encode((folder / name).read_bytes()).decode()
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" width="{width}" alt="{html.escape(caption or name)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _probe_section(folder: Path, summary: dict[str, Any]) -> str:
+    header, table = probe_grid(summary["probes"]["rows"], midgame=True)
+    by_layer = "accuracy by layer (dashed: majority baseline)"
+    figs = summary.get("figures", {})
+    squares = "".join(
+        _img(folder, f, f"per-square accuracy, {name.replace('-', ', ')}, best layer", 300)
+        for name, f in figs.get("squares", {}).items()
+    )
+    readouts = "".join(
+        _img(folder, f, f"{label} probe read-out of a held-out game", 520)
+        for label, f in figs.get("readouts", {}).items()
+    )
+    return (
+        f"<h2>Probes</h2><p class='note'>Square accuracy (%) on held-out games; layer L = the residual stream "
+        f"after block L-1 (0 = embeddings). Relative = empty / mine / theirs for the real next mover; colour = "
+        f"empty / black / white. Majority baseline: each square's most common class; by-ply baseline: each "
+        f"square's most common class at that ply, the best guess from the position alone (which an untrained "
+        f"model's residual stream carries). Positions 5..53: the same probes scored only where Nanda et al. "
+        f"fit and score theirs (the published linear figures below). Whose turn: a linear probe of the next "
+        f"mover (black / white, passes included), the bit that turns the relative board into the colour one; "
+        f"the parity of the position alone guesses it right except after a pass.</p>{_table(header, table)}"
+        f"<p>Published, for comparison:</p>{_table(['probe', 'accuracy'], PUBLISHED_PROBES)}"
+        f"<div class='figs'>{_img(folder, figs.get('probe_by_layer'), by_layer, 520)}</div>"
+        f"<div class='figs'>{squares}</div><div class='figs'>{readouts}</div>"
+    )
+
+
+def _intervention_section(folder: Path, summary: dict[str, Any]) -> str:
+    header, table = intervention_grid(summary["interventions"]["rows"])
+    figs = summary.get("figures", {})
+    errors = "".join(
+        _img(folder, f, f"{m} edits: error by first edited layer", 460)
+        for m, f in figs.get("intervention_errors", {}).items()
+    )
+    gallery = "".join(
+        _img(
+            folder, g["file"], f"{g['method']} {g['kind']}: {g['case']} (error {g['null_error']} -> {g['error']})", 360
+        )
+        for g in figs.get("gallery", [])
+    )
+    return (
+        "<h2>Interventions</h2><p class='note'>Error = false positives + false negatives of the model's top-N "
+        "moves (N = legal moves of the edited board) against the edited board's legal moves, averaged over "
+        "cases; null = the same with no edit. Positions: the edit is applied at the last N positions where the square "
+        "holds a disc (1 = the last position only, the papers' recipe). Writes: 'square' reflects the edited square "
+        "alone (Nanda et al.); 'board' writes the whole edited board, every other square pulled to its class on the "
+        "real board (so misread squares are corrected too); 'board as read' pulls them to what the probe read before "
+        "the edit (Li et al.'s code). 'vs orig' scores against the unedited board. Moved right = of the "
+        "squares whose legality the edit changes, the share whose probability moved the right way.</p>"
+        + _table(header, table)
+        + "<p>Published, for comparison:</p>"
+        + _table(["method", "error", "null"], PUBLISHED_INTERVENTIONS)
+        + f"<div class='figs'>{errors}</div><h3>Gallery: successes and failures</h3><div class='figs'>{gallery}</div>"
+    )
+
+
+def write_report(folder: str | os.PathLike) -> Path:
+    """Write ``folder/report.html`` from the run's files and return its path."""
+    folder = Path(folder)
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>othello-gpt: {html.escape(folder.name)}</title>"
+        f"<style>{STYLE}</style></head><body><h1>othello-gpt run <code>{html.escape(str(folder))}</code></h1>"
+    ]
+    summary_path = folder / "summary.json"
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+        prov = summary["provenance"]
+        model = summary["model_config"]["model"]
+        parts.append(
+            "<h2>Run</h2>"
+            + _table(
+                ["field", "value"], [[k, v] for k, v in prov.items()] + [[f"model.{k}", v] for k, v in model.items()]
+            )
+        )
+        train = summary["model_config"].get("train")
+        if train:
+            parts.append(
+                "<details><summary>training configuration</summary>"
+                + _table(["field", "value"], [[k, v] for k, v in train.items()])
+                + "</details>"
+            )
+        figs = summary.get("figures", {})
+        parts.append(
+            "<h2>Legal moves</h2>"
+            + _table(
+                [
+                    "data",
+                    "games",
+                    "positions",
+                    "top-1 legal %",
+                    "legal-set error",
+                    "positions after a pass",
+                    "top-1 legal after a pass %",
+                ],
+                [
+                    [
+                        d,
+                        e["games"],
+                        e["positions"],
+                        f"{100 * e['top1_legal']:.2f}",
+                        f"{e['legal_set_error']:.3f}",
+                        e.get("after_pass_positions", ""),
+                        f"{100 * e['after_pass_top1_legal']:.2f}" if e.get("after_pass_top1_legal") is not None else "",
+                    ]
+                    for d, e in summary["eval"].items()
+                ],
+            )
+            + "<p class='note'>Published: top-1 illegal 0.01 % (synthetic 8-layer model, Li et al.); 99.6 % legal "
+            "for a 4-layer 8-head d_model 512 model (Hazineh et al.).</p>"
+            + f"<div class='figs'>{_img(folder, figs.get('curves'), 'training curves', 700)}</div>"
+        )
+        parts.append(_probe_section(folder, summary))
+        parts.append(_intervention_section(folder, summary))
+    else:
+        config_path = folder / "config.json"
+        if not config_path.exists():
+            raise FileNotFoundError(f"{folder}: neither summary.json (a demo run) nor config.json (a training run)")
+        config = json.loads(config_path.read_text())
+        parts.append(
+            "<h2>Configuration</h2>"
+            + _table(
+                ["field", "value"],
+                [[f"model.{k}", v] for k, v in config["model"].items()]
+                + [[f"train.{k}", v] for k, v in (config.get("train") or {}).items()],
+            )
+        )
+        metrics = (
+            [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+            if (folder / "metrics.jsonl").exists()
+            else []
+        )
+        evals = [m for m in metrics if "val_top1_legal" in m]
+        parts.append(
+            "<h2>Validation</h2>"
+            + (
+                _table(
+                    ["step", "games", "top-1 legal %", "legal-set error"],
+                    [
+                        [m["step"], m["games"], f"{100 * m['val_top1_legal']:.2f}", f"{m['val_legal_set_error']:.3f}"]
+                        for m in evals[-10:]
+                    ],
+                )
+                if evals
+                else "<p>No evaluation yet (the first comes at step "
+                f"{(config.get('train') or {}).get('eval_every', '?')}).</p>"
+            )
+        )
+        if not (folder / "curves.png").exists() and metrics:
+            from views.plots import plot_training_curves
+
+            plot_training_curves(metrics, folder / "curves.png", folder.name)
+        parts.append(f"<div class='figs'>{_img(folder, 'curves.png', 'training curves', 700)}</div>")
+    parts.append("</body></html>")
+    path = folder / "report.html"
+    write_text(path, "\n".join(parts))
+    return path

@@ -1,0 +1,38 @@
+"""The model that learns Othello: a TransformerLens ``TransformerBridge`` and everything about it.
+
+- ``config``: ``ModelConfig``, ``PRESETS``, ``preset`` (no torch needed).
+- ``transformer``: ``build_model``, the TransformerLens bridge.
+- ``hooks``: hook names and what "layer L" means (``residual_hook``, ``layer_hook``, ``hook_name``).
+- ``tokens``: moves in, logits out (``to_tokens``, ``model_inputs``, ``move_logits``, ``move_probabilities``).
+- ``checkpoints``: checkpoint folders (``load_model``, ``save_model``, ``SHIPPED_MODEL``); no pickle anywhere.
+- ``convert``: the published checkpoints' layouts into a checkpoint folder.
+"""
+
+from othello._lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "othello.model.checkpoints": [
+            "SHIPPED_MODEL",
+            "CheckpointError",
+            "load_model",
+            "read_run_config",
+            "save_model",
+        ],
+        "othello.model.convert": ["convert_checkpoint"],
+        "othello.model.hooks": ["SITES", "HookKind", "hook_name", "layer_hook", "residual_hook"],
+        "othello.model.tokens": [
+            "PrefixError",
+            "check_prefix",
+            "legal_token_mask",
+            "model_inputs",
+            "move_logits",
+            "move_probabilities",
+            "square_probabilities",
+            "to_tokens",
+        ],
+        "othello.model.config": ["PRESETS", "ModelConfig", "preset"],
+        "othello.model.transformer": ["build_model", "untrained_like"],
+    },
+)

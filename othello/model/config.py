@@ -1,0 +1,86 @@
+"""The model's shape: a small dataclass saved in every checkpoint, and the named presets. No torch needed."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from othello.engine.notation import D_VOCAB, N_CTX
+from othello.errors import ConfigError
+
+__all__ = ["ModelConfig", "PRESETS", "preset"]
+
+
+@dataclass
+class ModelConfig:
+    """Shape of an Othello-GPT. Saved in every checkpoint, so a model is rebuilt from its folder alone."""
+
+    n_layers: int = 4  # transformer blocks
+    d_model: int = 256  # residual stream width
+    n_heads: int = 8  # attention heads per block (d_head = d_model / n_heads)
+    d_mlp: int = 1024  # MLP hidden width
+    act_fn: str = "gelu"  # MLP activation
+    normalization_type: str = "LN"  # "LN" (trained here), "LNPre" (published checkpoint with LN folded in)
+    n_ctx: int = N_CTX  # 59 positions: moves 1..59 predict moves 2..60
+    d_vocab: int = D_VOCAB  # 0 = padding, 1..60 = squares
+    seed: int = 0  # initialisation seed
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+    def validate(self) -> ModelConfig:
+        if self.d_model % self.n_heads:
+            raise ConfigError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if self.normalization_type not in ("LN", "LNPre"):
+            raise ConfigError(f"normalization_type must be LN or LNPre, got {self.normalization_type!r}")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown model config fields {sorted(unknown)}")
+        return cls(**data).validate()
+
+    def replace(self, **changes: object) -> ModelConfig:
+        return dataclasses.replace(self, **changes).validate()  # type: ignore[arg-type]
+
+    @classmethod
+    def parse_override(cls, text: str) -> tuple[str, Any]:
+        """``"n_layers=6"`` -> ``("n_layers", 6)``, the value converted to the field's type (what ``--set`` takes)."""
+        name, sep, value = text.partition("=")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if not sep or name.strip() not in fields:
+            raise ConfigError(f"--set {text!r}: expected FIELD=VALUE with FIELD one of {', '.join(fields)}")
+        name = name.strip()
+        kind = fields[name].type
+        if kind == "int":
+            try:
+                return name, int(value)
+            except ValueError:
+                raise ConfigError(f"--set {text!r}: {name} takes a whole number, got {value!r}") from None
+        return name, value
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # the published Othello-GPT shape (Li et al.; Nanda et al.)
+    "othello-gpt": ModelConfig(n_layers=8, d_model=512, n_heads=8, d_mlp=2048),
+    # sized for a 2-core CPU; see BENCHMARKS.md for how they were chosen
+    "small": ModelConfig(n_layers=4, d_model=256, n_heads=8, d_mlp=1024),
+    "narrow": ModelConfig(n_layers=4, d_model=128, n_heads=4, d_mlp=512),
+    # for tests and smoke runs
+    "tiny": ModelConfig(n_layers=2, d_model=32, n_heads=2, d_mlp=64),
+}
+
+
+def preset(name: str, **overrides: object) -> ModelConfig:
+    """A named preset, with fields overridden (``preset("small", n_layers=6)``)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PRESETS[name].replace(**overrides)

@@ -1,0 +1,19 @@
+"""Training the model: its config, the loop, the learning-rate schedule and the evaluation.
+
+- ``config``: ``TrainConfig`` (saved in every run's ``config.json``; ``resume`` refuses a different one).
+- ``loop``: ``train`` (exact resume, DDP, ``--init-from``), ``read_metrics``.
+- ``schedule``: ``cosine_lr``, the one cosine (training and probe fitting).
+- ``evaluation``: ``evaluate`` (top-1 legal rate, legal-set error, after a pass), ``legal_set_errors``.
+"""
+
+from othello._lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "othello.train.config": ["TrainConfig"],
+        "othello.train.evaluation": ["evaluate", "legal_move_scores", "legal_set_errors"],
+        "othello.train.loop": ["TrainResult", "init_weights", "read_metrics", "train"],
+        "othello.train.schedule": ["cosine_lr"],
+    },
+)

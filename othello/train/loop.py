@@ -1,0 +1,324 @@
+"""The training loop: next-move prediction on move sequences, exact resume, DDP.
+
+    >>> from othello.train import TrainConfig, train
+    >>> train(TrainConfig(preset="tiny", steps=100), out="runs/tiny")
+
+Run folder: ``config.json`` (model and training config), ``model.safetensors`` (weights),
+``train_state.safetensors`` (weights, optimiser moments and step: everything ``resume`` needs, in one
+atomically written file), ``metrics.jsonl`` (one JSON object per log line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from othello.data.streams import make_stream
+from othello.engine.games import replay
+from othello.engine.notation import N_CTX, squares_to_tokens
+from othello.errors import ConfigError
+from othello.files import atomic_path
+from othello.model.checkpoints import (
+    CheckpointError,
+    load_model,
+    load_train_state,
+    read_run_config,
+    save_model,
+    save_train_state,
+    write_run_config,
+)
+from othello.model.config import ModelConfig
+from othello.model.tokens import legal_token_mask, model_inputs
+from othello.model.transformer import build_model
+from othello.train.config import TrainConfig
+from othello.train.evaluation import evaluate
+from othello.train.schedule import cosine_lr
+
+__all__ = [
+    "train",
+    "TrainResult",
+    "init_weights",
+    "loss_on",
+    "lr_at",
+    "position_weights",
+    "soft_targets",
+    "next_move_targets",
+    "read_metrics",
+]
+
+
+def next_move_targets(moves: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sampled next move at each position: tokens ``[B, 59]`` and a mask ``[B, 59]`` of real moves."""
+    targets = torch.from_numpy(squares_to_tokens(moves[:, 1 : N_CTX + 1]))
+    return targets, targets > 0
+
+
+def soft_targets(moves: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact next-move distributions of uniformly random games ``[B, 59, 61]`` and their mask ``[B, 59]``.
+
+    Position t's target is uniform over the next mover's legal moves after move t (passes included):
+    in expectation the same objective as the sampled next move, without its sampling noise.
+    """
+    r = replay(moves[:, :N_CTX], ("legal", "next_mover"))
+    legal = legal_token_mask(r.legal).astype(np.float32)
+    counts = legal.sum(-1, keepdims=True)
+    mask = (counts[..., 0] > 0) & (moves[:, 1 : N_CTX + 1] >= 0)
+    return torch.from_numpy(legal / np.maximum(counts, 1)), torch.from_numpy(mask)
+
+
+# ---------------------------------------------------------------------------------------- evaluation
+
+# ------------------------------------------------------------------------------------------ training
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """The run's learning rate at ``step``: ``cosine_lr`` over ``cfg.steps`` with ``cfg``'s warm-up and floor."""
+    return cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup_steps, cfg.min_lr_ratio)
+
+
+def position_weights(moves: np.ndarray, pass_weight: float) -> torch.Tensor:
+    """Loss weight of each position ``[B, 59]``: ``pass_weight`` after an odd number of passes, else 1.
+
+    There the next mover is not the one the move count's parity names; a model that goes by parity (which is
+    what these models learn first) is wrong there, and those positions are too rare to teach it otherwise.
+    """
+    off = replay(moves[:, :N_CTX], ("passed",)).off_parity()
+    return torch.from_numpy(np.where(off, np.float32(pass_weight), np.float32(1.0)))
+
+
+def loss_on(
+    model: torch.nn.Module, moves: np.ndarray, soft: bool, device: torch.device, pass_weight: float = 1.0
+) -> torch.Tensor:
+    """Cross-entropy of the next move over real positions of games ``[B, 60]``, averaged with
+    ``position_weights`` (a plain mean when ``pass_weight`` is 1)."""
+    logits = model(model_inputs(moves).to(device))
+    logits = logits.float()  # the loss in fp32 whatever the autocast dtype
+    if soft:
+        target, mask = soft_targets(moves)
+        target, mask = target.to(device), mask.to(device)
+        nll = -(target * F.log_softmax(logits, -1)).sum(-1)
+    else:
+        target, mask = next_move_targets(moves)
+        target, mask = target.to(device), mask.to(device)
+        nll = (
+            F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
+            .view_as(mask)
+            .float()
+        )
+    weight = mask.float()
+    if pass_weight != 1.0:
+        weight = weight * position_weights(moves, pass_weight).to(device)
+    return (nll * weight).sum() / weight.sum().clamp(min=1)
+
+
+def _distributed() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(
+            "nccl" if torch.cuda.is_available() and os.environ.get("OTHELLO_DDP_BACKEND") != "gloo" else "gloo"
+        )
+    return dist.get_rank(), dist.get_world_size()
+
+
+def train(
+    cfg: TrainConfig,
+    out: str | os.PathLike,
+    resume: bool = False,
+    minutes: float | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    stop_at: int | None = None,
+    threads: int | None = None,
+    precision: str | None = None,
+) -> TrainResult:
+    """Train (or resume) a run in ``out``; returns the trained model, the step reached and its last evaluation.
+
+    ``minutes`` bounds this call's wall time (the run can be resumed); ``stop_at`` ends this call after that
+    step. The learning-rate schedule always spans ``cfg.steps``, so a run stopped and resumed follows the
+    same curve, and gives the same weights, as one that was not stopped (at the same ``precision``).
+    ``precision``: ``"bf16"`` (autocast; weights and optimizer stay fp32) or ``"fp32"``; by default bf16 on
+    CUDA and fp32 on CPU, where bf16 is faster only on CPUs with bf16 instructions (BENCHMARKS.md).
+    Like ``device``, it is how a run is executed, not part of its config: a run may resume at another one.
+    """
+    out = Path(out)
+    rank, world = _distributed()
+    dev = torch.device(device if device != "cuda" or world == 1 else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    if threads:
+        torch.set_num_threads(threads)
+    model_cfg = cfg.model_config()
+    state_path = out / "train_state.safetensors"
+    if resume and state_path.exists():
+        saved = read_run_config(out)
+        # a field added since the run was written reads as its default (the behaviour before it existed)
+        before = {**TrainConfig().to_dict(), **saved["train"]}
+        diffs = {k: (before.get(k), v) for k, v in cfg.to_dict().items() if before.get(k) != v}
+        if diffs:
+            raise ConfigError(f"{out}: cannot resume with a different training config (saved vs given: {diffs})")
+    elif (out / "config.json").exists() and not resume:
+        raise FileExistsError(f"{out} already holds a run: pass resume=True (--resume) or choose another folder")
+    torch.manual_seed(cfg.seed)
+    model = build_model(model_cfg, device=dev)
+    model.train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=cfg.betas,
+    )
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # every process has checked the folder before rank 0 writes into it
+    step = 0
+    if resume and state_path.exists():
+        step = load_train_state(state_path, model, optimizer)
+    else:
+        if cfg.init_from:
+            init_weights(model, model_cfg, cfg.init_from)
+        if rank == 0:
+            write_run_config(out, model_cfg, cfg.to_dict())
+    stream = make_stream(cfg.data, cfg.data_seed, cfg.batch_size, rank, world)
+    eval_set = stream.eval_games(cfg.eval_games)
+    ddp_model: torch.nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp_model = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    metrics_path = out / "metrics.jsonl"
+    if rank == 0:
+        _truncate_metrics(metrics_path, step)
+    started = time.time()
+    last_eval: dict[str, Any] = {}
+    end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {out.name}", unit="step", disable=not progress or rank > 0)
+    tokens_seen, window_start = 0, time.time()
+    precision = precision or ("bf16" if dev.type == "cuda" else "fp32")
+    if precision not in ("bf16", "fp32"):
+        raise ConfigError(f"precision must be bf16 or fp32, got {precision!r}")
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+    while step < end:
+        if minutes is not None and time.time() - started > minutes * 60:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        moves = stream.batch(step)
+        with autocast:
+            loss = loss_on(ddp_model, moves, cfg.soft_targets, dev, cfg.pass_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        step += 1
+        tokens_seen += int((moves[:, :N_CTX] >= 0).sum()) * world
+        bar.update(1)
+        row: dict[str, Any] | None = None
+        if step % cfg.log_every == 0 or step == end:
+            elapsed = time.time() - window_start
+            row = {
+                "step": step,
+                "games": step * cfg.batch_size * world,
+                "loss": loss.item(),
+                "lr": lr_at(step - 1, cfg),
+                "grad_norm": float(grad_norm),
+                "tokens_per_s": tokens_seen / max(elapsed, 1e-9),
+                "time": time.time(),
+            }
+            tokens_seen, window_start = 0, time.time()
+        if step % cfg.eval_every == 0 or step == end:
+            last_eval = evaluate(model, eval_set)
+            row = {
+                **(row or {"step": step, "games": step * cfg.batch_size * world, "time": time.time()}),
+                **{f"val_{k}": v for k, v in last_eval.items()},
+            }
+        if row is not None and rank == 0:
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            bar.set_postfix(
+                loss=f"{row.get('loss', loss.item()):.3f}",
+                legal=f"{last_eval.get('top1_legal', float('nan')):.3f}",
+                tok_s=f"{row.get('tokens_per_s', 0):.0f}",
+            )
+        if rank == 0 and (step % cfg.checkpoint_every == 0 or step == end):
+            save_train_state(state_path, model, optimizer, step)
+            save_model(out, model, step)
+    bar.close()
+    if rank == 0:
+        save_train_state(state_path, model, optimizer, step)
+        save_model(out, model, step)
+    if not last_eval:
+        last_eval = evaluate(model, eval_set)
+    model.eval()
+    return TrainResult(model=model, step=step, metrics=last_eval)
+
+
+def init_weights(model: torch.nn.Module, model_cfg: ModelConfig, folder: str | os.PathLike) -> None:
+    """Start a run from the weights of checkpoint ``folder``, whose model config must equal ``model_cfg``, or
+    differ only in having fewer blocks.
+
+    Only the weights are taken: the optimizer, the schedule and the data stream start afresh, so a
+    finished model can be trained on with a new schedule (a warm restart) in a new run folder. A checkpoint
+    with fewer blocks grows the model in depth: its blocks keep their order, its last block stays last, and
+    the new blocks go just before it with the output weights and biases of their attention and MLP at zero,
+    so each new block adds nothing to the residual stream and the grown model starts out computing exactly
+    what the checkpoint did, and training decides what they write. They go before the last block because that
+    block turns the board into next-move logits (the board reads best just inside it), so the extra depth
+    lands where the board is still being built.
+    """
+    source = load_model(folder)
+    saved: ModelConfig = source.othello_config
+    if saved != model_cfg.replace(n_layers=saved.n_layers) or saved.n_layers > model_cfg.n_layers:
+        diffs = {k: (v, getattr(model_cfg, k)) for k, v in saved.to_dict().items() if getattr(model_cfg, k) != v}
+        raise CheckpointError(
+            f"{folder}: its model config differs from the run's other than by having fewer "
+            f"blocks (checkpoint vs run: {diffs})"
+        )
+    old, new = saved.n_layers, model_cfg.n_layers
+    # block i of the checkpoint becomes block i, except the last, which becomes the run's last
+    block_map = {i: i for i in range(old - 1)} | {old - 1: new - 1}
+    state = model.state_dict()
+    for key, value in source.state_dict().items():
+        if key.startswith("blocks."):
+            _, index, rest = key.split(".", 2)
+            key = f"blocks.{block_map[int(index)]}.{rest}"
+        state[key] = value
+    for block in range(old - 1, new - 1):
+        for name in ("attn.o.weight", "attn.o.bias", "mlp.out.weight", "mlp.out.bias"):
+            state[f"blocks.{block}.{name}"] = torch.zeros_like(state[f"blocks.{block}.{name}"])
+    model.load_state_dict(state)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What ``train`` returns: the model (in eval mode), the step it reached and its validation metrics."""
+
+    model: torch.nn.Module
+    step: int
+    metrics: dict[str, Any]
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop log rows past ``step`` (written after the checkpoint a resumed run starts from)."""
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(r + "\n" for r in rows))
+
+
+def read_metrics(run: str | os.PathLike) -> list[dict[str, Any]]:
+    path = Path(run) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []

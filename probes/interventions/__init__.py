@@ -1,0 +1,33 @@
+"""Interventions: edit the board the model holds in its residual stream and watch its next moves change.
+
+- ``edits``: ``EditSetting`` (method, layers, scale, what the edit writes), ``EditCase``, ``intervene``,
+  ``edited_move_probabilities``, ``edit_board``; the linear (Nanda et al.) and gradient (Li et al.) edits as hooks.
+- ``evaluation``: Li et al.'s benchmark: ``make_cases`` / ``synthetic_cases``, ``sweep_settings``, ``benchmark``.
+"""
+
+from othello._lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "probes.interventions.evaluation": [
+            "benchmark",
+            "make_cases",
+            "moved_right",
+            "sweep_settings",
+            "synthetic_cases",
+        ],
+        "probes.interventions.edits": [
+            "DEFAULT_PROBES",
+            "DESCENT_DEFAULTS",
+            "EditCase",
+            "EditError",
+            "EditSetting",
+            "InterventionResult",
+            "edit_board",
+            "edited_move_probabilities",
+            "intervene",
+            "square_mask",
+        ],
+    },
+)

@@ -1,0 +1,354 @@
+"""Interventions: edit the board the model holds in its residual stream and watch its next moves change.
+
+    >>> probes = layer_probes(model, "relative", "linear")            # {layer: probe} (probes.store)
+    >>> r = intervene(model, "f5 d6 c3 d3 c4", "d5", probes, EditSetting("linear", layers=(2, 3, 4), scale=2.0))
+    >>> r.probs_before, r.probs_after, r.legal_before, r.legal_after      # [64], [64], squares, squares
+
+Two published methods, both applied through TransformerLens hooks at ``residual_hook(L)`` ("layer L" = the
+residual stream after block L-1) for each chosen layer, at the last position of the prefix (the one that predicts
+the next move) or the last few, so they compose with any other hook:
+
+- ``linear`` (Nanda et al.), on the linear probe of each edited layer: reflect the activation across the decision
+  boundary between the square's current class and its edited class, ``x -= (1 + scale) * m / |w|^2 * w`` with
+  ``w = W[:, square, current] - W[:, square, edited]`` and ``m`` the probe's logit margin: afterwards the probe
+  reads the edited class with ``scale`` times the margin it read the current class with. With ``whole_board``
+  the edit writes the whole edited board instead: plain gradient descent on the probe's cross-entropy of it (the
+  edited square with weight 1, every other square with ``reg``); each step adds a combination of the probe's
+  weight vectors, so the edit still moves the activation only along the probe's directions.
+- ``gradient`` (Li et al.): Adam on the activation so that the (MLP) probe of that layer reads the edited board,
+  with the same regularised cross-entropy, re-applied at each layer from the first chosen one to the last.
+
+What "every other square" is pulled to is ``keep``: ``"board"``, its class on the real board (so the edit also
+corrects squares the probe misread), or ``"read"``, what the probe read there before the edit (Li et al.'s code:
+the edit changes one square and nothing the model did not already hold). The probe's labelling decides what
+"the edited class" is (relative: empty / mine / theirs for the real next mover; colour: empty / black / white);
+an edit never changes who moves next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from othello.engine.board import Board, real_mover_board
+from othello.engine.notation import parse_moves, parse_square, square_name, squares_to_tokens
+from othello.errors import ConfigError, OthelloError
+from othello.model.hooks import residual_hook
+from othello.model.tokens import pad_prefixes, square_probabilities
+from othello.train.evaluation import legal_set_errors
+from probes.targets import board_labels
+
+Edit = Literal["flip", "erase"]
+Method = Literal["linear", "gradient"]
+
+
+class EditError(OthelloError):
+    """An edit that cannot be made: an empty square, an unknown edit or method, a layer without a probe."""
+
+
+DEFAULT_PROBES: dict[str, tuple[str, str]] = {"linear": ("relative", "linear"), "gradient": ("colour", "mlp")}
+
+
+def edit_board(board: Board, square: int, edit: Edit) -> Board:
+    """``board`` with ``square`` flipped to the other colour or erased to empty; the same side to move."""
+    colours = board.to_array()
+    if colours[square] == 0:
+        raise EditError(f"{square_name(square)} is empty: only a square holding a disc can be flipped or erased")
+    if edit == "flip":
+        colours[square] = 3 - colours[square]
+    elif edit == "erase":
+        colours[square] = 0
+    else:
+        raise EditError(f"unknown edit {edit!r}; expected flip or erase")
+    return Board.from_squares(
+        [s for s in range(64) if colours[s] == 1],
+        [s for s in range(64) if colours[s] == 2],
+        next_mover=board.next_mover,
+    )
+
+
+# ------------------------------------------------------------------------------------------- edits
+
+
+@dataclass
+class EditCase:
+    """One intervention: a game prefix (squares), the square to edit, and the edit."""
+
+    moves: list[int]
+    square: int
+    edit: Edit = "flip"
+
+    def boards(self) -> tuple[Board, Board]:
+        """The real board after the prefix and the edited board (same side to move)."""
+        board = real_mover_board(self.moves)
+        return board, edit_board(board, self.square, self.edit)
+
+    def describe(self) -> str:
+        return f"{self.edit} {square_name(self.square)} after {' '.join(square_name(s) for s in self.moves)}"
+
+
+Keep = Literal["board", "read"]
+# (learning rate, steps) of the board-writing optimisation when a setting gives none: Li et al.'s Adam for the
+# gradient method; for the linear whole-board edit, plain gradient descent sized on cases of another seed
+DESCENT_DEFAULTS: dict[str, tuple[float, int]] = {"gradient": (1e-3, 1000), "linear": (0.3, 50)}
+
+
+@dataclass
+class EditSetting:
+    """How to intervene: the method, the layers edited, the linear scale, the board-writing optimiser."""
+
+    method: Method = "linear"
+    layers: tuple[int, ...] = (1, 2, 3, 4)
+    scale: float = 2.0  # linear, one square: margin multiplier on the far side of the probe's boundary
+    lr: float | None = None  # gradient / whole board: step size (None: DESCENT_DEFAULTS)
+    steps: int | None = None  # gradient / whole board: optimiser steps per layer (None: DESCENT_DEFAULTS)
+    reg: float = 0.2  # gradient / whole board: weight of every other square (Li et al.)
+    positions: int = 1  # edit the last N positions of the prefix (where the square holds a disc there)
+    whole_board: bool = False  # linear: write the whole edited board (descent) instead of reflecting one square
+    keep: Keep = "board"  # gradient / whole board: other squares pulled to the real board, or to the probe's reading
+
+    def __post_init__(self) -> None:
+        if self.method not in DESCENT_DEFAULTS:
+            raise ConfigError(f"unknown method {self.method!r}; expected linear or gradient")
+        if self.keep not in ("board", "read"):
+            raise ConfigError(f"unknown keep {self.keep!r}; expected board or read")
+        if self.keep == "read" and not self.writes_board:
+            raise ConfigError(
+                "keep='read' is for edits that write the whole board (gradient, or linear with whole_board): "
+                "a one-square reflection moves no other square"
+            )
+        self.layers = tuple(self.layers)
+        lr, steps = DESCENT_DEFAULTS[self.method]
+        self.lr = lr if self.lr is None else self.lr
+        self.steps = steps if self.steps is None else self.steps
+
+    @property
+    def writes_board(self) -> bool:
+        """Whether the edit writes the whole board (gradient, or linear whole board) rather than one square."""
+        return self.method == "gradient" or self.whole_board
+
+    def describe(self) -> str:
+        layers = f"{self.layers[0]}-{self.layers[-1]}" if len(self.layers) > 1 else str(self.layers[0])
+        if not self.writes_board:
+            how = f"scale {self.scale:g}"
+        else:
+            how = ("whole board, " if self.method == "linear" else "") + (
+                f"{self.steps} {'Adam' if self.method == 'gradient' else 'descent'} steps of {self.lr:g}, "
+                f"reg {self.reg:g}" + (", others kept as read" if self.keep == "read" else "")
+            )
+        return f"{self.method}, layers {layers}, {how}" + (
+            f", last {self.positions} positions" if self.positions > 1 else ""
+        )
+
+
+def _reflect(
+    probe: torch.nn.Module,
+    x: torch.Tensor,
+    squares: torch.Tensor,
+    current: torch.Tensor,
+    target: torch.Tensor,
+    scale: float,
+) -> torch.Tensor:
+    """``x`` [n, d] reflected across the boundary between classes ``current`` and ``target`` of ``squares`` [n]."""
+    w = (probe.W[:, squares, current] - probe.W[:, squares, target]).T  # [n, d]
+    margin = (x * w).sum(-1) + probe.b[squares, current] - probe.b[squares, target]
+    return x - ((1 + scale) * margin / (w * w).sum(-1))[:, None] * w
+
+
+def _linear_hook(
+    probe: torch.nn.Module,
+    rows: torch.Tensor,
+    pos: torch.Tensor,
+    squares: torch.Tensor,
+    current: torch.Tensor,
+    target_board: torch.Tensor,
+    scale: float,
+) -> Callable:
+    """Reflect ``squares`` [n] of the activations at (``rows``, ``pos``) from ``current`` to their class in
+    ``target_board`` [n, 64] (Nanda et al.'s edit)."""
+    target = target_board[torch.arange(len(squares), device=squares.device), squares]
+
+    def hook(resid: torch.Tensor, hook: Any = None) -> torch.Tensor:
+        resid = resid.clone()
+        resid[rows, pos] = _reflect(probe, resid[rows, pos], squares, current, target, scale)
+        return resid
+
+    return hook
+
+
+def _board_hook(
+    probe: torch.nn.Module,
+    rows: torch.Tensor,
+    pos: torch.Tensor,
+    squares: torch.Tensor,
+    target_board: torch.Tensor,
+    setting: EditSetting,
+) -> Callable:
+    """Write ``target_board`` [n, 64] into the activations at (``rows``, ``pos``): minimise the probe's
+    cross-entropy of it, the edited ``squares`` [n] with weight 1 and every other square with ``setting.reg``.
+
+    The gradient method uses Adam (Li et al.); the linear one plain gradient descent, whose steps on a linear
+    probe are combinations of its weight vectors, so the edit stays in the span of the probe's directions.
+    With ``keep="read"`` the other squares are pulled to what the probe reads before the edit, not to the board.
+    """
+    n = torch.arange(len(squares), device=squares.device)
+    weights = torch.full(target_board.shape, setting.reg, device=target_board.device)  # [n, 64]
+    weights[n, squares] = 1.0
+    optimiser = torch.optim.Adam if setting.method == "gradient" else torch.optim.SGD
+
+    def hook(resid: torch.Tensor, hook: Any = None) -> torch.Tensor:
+        x = resid[rows, pos].detach().float().clone()
+        target = target_board
+        if setting.keep == "read":
+            target = probe(x).argmax(-1)
+            target[n, squares] = target_board[n, squares]
+        with torch.enable_grad():
+            x.requires_grad_(True)
+            opt = optimiser([x], lr=setting.lr)
+            for _ in range(setting.steps):
+                ce = F.cross_entropy(probe(x).transpose(1, 2), target, reduction="none", ignore_index=-1)  # [n, 64]
+                # summed over cases, so each case's update is independent of the batch it shares
+                loss = (ce * weights).sum()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        resid = resid.clone()
+        resid[rows, pos] = x.detach().to(resid.dtype)
+        return resid
+
+    return hook
+
+
+@torch.no_grad()
+def edited_move_probabilities(
+    model: torch.nn.Module,
+    cases: Sequence[EditCase],
+    probes: dict[int, torch.nn.Module],
+    setting: EditSetting,
+    labelling: str,
+    batch_size: int = 500,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model's next-move probabilities ``[cases, 64]`` without and with the edit of each case."""
+    missing = [L for L in setting.layers if L not in probes]
+    if missing:
+        raise EditError(f"no {labelling} probe for layers {missing}; have {sorted(probes)}")
+    device = next(model.parameters()).device
+    n_layers = model.cfg.n_layers
+    before, after = [], []
+    for a in tqdm(
+        range(0, len(cases), batch_size), desc=f"edits ({setting.method})", unit="batch", disable=not progress
+    ):
+        batch = cases[a : a + batch_size]
+        moves, last_np = pad_prefixes([c.moves for c in batch])
+        tokens = torch.from_numpy(squares_to_tokens(moves)).to(device)
+        last, lengths = torch.as_tensor(last_np, device=device), last_np + 1
+        # every (case, position) to edit: the probe's labels of the board there, with the square edited
+        labels = board_labels(moves, labelling)  # [B, T, 64]; -1 past the prefix
+        rows, pos = [], []
+        for i, c in enumerate(batch):
+            for p in range(lengths[i] - 1, max(lengths[i] - setting.positions, 0) - 1, -1):
+                if labels[i, p, c.square] > 0:
+                    rows.append(i)
+                    pos.append(p)
+        rows_np, pos_np = np.array(rows), np.array(pos)
+        sq_np = np.array([batch[i].square for i in rows])
+        if any(c.edit != batch[0].edit for c in batch):
+            raise EditError("the cases of one call must share their edit (flip or erase)")
+        current_board = labels[rows_np, pos_np].astype(np.int64)  # [n, 64]
+        target_board = current_board.copy()
+        current = current_board[np.arange(len(rows)), sq_np]
+        target_board[np.arange(len(rows)), sq_np] = 0 if batch[0].edit == "erase" else 3 - current
+        rows_t, pos_t, sq = (torch.as_tensor(a, device=device) for a in (rows_np, pos_np, sq_np))
+        target_t = torch.as_tensor(target_board, device=device)
+        hooks = []
+        for L in setting.layers:
+            if setting.writes_board:
+                fn = _board_hook(probes[L], rows_t, pos_t, sq, target_t, setting)
+            else:
+                fn = _linear_hook(
+                    probes[L], rows_t, pos_t, sq, torch.as_tensor(current, device=device), target_t, setting.scale
+                )
+            hooks.append((residual_hook(L, n_layers), fn))
+        idx = torch.arange(len(batch), device=device)
+        plain = model(tokens)[idx, last]
+        changed = model.run_with_hooks(tokens, fwd_hooks=hooks)[idx, last]
+        before.append(square_probabilities(plain))
+        after.append(square_probabilities(changed))
+    return np.concatenate(before), np.concatenate(after)
+
+
+def square_mask(squares: Sequence[Sequence[int]]) -> np.ndarray:
+    """Lists of squares, one per row -> a mask ``[rows, 64]`` bool."""
+    out = np.zeros((len(squares), 64), dtype=bool)
+    for i, s in enumerate(squares):
+        out[i, list(s)] = True
+    return out
+
+
+@dataclass
+class InterventionResult:
+    """One edit: the boards, their legal moves, and the model's move probabilities ``[64]`` before and after."""
+
+    case: EditCase
+    setting: EditSetting
+    board_before: Board
+    board_after: Board
+    probs_before: np.ndarray
+    probs_after: np.ndarray
+    legal_before: list[int] = field(default_factory=list)
+    legal_after: list[int] = field(default_factory=list)
+
+    @property
+    def error(self) -> int:
+        """False positives + false negatives of the top-N moves after the edit against the edited board."""
+        return int(legal_set_errors(self.probs_after[None], square_mask([self.legal_after]))[0])
+
+    @property
+    def null_error(self) -> int:
+        """The same score without the edit (the model still playing the original board)."""
+        return int(legal_set_errors(self.probs_before[None], square_mask([self.legal_after]))[0])
+
+    def summary(self) -> str:
+        def top(p: np.ndarray, legal: list[int]) -> str:
+            order = np.argsort(-p)[: max(len(legal), 1)]
+            return " ".join(square_name(s) + ("" if s in legal else "!") for s in order)
+
+        return "\n".join(
+            [
+                f"edit: {self.case.describe()} ({self.setting.describe()})",
+                f"legal before: {' '.join(square_name(s) for s in self.legal_before)}",
+                f"legal after:  {' '.join(square_name(s) for s in self.legal_after)}",
+                f"model's top moves before: {top(self.probs_before, self.legal_before)}",
+                f"model's top moves after:  {top(self.probs_after, self.legal_after)}  (! = not legal on that board)",
+                f"error against the edited board: {self.error} with the edit, {self.null_error} without",
+            ]
+        )
+
+
+def intervene(
+    model: torch.nn.Module,
+    moves: str | Sequence[int],
+    square: str | int,
+    probes: dict[int, torch.nn.Module],
+    setting: EditSetting | None = None,
+    edit: Edit = "flip",
+    labelling: str | None = None,
+) -> InterventionResult:
+    """Edit ``square`` (flip or erase) in the model's board after ``moves`` and return what changed.
+
+    ``labelling`` is the probes' labelling (default: relative for linear, colour for gradient probes)."""
+    setting = setting or EditSetting(layers=tuple(sorted(probes)[1:]))
+    labelling = labelling or DEFAULT_PROBES[setting.method][0]
+    case = EditCase(parse_moves(moves) if isinstance(moves, str) else list(moves), parse_square(square), edit)
+    board, edited = case.boards()
+    before, after = edited_move_probabilities(model, [case], probes, setting, labelling)
+    return InterventionResult(
+        case, setting, board, edited, before[0], after[0], sorted(board.legal_moves), sorted(edited.legal_moves)
+    )

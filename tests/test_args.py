@@ -1,0 +1,75 @@
+import argparse
+
+import pytest
+
+from apps import args as types
+from apps.cli import build_parser, main
+
+
+def test_ranges_lists_and_windows():
+    assert types.int_range("2-4") == (2, 3, 4) and types.int_range("1,3") == (1, 3)
+    assert types.int_range("1-2,5") == (1, 2, 5) and types.int_range("7") == (7,)
+    assert types.window("5-53") == slice(5, 54) == types.window("5:54")
+    assert types.number_list("1,2,4") == (1.0, 2.0, 4.0)
+    assert types.choice_list(("a", "b"))("b,a") == ("b", "a")
+    for parse, bad in (
+        (types.int_range, "4-2"),
+        (types.int_range, "x"),
+        (types.int_range, "-1"),
+        (types.window, "0-59"),
+        (types.window, "10:10"),
+        (types.number_list, "1,nan"),
+        (types.number_list, "0"),
+        (types.choice_list(("a",)), "b"),
+        (types.positive_int, "0"),
+        (types.non_negative_int, "-3"),
+        (types.positive_float, "inf"),
+        (types.seed, str(2**64)),
+    ):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(bad)
+
+
+def test_model_overrides_take_the_field_type():
+    assert types.model_override("n_layers=6") == ("n_layers", 6)
+    assert types.model_override("act_fn=relu") == ("act_fn", "relu")
+    for bad in ("nlayers=3", "n_layers=abc", "n_layers"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            types.model_override(bad)
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["train", "--out", "x", "--set", "nlayers=3"], "--set"),
+        (["train", "--out", "x", "--set", "n_layers=abc"], "--set"),
+        (["train", "--out", "x", "--steps", "-1"], "--steps"),
+        (["train", "--out", "x", "--eval-every", "0"], "--eval-every"),
+        (["probe", "--data", "x.h5", "--positions", "5-99"], "--positions"),
+        (["probe", "--data", "x.h5", "--labels", "relative,colr"], "--labels"),
+        (["probe", "--data", "x.h5", "--layers", "3-1"], "--layers"),
+        (["intervene", "--game", "f5", "--flip", "e4", "--scale", "nan"], "--scale"),
+        (["generate", "--games", "-1", "--out", "x.h5"], "--games"),
+    ],
+)
+def test_bad_flag_values_fail_while_parsing_and_name_the_flag(argv, flag, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(argv)
+    assert exit_.value.code == 2 and f"argument {flag}" in capsys.readouterr().err
+
+
+def test_defaults_are_shown_in_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["probe", "--help"])
+    assert "(default: 2000)" in capsys.readouterr().out
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    import apps.commands.world
+
+    def broken(args):
+        raise KeyError("a bug, not bad input")
+
+    monkeypatch.setattr(apps.commands.world, "cmd_show", broken)
+    with pytest.raises(KeyError):
+        main(["show", "f5"])
