@@ -28,6 +28,7 @@ from othello.data.seeds import PROBE_SEED
 from othello.engine.games import random_games
 from othello.files import atomic_path, write_json
 from othello.model.checkpoints import SHIPPED_MODEL
+from othello.model.hooks import HookKind, layer_hook
 from probes.fit import ProbeConfig, make_probe
 from probes.layers import fit_probes_by_layer
 from probes.targets import CLASSES
@@ -96,13 +97,20 @@ def load_probe(folder: str | os.PathLike) -> tuple[nn.Module, ProbeConfig, dict[
     return probe, cfg, info
 
 
-def _probe_key(fingerprint: str, games: int, config: ProbeConfig) -> dict[str, Any]:
-    return {
+def _probe_key(fingerprint: str, games: int, config: ProbeConfig, site: str) -> dict[str, Any]:
+    key = {
         "model": fingerprint,
         "games": games,
         "seed": PROBE_SEED,
         "config": {k: v for k, v in asdict(config).items() if k not in ("kind", "n_classes")},
     }
+    return key if site == "resid_post" else {**key, "site": site}
+
+
+def _folder(labelling: str, kind: str, site: str) -> str:
+    """``relative-linear`` at ``resid_post`` (the residual stream after a block), ``relative-linear-resid_mid`` at
+    another site."""
+    return f"{labelling}-{kind}" + ("" if site == "resid_post" else f"-{site}")
 
 
 def stored_probes(
@@ -114,20 +122,25 @@ def stored_probes(
     config: ProbeConfig | None = None,
     cache: str | os.PathLike | None = None,
     progress: bool = True,
+    site: HookKind = "resid_post",
 ) -> dict[int, tuple[nn.Module, dict[str, Any]]]:
     """``{layer: (probe, info)}`` of ``labelling`` and ``kind`` for ``layers`` (all by default), fitted on the train
     split of ``games`` synthetic games of stream ``PROBE_SEED``: each one loaded where a probe with the same key
     (weights, games, settings) is stored (``probe_folders``), the others fitted in one pass and saved. ``info``
-    holds the probe's held-out metrics row (``info["metrics"]``, as ``probe_accuracy_by_layer`` gives it)."""
-    layers = list(range(model.cfg.n_layers + 1)) if layers is None else list(layers)
+    holds the probe's held-out metrics row (``info["metrics"]``, as ``probe_accuracy_by_layer`` gives it). ``site``
+    reads "layer L" at another hook of block L-1 (``layer_hook``; layers 1..n there)."""
+    n = model.cfg.n_layers
+    layers = list(range(0 if site == "resid_post" else 1, n + 1)) if layers is None else list(layers)
+    for L in layers:
+        layer_hook(L, n, site)  # a layer out of range fails here, before any probe is read or fitted
     config = replace(config or ProbeConfig(), kind=kind, n_classes=len(CLASSES[labelling])).resolved()
     fingerprint = model_fingerprint(model)
-    key = _probe_key(fingerprint, games, config)
+    key = _probe_key(fingerprint, games, config, site)
     read, write = probe_folders(fingerprint, cache)
     found: dict[int, tuple[nn.Module, dict[str, Any]]] = {}
     for L in layers:
         for root in read:
-            path = root / f"{labelling}-{kind}" / f"layer-{L}"
+            path = root / _folder(labelling, kind, site) / f"layer-{L}"
             if (path / "probe.json").exists():
                 probe, _, info = load_probe(path)
                 if info.get("key") == key:
@@ -137,7 +150,7 @@ def stored_probes(
     if todo:
         moves = random_games(games, PROBE_SEED)
         for row, probe in fit_probes_by_layer(
-            model, moves, (labelling,), (kind,), todo, config=config, progress=progress
+            model, moves, (labelling,), (kind,), todo, config=config, progress=progress, site=site
         ):
             info = {
                 "key": key,
@@ -147,7 +160,7 @@ def stored_probes(
                 "classes": CLASSES[labelling],
                 "metrics": row,
             }
-            save_probe(write / f"{labelling}-{kind}" / f"layer-{row['layer']}", probe, config, info)
+            save_probe(write / _folder(labelling, kind, site) / f"layer-{row['layer']}", probe, config, info)
             found[row["layer"]] = (probe, info)
     device = next(model.parameters()).device
     for probe, _ in found.values():
@@ -164,11 +177,12 @@ def layer_probes(
     config: ProbeConfig | None = None,
     cache: str | os.PathLike | None = None,
     progress: bool = True,
+    site: HookKind = "resid_post",
 ) -> dict[int, nn.Module]:
     """Probes ``{layer: probe}``: ``stored_probes`` without their info."""
     return {
         L: probe
-        for L, (probe, _) in stored_probes(model, labelling, kind, layers, games, config, cache, progress).items()
+        for L, (probe, _) in stored_probes(model, labelling, kind, layers, games, config, cache, progress, site).items()
     }
 
 
@@ -181,9 +195,10 @@ def stored_probe_rows(
     config: ProbeConfig | None = None,
     cache: str | os.PathLike | None = None,
     progress: bool = True,
+    site: HookKind = "resid_post",
 ) -> list[dict[str, Any]]:
     """The held-out metrics rows of ``stored_probes``, by layer (the table of the stored probes, without refitting)."""
     return [
         info["metrics"]
-        for _, info in stored_probes(model, labelling, kind, layers, games, config, cache, progress).values()
+        for _, info in stored_probes(model, labelling, kind, layers, games, config, cache, progress, site).values()
     ]

@@ -137,3 +137,24 @@ def test_random_play_matches_slow_engine_and_invariants(choices):
         gained = b.score()[0] - before[0] if b.history[-1].colour == BLACK else b.score()[1] - before[1]
         assert gained == 1 + len(flipped)
         assert sum(b.score()) == sum(before) + 1
+
+
+def test_real_mover_board_makes_the_forced_pass():
+    import numpy as np
+
+    from othello.engine.board import GameOverError, real_mover_board
+    from othello.engine.games import random_games, replay
+    from othello.errors import OthelloError
+
+    board = real_mover_board("f5 d6 c3")
+    assert board.next_mover == Board("f5 d6 c3").next_mover and board.history[-1].square is not None
+    games = random_games(500, 3)
+    passed = replay(games, ("passed",)).passed
+    g, t = (int(x[0]) for x in np.nonzero(passed))  # after move t + 1 of game g the next player must pass
+    prefix = [int(s) for s in games[g, : t + 1]]
+    assert Board(prefix).must_pass()
+    after = real_mover_board(prefix)
+    assert after.next_mover == 3 - Board(prefix).next_mover and after.history[-1].square is None
+    with pytest.raises(GameOverError) as error:
+        real_mover_board([int(s) for s in games[0] if s >= 0])
+    assert isinstance(error.value, OthelloError) and "game is over" in str(error.value)

@@ -114,7 +114,9 @@ def test_gradient_edit_makes_the_probe_read_the_edited_board(tiny):
     kept = {}
     for reg in (0.0, 0.02):
         setting = EditSetting("gradient", (1,), steps=400, lr=0.05, reg=reg)
-        out = _board_hook(mlp, torch.tensor([0, 1]), torch.tensor([0, 0]), torch.tensor([20, 33]), target, setting)(x)
+        edited = torch.zeros(2, 64, dtype=torch.bool)
+        edited[[0, 1], [20, 33]] = True
+        out = _board_hook(mlp, torch.tensor([0, 1]), torch.tensor([0, 0]), edited, target, setting)(x)
         read = mlp(out[:, 0]).argmax(-1)
         assert read[0, 20] == target[0, 20] and read[1, 33] == target[1, 33]
         kept[reg] = float((read == board).float().mean())
@@ -143,7 +145,9 @@ def test_whole_board_linear_edit_writes_the_board_along_the_probe_directions_onl
     span, _ = torch.linalg.qr(probe.W.detach().reshape(256, -1))  # [256, 192]
     for keep in ("board", "read"):
         setting = EditSetting("linear", (1,), whole_board=True, keep=keep, steps=200)
-        out = _board_hook(probe, rows, pos, squares, target, setting)(x)
+        edited = torch.zeros(3, 64, dtype=torch.bool)
+        edited[torch.arange(3), squares] = True
+        out = _board_hook(probe, rows, pos, edited, target, setting)(x)
         delta = (out - x)[:, 0]
         assert delta.norm() > 1 and (delta - delta @ span @ span.T).norm() < 1e-4 * delta.norm()
         read = probe(out[:, 0]).argmax(-1)
@@ -262,3 +266,23 @@ def test_intervention_commands(tmp_path, capsys, probe_cache):
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 20000
     assert main(["intervene", *common, "--game", "f5 d6 c3", "--flip", "a1"]) == 2
     assert "a1 is empty" in capsys.readouterr().err
+
+
+def test_several_edits_at_once_compose(tiny, linear_probes):
+    """Two squares edited in one call: the one-square reflections compose (each square's probe reads its edited
+    class), the boards edit both squares, and one square edited alone equals the single-square call."""
+    cases = make_cases(random_games(60, 4), 10, seed=1)
+    case = next(c for c in cases if sum(1 for s in range(64) if c.boards()[0].colour_at(s)) > 4)
+    board = case.boards()[0]
+    other = next(s for s in range(64) if board.colour_at(s) and s != case.square and s != case.moves[-1])
+    setting = EditSetting("linear", (1, 2), scale=2.0)
+    both = intervene(tiny, case.moves, [case.square, other], linear_probes, setting, edit=["flip", "erase"])
+    assert both.board_after.colour_at(other) == 0
+    assert both.board_after.colour_at(case.square) == 3 - board.colour_at(case.square)
+    assert "flip" in both.case.describe() and "erase" in both.case.describe()
+    alone = intervene(tiny, case.moves, case.square, linear_probes, setting)
+    one_list = intervene(tiny, case.moves, [case.square], linear_probes, setting)
+    assert np.allclose(alone.probs_after, one_list.probs_after)
+    assert not np.allclose(both.probs_after, alone.probs_after)
+    with pytest.raises(ValueError, match="once"):
+        intervene(tiny, case.moves, [case.square, case.square], linear_probes, setting)

@@ -103,3 +103,20 @@ def test_layer_norm_runs_fused_with_the_same_values_gradients_and_hooks():
         edited = fused.run_with_hooks(tokens, fwd_hooks=edit)
     assert torch.allclose(edited, plain.run_with_hooks(tokens, fwd_hooks=edit), atol=1e-5)
     assert not torch.allclose(edited, a, atol=1e-3)
+
+
+def test_move_strings_in_tokens_out():
+    import pytest
+
+    from othello.errors import OthelloError
+    from othello.model.tokens import check_prefix, move_probabilities, pad_prefixes, to_tokens
+
+    # tokens skip the four centre squares: f5 (37) is token 34, d6 (43) token 40, c3 (18) token 19
+    assert to_tokens("f5 d6 c3").tolist() == [[34, 40, 19]] and to_tokens([37]).shape == (1, 1)
+    moves, last = pad_prefixes([[37, 43], [37]])
+    assert moves.tolist()[1][:2] == [37, -1] and last.tolist() == [1, 0]
+    for bad in ([], list(range(60))):
+        with pytest.raises(OthelloError, match="1..59 moves"):
+            check_prefix(bad)
+    probs = move_probabilities(build_model(preset("tiny")), "f5 d6 c3")
+    assert probs.shape == (64,) and abs(probs.sum() - 1) < 1e-5 and probs[27] == 0

@@ -56,3 +56,12 @@ def test_other_conventions():
         name = square_name(s)
         for conv in ("li", "nanda"):
             assert convert_square_name(convert_square_name(name, "ours", conv), conv, "ours") == name
+
+
+def test_diagram_draws_a1_top_left():
+    from othello.engine.notation import diagram
+
+    text = diagram([str(s % 10) for s in range(64)]).splitlines()
+    assert text[0] == "  a b c d e f g h" and text[1] == "1 0 1 2 3 4 5 6 7" and text[8].startswith("8 6 7 8 9")
+    wide = diagram(["[ 12]"] * 64).splitlines()
+    assert len(wide) == 9 and wide[1].startswith("1 [ 12] [ 12]")

@@ -178,15 +178,15 @@ def plot_intervention(result: Any, path: str | os.PathLike, title: str = "") -> 
         axes[1, 0],
         discs=r.board_after.to_array(),
         outlined=r.legal_after,
-        marked=[r.case.square],
-        title=f"edited board: {r.case.edit} {square_name(r.case.square)} (red cross)",
+        marked=r.case.squares,
+        title=f"edited board: {', '.join(f'{op} {square_name(sq)}' for sq, op in r.case.edits)} (red cross)",
     )
     image = draw_board(
         axes[1, 1],
         discs=r.board_after.to_array(),
         heat=r.probs_after,
         outlined=r.legal_after,
-        marked=[r.case.square],
+        marked=r.case.squares,
         vmax=peak,
         cmap="magma",
         annotate=True,

@@ -122,7 +122,7 @@ def intervention_payload(result: Any) -> dict[str, Any]:
     s = result.setting
     return {
         "moves": _squares(result.case.moves),
-        "square": square_name(result.case.square),
+        "square": ", ".join(square_name(sq) for sq in result.case.squares),
         "edit": result.case.edit,
         "method": s.method,
         "layers": list(s.layers),

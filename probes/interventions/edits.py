@@ -78,19 +78,39 @@ def edit_board(board: Board, square: int, edit: Edit) -> Board:
 
 @dataclass
 class EditCase:
-    """One intervention: a game prefix (squares), the square to edit, and the edit."""
+    """One intervention: a game prefix (squares), the square to edit, and the edit; or several squares at once,
+    ``square`` and ``edit`` then tuples of the same length (one edit per square)."""
 
     moves: list[int]
-    square: int
-    edit: Edit = "flip"
+    square: int | tuple[int, ...]
+    edit: Edit | tuple[Edit, ...] = "flip"
+
+    @property
+    def edits(self) -> list[tuple[int, Edit]]:
+        """``[(square, edit), ...]``: one pair per edited square."""
+        squares = (self.square,) if isinstance(self.square, (int, np.integer)) else tuple(self.square)
+        ops = (self.edit,) * len(squares) if isinstance(self.edit, str) else tuple(self.edit)
+        if len(ops) != len(squares) or not squares:
+            raise EditError(f"give one edit per square: {len(squares)} squares, {len(ops)} edits")
+        if len(set(squares)) != len(squares):
+            raise EditError("each square can be edited once")
+        return [(int(sq), op) for sq, op in zip(squares, ops)]
+
+    @property
+    def squares(self) -> list[int]:
+        return [sq for sq, _ in self.edits]
 
     def boards(self) -> tuple[Board, Board]:
         """The real board after the prefix and the edited board (same side to move)."""
         board = real_mover_board(self.moves)
-        return board, edit_board(board, self.square, self.edit)
+        edited = board
+        for sq, op in self.edits:
+            edited = edit_board(edited, sq, op)
+        return board, edited
 
     def describe(self) -> str:
-        return f"{self.edit} {square_name(self.square)} after {' '.join(square_name(s) for s in self.moves)}"
+        edits = ", ".join(f"{op} {square_name(sq)}" for sq, op in self.edits)
+        return f"{edits} after {' '.join(square_name(s) for s in self.moves)}"
 
 
 Keep = Literal["board", "read"]
@@ -186,28 +206,27 @@ def _board_hook(
     probe: torch.nn.Module,
     rows: torch.Tensor,
     pos: torch.Tensor,
-    squares: torch.Tensor,
+    edited: torch.Tensor,
     target_board: torch.Tensor,
     setting: EditSetting,
 ) -> Callable:
     """Write ``target_board`` [n, 64] into the activations at (``rows``, ``pos``): minimise the probe's
-    cross-entropy of it, the edited ``squares`` [n] with weight 1 and every other square with ``setting.reg``.
+    cross-entropy of it, the ``edited`` squares ([n, 64] bool) with weight 1 and every other square with
+    ``setting.reg``.
 
     The gradient method uses Adam (Li et al.); the linear one plain gradient descent, whose steps on a linear
     probe are combinations of its weight vectors, so the edit stays in the span of the probe's directions.
     With ``keep="read"`` the other squares are pulled to what the probe reads before the edit, not to the board.
     """
-    n = torch.arange(len(squares), device=squares.device)
     weights = torch.full(target_board.shape, setting.reg, device=target_board.device)  # [n, 64]
-    weights[n, squares] = 1.0
+    weights[edited] = 1.0
     optimiser = torch.optim.Adam if setting.method == "gradient" else torch.optim.SGD
 
     def hook(resid: torch.Tensor, hook: Any = None) -> torch.Tensor:
         x = resid[rows, pos].detach().float().clone()
         target = target_board
         if setting.keep == "read":
-            target = probe(x).argmax(-1)
-            target[n, squares] = target_board[n, squares]
+            target = torch.where(edited, target_board, probe(x).argmax(-1))
         with torch.enable_grad():
             x.requires_grad_(True)
             opt = optimiser([x], lr=setting.lr)
@@ -249,33 +268,44 @@ def edited_move_probabilities(
         moves, last_np = pad_prefixes([c.moves for c in batch])
         tokens = torch.from_numpy(squares_to_tokens(moves)).to(device)
         last, lengths = torch.as_tensor(last_np, device=device), last_np + 1
-        # every (case, position) to edit: the probe's labels of the board there, with the square edited
+        # every (case, position) to edit: the probe's labels of the board there, with the squares edited that
+        # hold a disc there
         labels = board_labels(moves, labelling)  # [B, T, 64]; -1 past the prefix
-        rows, pos = [], []
+        entries = []
         for i, c in enumerate(batch):
             for p in range(lengths[i] - 1, max(lengths[i] - setting.positions, 0) - 1, -1):
-                if labels[i, p, c.square] > 0:
-                    rows.append(i)
-                    pos.append(p)
-        rows_np, pos_np = np.array(rows), np.array(pos)
-        sq_np = np.array([batch[i].square for i in rows])
-        if any(c.edit != batch[0].edit for c in batch):
-            raise EditError("the cases of one call must share their edit (flip or erase)")
+                held = [(sq, op) for sq, op in c.edits if labels[i, p, sq] > 0]
+                if held:
+                    entries.append((i, p, held))
+        rows_np, pos_np = np.array([e[0] for e in entries]), np.array([e[1] for e in entries])
         current_board = labels[rows_np, pos_np].astype(np.int64)  # [n, 64]
-        target_board = current_board.copy()
-        current = current_board[np.arange(len(rows)), sq_np]
-        target_board[np.arange(len(rows)), sq_np] = 0 if batch[0].edit == "erase" else 3 - current
-        rows_t, pos_t, sq = (torch.as_tensor(a, device=device) for a in (rows_np, pos_np, sq_np))
+        target_board, edited = current_board.copy(), np.zeros(current_board.shape, dtype=bool)
+        for k, (_, _, held) in enumerate(entries):
+            for sq, op in held:
+                target_board[k, sq] = 0 if op == "erase" else 3 - current_board[k, sq]
+                edited[k, sq] = True
+        rows_t, pos_t = torch.as_tensor(rows_np, device=device), torch.as_tensor(pos_np, device=device)
         target_t = torch.as_tensor(target_board, device=device)
         hooks = []
         for L in setting.layers:
             if setting.writes_board:
-                fn = _board_hook(probes[L], rows_t, pos_t, sq, target_t, setting)
-            else:
+                fn = _board_hook(probes[L], rows_t, pos_t, torch.as_tensor(edited, device=device), target_t, setting)
+                hooks.append((residual_hook(L, n_layers), fn))
+                continue
+            # one reflection per edited square: the j-th square of every entry that has one, hooks composed in turn
+            for j in range(max((len(e[2]) for e in entries), default=0)):
+                ks = torch.as_tensor([k for k, e in enumerate(entries) if len(e[2]) > j], device=device)
+                sq = np.array([entries[k][2][j][0] for k in ks.tolist()])
                 fn = _linear_hook(
-                    probes[L], rows_t, pos_t, sq, torch.as_tensor(current, device=device), target_t, setting.scale
+                    probes[L],
+                    rows_t[ks],
+                    pos_t[ks],
+                    torch.as_tensor(sq, device=device),
+                    torch.as_tensor(current_board[ks.cpu().numpy(), sq], device=device),
+                    target_t[ks],
+                    setting.scale,
                 )
-            hooks.append((residual_hook(L, n_layers), fn))
+                hooks.append((residual_hook(L, n_layers), fn))
         idx = torch.arange(len(batch), device=device)
         plain = model(tokens)[idx, last]
         changed = model.run_with_hooks(tokens, fwd_hooks=hooks)[idx, last]
@@ -335,18 +365,21 @@ class InterventionResult:
 def intervene(
     model: torch.nn.Module,
     moves: str | Sequence[int],
-    square: str | int,
+    square: str | int | Sequence[str | int],
     probes: dict[int, torch.nn.Module],
     setting: EditSetting | None = None,
-    edit: Edit = "flip",
+    edit: Edit | Sequence[Edit] = "flip",
     labelling: str | None = None,
 ) -> InterventionResult:
-    """Edit ``square`` (flip or erase) in the model's board after ``moves`` and return what changed.
+    """Edit ``square`` (flip or erase) in the model's board after ``moves`` and return what changed; several
+    squares at once when ``square`` is a list (``edit`` then one edit for all, or a list of one per square).
 
     ``labelling`` is the probes' labelling (default: relative for linear, colour for gradient probes)."""
     setting = setting or EditSetting(layers=tuple(sorted(probes)[1:]))
     labelling = labelling or DEFAULT_PROBES[setting.method][0]
-    case = EditCase(parse_moves(moves) if isinstance(moves, str) else list(moves), parse_square(square), edit)
+    squares = parse_square(square) if isinstance(square, (str, int)) else tuple(parse_square(q) for q in square)
+    edits = edit if isinstance(edit, str) else tuple(edit)
+    case = EditCase(parse_moves(moves) if isinstance(moves, str) else list(moves), squares, edits)
     board, edited = case.boards()
     before, after = edited_move_probabilities(model, [case], probes, setting, labelling)
     return InterventionResult(
