@@ -3,7 +3,7 @@ handler parses nothing itself, calls one library function and prints what a view
 
 - ``world``: generate, import, export, labels, info, show, perft, train, eval, predict, convert.
 - ``probing``: probe, readout, intervene-eval, intervene.
-- ``runs``: demo, report.
+- ``runs``: demo, explore, report.
 """
 
 from apps.commands import probing, runs, world

@@ -1,4 +1,5 @@
-"""The whole experiment and its page: demo, report: each one's arguments beside what it does."""
+"""The whole experiment, its page and the live explorer: demo, report, explore: each one's arguments beside what
+it does."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 from typing import Any
 
 from apps import args as types
-from apps.args import command, dump
+from apps.args import command, dump, load_cli_model, model_flags
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -47,8 +48,18 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"wrote {write_report(args.run)}")
 
 
+def cmd_explore(args: argparse.Namespace) -> None:
+    from apps.explorer.server import create_app, serve
+    from apps.explorer.service import ExplorerBackend, default_name
+
+    print("loading the model and its probes ...", flush=True)
+    backend = ExplorerBackend(load_cli_model(args), name=default_name(args.model), data=args.data)
+    serve(create_app(backend), host=args.host, port=args.port)
+    print("explorer stopped")
+
+
 def _app_commands(sub: Any) -> None:
-    """demo, report"""
+    """demo, explore, report"""
     p = command(sub, "demo", cmd_demo, "the whole experiment: evaluate, probe, intervene, draw, report")
     p.add_argument("--out", default="runs/demo")
     p.add_argument(
@@ -86,6 +97,14 @@ def _app_commands(sub: Any) -> None:
     )
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
+
+    p = command(sub, "explore", cmd_explore, "a live page: play, see the board the model believes, edit it")
+    model_flags(p)
+    p.add_argument("--port", type=types.bounded_int(1, 65535), default=8000)
+    p.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (another than 127.0.0.1 opens it to others)"
+    )
+    p.add_argument("--data", default=None, help="an HDF5 game file whose games the page can load by number")
 
     p = command(sub, "report", cmd_report, "write RUN/report.html, one self-contained page")
     p.add_argument("run", help="a demo folder (summary.json) or a training folder (config.json)")

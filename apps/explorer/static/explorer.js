@@ -1,0 +1,295 @@
+// The explorer page: it keeps the position (moves and edits) in the URL and draws what the API returns.
+import { drawBoard, el, heatColour, percentText, readoutDiscs, SQUARES } from "./board.js";
+
+const $ = (id) => document.getElementById(id);
+const state = { moves: [], redo: [], edits: [], layer: null, info: null, result: null, attention: null, menuSquare: null };
+
+async function api(path, body) {
+  const response = await fetch(path, body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const data = await response.json().catch(() => ({ detail: `HTTP ${response.status}` }));
+  if (!response.ok) {
+    const detail = Array.isArray(data.detail) ? data.detail.map((d) => `${d.loc.slice(-1)[0]}: ${d.msg}`).join("; ") : data.detail;
+    throw new Error(detail || `HTTP ${response.status}`);
+  }
+  return data;
+}
+
+function showError(error) { $("error").textContent = error ? String(error.message || error) : ""; }
+
+// ------------------------------------------------------------------------------------------ the URL holds the game
+function writeUrl() {
+  const edits = state.edits.map((e) => e.square + ":" + e.op).join(",");
+  const hash = "#m=" + state.moves.join("") + (edits ? "&e=" + edits : "");
+  if (location.hash !== hash) history.replaceState(null, "", hash);
+}
+
+function readUrl() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  state.moves = (params.get("m") || "").match(/[a-h][1-8]/g) || [];
+  state.edits = (params.get("e") || "").split(",").filter(Boolean).map((x) => {
+    const [square, op] = x.split(":");
+    return { square, op: op === "erase" ? "erase" : "flip" };
+  });
+}
+
+// ------------------------------------------------------------------------------------------------------ requests
+function request() {
+  return {
+    moves: state.moves.join(" "), labelling: $("labelling").value, edits: state.edits, method: $("method").value,
+    writes: $("writes").value, layers: $("edit-layers").value || null, scale: Number($("scale").value) || 2,
+    positions: Number($("positions").value) || 1,
+  };
+}
+
+// the last position the server accepted: a refused one (an illegal move, an edit of an empty square) is undone
+let good = { moves: [], edits: [] };
+
+async function refresh() {
+  try {
+    state.result = await api("/api/analyze", request());
+    showError(null);
+    good = { moves: [...state.moves], edits: [...state.edits] };
+  } catch (error) {
+    showError(error);
+    state.moves = [...good.moves];
+    state.edits = [...good.edits];
+  }
+  writeUrl();
+  if (state.result) render();
+}
+
+function play(squares, keepRedo = false) {
+  state.moves = squares;
+  if (!keepRedo) state.redo = [];
+  state.edits = [];
+  refresh();
+}
+
+// -------------------------------------------------------------------------------------------------------- drawing
+function render() {
+  const r = state.result;
+  const probs = r.probabilities || {};
+  const peak = Math.max(0.05, ...Object.values(probs));
+  const extra = {};
+  for (const sq of SQUARES) extra[sq] = { "data-prob": (probs[sq] || 0).toFixed(5) };
+  drawBoard($("board"), {
+    discs: r.board, heat: r.probabilities ? probs : null, heatMax: peak, text: percentText(probs),
+    outlined: r.legal, extra, size: 330,
+    onClick: (sq) => { if (r.legal.includes(sq)) play([...state.moves, sq]); },
+  });
+  $("status").textContent = r.game_over ? `game over (${state.moves.length} moves)`
+    : `${r.next_mover} to move` + (r.passed ? " (the other side had to pass)" : "") + ` after ${state.moves.length} moves`;
+  const list = $("moves");
+  list.innerHTML = "";
+  const line = [...state.moves, ...[...state.redo].reverse()];
+  line.forEach((sq, i) => {
+    const span = document.createElement("span");
+    span.textContent = (i % 2 === 0 ? `${i / 2 + 1}. ` : "") + sq;
+    span.dataset.ply = i + 1;
+    span.className = i + 1 === state.moves.length ? "current" : i >= state.moves.length ? "after" : "";
+    span.addEventListener("click", () => jump(i + 1, line));
+    list.appendChild(span);
+    list.appendChild(document.createTextNode(" "));
+  });
+  const top = $("top-moves");
+  top.innerHTML = "";
+  for (const t of r.top || []) {
+    const li = document.createElement("li");
+    li.textContent = `${t.square} ${(100 * t.p).toFixed(1)} %` + (t.legal ? "" : " (illegal)");
+    if (!t.legal) li.className = "illegal";
+    top.appendChild(li);
+  }
+  $("top-legal").textContent = r.top ? (r.top_legal ? "the top move is legal" : "the top move is ILLEGAL") : "";
+  renderProbes();
+  renderEdit();
+}
+
+function jump(ply, line) {
+  state.redo = line.slice(ply).reverse();
+  play(line.slice(0, ply), true);
+}
+
+function probeRows() {
+  const site = $("site").value;
+  return (state.result.probes || []).filter((p) => p.site === site);
+}
+
+function renderProbes() {
+  const r = state.result, rows = probeRows();
+  const strip = $("layer-strip");
+  strip.innerHTML = "";
+  $("probe-board").innerHTML = "";
+  drawBoard($("true-board"), { discs: r.board, size: 300 });
+  if (!rows.length) { $("layer-accuracy").textContent = "(no read-out before the first move)"; return; }
+  if (state.layer === null || !rows.some((p) => p.layer === state.layer)) state.layer = rows[rows.length - 1].layer;
+  for (const p of rows) {
+    const fig = document.createElement("figure");
+    fig.dataset.layer = p.layer;
+    if (p.layer === state.layer) fig.className = "chosen";
+    const svg = el("svg", {}, fig);
+    drawBoard(svg, { discs: readoutDiscs(p.read, r.next_mover), marked: p.misread, size: 96, attr: "data-mini-square" });
+    const cap = document.createElement("figcaption");
+    cap.textContent = `layer ${p.layer}: ${(100 * p.accuracy).toFixed(0)} %`;
+    fig.appendChild(cap);
+    fig.addEventListener("click", () => { state.layer = p.layer; renderProbes(); });
+    strip.appendChild(fig);
+  }
+  const p = rows.find((q) => q.layer === state.layer);
+  drawBoard($("probe-board"), {
+    discs: readoutDiscs(p.read, r.next_mover), discOpacity: Object.fromEntries(Object.entries(p.confidence).map(([s, c]) => [s, 0.25 + 0.75 * c])),
+    marked: p.misread, attr: "data-probe-square", size: 300, title: `layer ${p.layer} (${p.hook})`,
+    extra: Object.fromEntries(SQUARES.map((s) => [s, { "data-confidence": p.confidence[s] }])),
+    onClick: (sq) => openMenu(sq),
+  });
+  $("layer-accuracy").textContent = `layer ${p.layer}: ${64 - p.misread.length} of 64 squares read right` +
+    ` (by layer: ${rows.map((q) => (100 * q.accuracy).toFixed(0)).join(", ")} %)`;
+}
+
+function openMenu(sq) {
+  if (!state.result.board[sq] || state.result.board[sq] === "empty") { showError(`${sq} is empty: only a disc can be flipped or erased`); return; }
+  state.menuSquare = sq;
+  $("edit-square").textContent = `edit ${sq}:`;
+  $("edit-menu").hidden = false;
+}
+
+function addEdit(op) {
+  const sq = state.menuSquare;
+  $("edit-menu").hidden = true;
+  state.edits = [...state.edits.filter((e) => e.square !== sq), { square: sq, op }];
+  refresh();
+}
+
+function renderEdit() {
+  const list = $("edit-list");
+  list.innerHTML = "";
+  for (const e of state.edits) {
+    const li = document.createElement("li");
+    li.textContent = `${e.op} ${e.square} `;
+    const remove = document.createElement("button");
+    remove.textContent = "remove";
+    remove.addEventListener("click", () => { state.edits = state.edits.filter((x) => x !== e); refresh(); });
+    li.appendChild(remove);
+    list.appendChild(li);
+  }
+  const ed = state.result.edited;
+  $("before-board").innerHTML = "";
+  $("edited-board").innerHTML = "";
+  if (!ed) { $("edit-error").textContent = state.edits.length ? "" : "click a disc of the read-out to edit the model's board"; return; }
+  const peak = Math.max(0.05, ...Object.values(ed.probabilities), ...Object.values(ed.probabilities_before));
+  const marked = state.edits.map((e) => e.square);
+  drawBoard($("before-board"), { discs: ed.board, heat: ed.probabilities_before, heatMax: peak, text: percentText(ed.probabilities_before),
+                                 outlined: ed.legal, marked, size: 300, attr: "data-before-square" });
+  drawBoard($("edited-board"), { discs: ed.board, heat: ed.probabilities, heatMax: peak, text: percentText(ed.probabilities),
+                                 outlined: ed.legal, marked, size: 300, attr: "data-edited-square",
+                                 extra: Object.fromEntries(SQUARES.map((s) => [s, { "data-prob": (ed.probabilities[s] || 0).toFixed(5) }])) });
+  $("edit-error").textContent = `error against the edited board (Li et al.): ${ed.error_before} before -> ${ed.error_after} after; ${ed.setting}`;
+}
+
+// ----------------------------------------------------------------------------------------------------- attention
+async function showHeads() {
+  if (!state.moves.length) { showError("play a move first"); return; }
+  try {
+    state.attention = await api("/api/attention", { moves: state.moves.join(" "), layer: Number($("head-layer").value), head: Number($("head-index").value) });
+    showError(null);
+  } catch (error) { showError(error); return; }
+  const a = state.attention, n = a.labels.length, cell = Math.max(8, Math.min(22, 600 / n)), pad = 34;
+  const svg = $("attention");
+  svg.innerHTML = "";
+  svg.setAttribute("width", pad + n * cell + 4);
+  svg.setAttribute("height", pad + n * cell + 4);
+  svg.setAttribute("xmlns", "http://www.w3.org/2000/svg");
+  const peak = Math.max(...a.pattern.flat());
+  a.labels.forEach((label, i) => {
+    el("text", { x: pad - 3, y: pad + (i + 0.7) * cell, "text-anchor": "end", "font-size": Math.min(11, cell) }, svg).textContent = label;
+    el("text", { x: pad + (i + 0.5) * cell, y: pad - 4, "text-anchor": "middle", "font-size": Math.min(11, cell),
+                 transform: `rotate(-60 ${pad + (i + 0.5) * cell} ${pad - 4})` }, svg).textContent = label;
+  });
+  a.pattern.forEach((row, q) => row.forEach((w, k) => {
+    if (k > q) return;
+    const rect = el("rect", { x: pad + k * cell, y: pad + q * cell, width: cell, height: cell, fill: heatColour(w / peak), stroke: "#eee" }, svg);
+    rect.dataset.weight = w;
+    el("title", {}, rect).textContent = `${a.labels[q]} (move ${q + 1}) attends to ${a.labels[k]} (move ${k + 1}): ${w.toFixed(3)}`;
+  }));
+}
+
+// ------------------------------------------------------------------------------------------------------ downloads
+const VIEWS = { board: () => [$("board"), state.result], predict: () => [$("board"), state.result && { top: state.result.top, probabilities: state.result.probabilities }],
+  probe: () => [$("probe-board"), state.result && state.result.probes], edit: () => [$("edited-board"), state.result && state.result.edited],
+  attention: () => [$("attention"), state.attention] };
+
+function save(blob, name) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+function download(view, kind) {
+  const [svg, data] = VIEWS[view]();
+  const stem = `othello-${view}-${state.moves.length}`;
+  if (kind === "json") return save(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }), stem + ".json");
+  const text = new XMLSerializer().serializeToString(svg);
+  if (kind === "svg") return save(new Blob([text], { type: "image/svg+xml" }), stem + ".svg");
+  const image = new Image();
+  image.onload = () => {
+    const canvas = document.createElement("canvas");
+    canvas.width = image.width * 2; canvas.height = image.height * 2;
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
+    canvas.toBlob((blob) => save(blob, stem + ".png"));
+  };
+  image.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(text);
+}
+
+// ---------------------------------------------------------------------------------------------------------- setup
+function options(select, values) { select.innerHTML = values.map((v) => `<option>${v}</option>`).join(""); }
+
+async function start() {
+  const info = state.info = await api("/api/info");
+  $("model-name").textContent = `${info.model}: ${info.n_layers} layers, ${info.n_heads} heads`;
+  options($("labelling"), info.labellings);
+  options($("site"), info.sites);
+  options($("head-layer"), [...Array(info.n_layers).keys()]);
+  options($("head-index"), [...Array(info.n_heads).keys()]);
+  $("method").value = info.defaults.method;
+  $("writes").value = info.defaults.writes;
+  $("edit-layers").value = info.defaults.layers;
+  $("scale").value = info.defaults.scale;
+  $("positions").value = info.defaults.positions;
+  if (info.games) { $("game-loader").hidden = false; $("game-count").textContent = `of ${info.games}`; }
+  for (const span of document.querySelectorAll(".downloads")) {
+    for (const kind of ["svg", "png", "json"]) {
+      const b = document.createElement("button");
+      b.textContent = kind.toUpperCase();
+      b.dataset.download = kind;
+      b.addEventListener("click", () => download(span.dataset.view, kind));
+      span.appendChild(b);
+    }
+  }
+  $("undo").addEventListener("click", () => { if (state.moves.length) { state.redo.push(state.moves.at(-1)); play(state.moves.slice(0, -1), true); } });
+  $("redo").addEventListener("click", () => { if (state.redo.length) { const sq = state.redo.pop(); play([...state.moves, sq], true); } });
+  $("reset").addEventListener("click", () => play([]));
+  $("random").addEventListener("click", async () => {
+    try { const g = await api("/api/random"); const line = g.moves.split(" "); jump(Math.min(20, line.length), line); } catch (e) { showError(e); }
+  });
+  $("paste-go").addEventListener("click", () => play(($("paste").value.toLowerCase().match(/[a-h][1-8]/g)) || []));
+  $("load-game").addEventListener("click", async () => {
+    try { const g = await api(`/api/game/${Number($("game-index").value)}`); const line = g.moves.split(" "); jump(line.length, line); } catch (e) { showError(e); }
+  });
+  $("edit-flip").addEventListener("click", () => addEdit("flip"));
+  $("edit-erase").addEventListener("click", () => addEdit("erase"));
+  $("edit-cancel").addEventListener("click", () => { $("edit-menu").hidden = true; });
+  $("clear-edits").addEventListener("click", () => { state.edits = []; refresh(); });
+  $("show-heads").addEventListener("click", showHeads);
+  for (const id of ["labelling", "method", "writes", "edit-layers", "scale", "positions"]) $(id).addEventListener("change", refresh);
+  $("site").addEventListener("change", renderProbes);
+  window.addEventListener("hashchange", () => { readUrl(); refresh(); });
+  readUrl();
+  await refresh();
+  document.body.dataset.ready = "1";
+}
+
+start().catch(showError);

@@ -1,0 +1,60 @@
+// The notebook widget (anywidget): the page's board, read-out and edit views, drawn from the synced `result`.
+// board.js is prepended to this file when the widget is built, so drawBoard and friends are in scope here.
+
+function render({ model, el: root }) {
+  root.classList.add("othello-explorer");
+  const status = document.createElement("div");
+  const row = document.createElement("div");
+  row.style.display = "flex"; row.style.gap = "1em"; row.style.flexWrap = "wrap";
+  const boards = ["board", "probe", "edited"].map(() => el("svg", {}));
+  boards.forEach((b) => row.appendChild(b));
+  root.appendChild(status);
+  root.appendChild(row);
+
+  function draw() {
+    const r = model.get("result") || {};
+    const error = model.get("error");
+    if (!r.board) { status.textContent = error || "loading..."; return; }
+    const probs = r.probabilities || {};
+    const peak = Math.max(0.05, ...Object.values(probs));
+    const extra = Object.fromEntries(SQUARES.map((s) => [s, { "data-prob": (probs[s] || 0).toFixed(5) }]));
+    drawBoard(boards[0], { discs: r.board, heat: r.probabilities ? probs : null, heatMax: peak, text: percentText(probs),
+      outlined: r.legal, extra, size: 300, title: r.game_over ? "game over" : `${r.next_mover} to move`,
+      onClick: (sq) => {
+        if (!r.legal.includes(sq)) return;
+        model.set("moves", (model.get("moves") + " " + sq).trim());
+        model.set("edits", []);
+        model.save_changes();
+      } });
+    const layer = model.get("layer");
+    const site = model.get("site");
+    const rows = (r.probes || []).filter((p) => p.site === site);
+    const p = rows.find((q) => q.layer === layer) || rows[rows.length - 1];
+    if (p) {
+      drawBoard(boards[1], { discs: readoutDiscs(p.read, r.next_mover), marked: p.misread, attr: "data-probe-square", size: 300,
+        title: `read-out, layer ${p.layer} (${p.site}): ${(100 * p.accuracy).toFixed(0)} %`,
+        onClick: (sq) => {
+          if (r.board[sq] === "empty") return;
+          const edits = model.get("edits").filter((e) => e.square !== sq);
+          model.set("edits", [...edits, { square: sq, op: "flip" }]);
+          model.save_changes();
+        } });
+    }
+    const ed = r.edited;
+    if (ed) {
+      const peakAfter = Math.max(0.05, ...Object.values(ed.probabilities));
+      drawBoard(boards[2], { discs: ed.board, heat: ed.probabilities, heatMax: peakAfter, text: percentText(ed.probabilities),
+        outlined: ed.legal, marked: model.get("edits").map((e) => e.square), attr: "data-edited-square", size: 300,
+        title: `edited: error ${ed.error_before} -> ${ed.error_after}` });
+    } else {
+      while (boards[2].firstChild) boards[2].removeChild(boards[2].firstChild);
+    }
+    status.textContent = (error ? `error: ${error}  ` : "") + `moves: ${model.get("moves") || "(none)"}` +
+      (model.get("edits").length ? `; edits: ${model.get("edits").map((e) => e.op + " " + e.square).join(", ")}` : "");
+  }
+  model.on("change:result", draw);
+  model.on("change:error", draw);
+  draw();
+}
+
+export default { render };

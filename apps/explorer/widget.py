@@ -1,0 +1,62 @@
+"""The explorer in a notebook: an anywidget with the page's drawing code, its state readable and settable.
+
+>>> w = Explorer(load_model())          # displayed by the cell
+>>> w.moves = "f5 d6 c3 d3"             # play from Python; clicks on the board play too
+>>> w.edits = [{"square": "e4", "op": "flip"}]
+>>> w.result["edited"]["error_after"]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anywidget
+import traitlets
+
+from apps.explorer.server import STATIC
+from apps.explorer.service import AnalyzeRequest, ExplorerBackend
+from othello.errors import OthelloError
+
+__all__ = ["Explorer"]
+
+
+class Explorer(anywidget.AnyWidget):
+    """Play a position, see the board the model believes, edit it. ``result`` is ``/api/analyze``'s answer."""
+
+    # the page's board.js, then the widget's glue: one drawing code for the page and the notebook
+    _esm = (STATIC / "board.js").read_text() + "\n" + (STATIC / "widget.js").read_text()
+    moves = traitlets.Unicode("").tag(sync=True)
+    edits = traitlets.List(traitlets.Dict()).tag(sync=True)
+    labelling = traitlets.Unicode("relative").tag(sync=True)
+    site = traitlets.Unicode("resid_post").tag(sync=True)
+    layer = traitlets.Int(-1).tag(sync=True)  # the read-out drawn; -1: the last layer
+    method = traitlets.Unicode("linear").tag(sync=True)
+    writes = traitlets.Unicode("board as read").tag(sync=True)
+    edit_layers = traitlets.Unicode("").tag(sync=True)  # "" : the tested default
+    result = traitlets.Dict().tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, model: Any = None, backend: ExplorerBackend | None = None, **state: Any) -> None:
+        if backend is None:
+            from othello.model.checkpoints import load_model
+
+            backend = ExplorerBackend(model if model is not None else load_model())
+        self._backend = backend
+        super().__init__(**state)
+        self.observe(self._update, names=["moves", "edits", "labelling", "method", "writes", "edit_layers"])
+        self._update()
+
+    def _update(self, change: Any = None) -> None:
+        try:
+            request = AnalyzeRequest(
+                moves=self.moves,
+                labelling=self.labelling,
+                edits=self.edits,
+                method=self.method,
+                writes=self.writes,
+                layers=self.edit_layers or None,
+            )
+            self.result = self._backend.analyze(request)
+            self.error = ""
+        except (OthelloError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+            self.error = str(error).splitlines()[0]

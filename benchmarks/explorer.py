@@ -1,0 +1,73 @@
+"""Explorer speed on the shipped model: server start to first answer, and ``POST /api/analyze`` latency (p50, p95)
+over random positions, with all layers' read-outs, and with a linear edit (the page's default: whole board as
+read, the last five layers, the last 5 positions).
+
+    python benchmarks/explorer.py [--positions 200]
+
+Goals (issue: explorer): p95 <= 100 ms for a read-out, <= 200 ms with a linear edit, start <= 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--positions", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    import torch
+    from fastapi.testclient import TestClient
+
+    from apps.explorer.server import create_app
+    from apps.explorer.service import ExplorerBackend
+    from othello.engine.board import real_mover_board
+    from othello.engine.games import random_games
+    from othello.engine.notation import square_name
+    from othello.model import load_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    client = TestClient(create_app(ExplorerBackend(load_model(), name="small8", progress=False)))
+    first = client.post("/api/analyze", json={"moves": "f5 d6 c3"})
+    start_s = time.perf_counter() - started
+    assert first.status_code == 200, first.text
+
+    rng = np.random.default_rng(0)
+    cases = []
+    for game in random_games(args.positions, 11):
+        length = int((game >= 0).sum())
+        n = int(rng.integers(5, min(length, 59)))
+        moves = [int(s) for s in game[:n]]
+        board = real_mover_board(moves)
+        discs = [s for s in range(64) if board.colour_at(s)]
+        cases.append((" ".join(square_name(s) for s in moves), square_name(int(rng.choice(discs)))))
+
+    def timed(body: dict) -> float:
+        t = time.perf_counter()
+        r = client.post("/api/analyze", json=body)
+        assert r.status_code == 200, r.text
+        return 1000 * (time.perf_counter() - t)
+
+    for name, make in (
+        ("read-outs (all layers, both sites)", lambda m, s: {"moves": m}),
+        (
+            "read-outs + linear edit (board as read, layers 4-8, 5 positions)",
+            lambda m, s: {"moves": m, "edits": [{"square": s, "op": "flip"}]},
+        ),
+    ):
+        times = sorted(timed(make(m, s)) for m, s in cases)
+        p95 = times[int(0.95 * (len(times) - 1))]
+        print(f"{name}: p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms over {len(times)} positions")
+    print(f"start to first answer: {start_s:.2f} s (imports, model, stored probes, one analysis)")
+    print(f"torch threads: {torch.get_num_threads()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""The explorer's API through the framework's test client, the notebook widget, and the page in headless Chromium."""
+
+import shutil
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from apps.explorer.server import Background, create_app
+from apps.explorer.service import ExplorerBackend
+from othello.data.datasets import generate
+from othello.engine.board import Board
+from othello.engine.notation import square_name
+from othello.model import build_model, preset
+from probes.fit import ProbeConfig
+from probes.interventions.edits import EditSetting, intervene
+
+FAST = ProbeConfig(epochs=1, hidden=16)
+GAME = "f5 d6 c3 d3 c4"
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    data = generate(tmp_path_factory.mktemp("games") / "g.h5", 5, seed=2, progress=False)
+    return ExplorerBackend(
+        build_model(preset("tiny")), name="tiny", data=data, probe_games=80, probe_config=FAST, progress=False
+    )
+
+
+@pytest.fixture(scope="module")
+def client(backend):
+    return TestClient(create_app(backend), raise_server_exceptions=False)
+
+
+def test_info(client):
+    info = client.get("/api/info").json()
+    assert info["model"] == "tiny" and info["n_layers"] == 2 and info["sites"] == ["resid_post", "resid_mid"]
+    assert info["labellings"] == ["relative", "colour"] and info["games"] == 5 and info["defaults"]["layers"] == "1-2"
+
+
+def test_analyze_gives_every_field_of_the_contract(client):
+    r = client.post("/api/analyze", json={"moves": GAME, "labelling": "relative"})
+    assert r.status_code == 200
+    data = r.json()
+    board = Board(GAME)
+    names = {0: "empty", 1: "black", 2: "white"}
+    assert data["board"] == {square_name(s): names[c] for s, c in enumerate(board.to_array())}
+    assert data["next_mover"] == "white" and data["legal"] == [square_name(s) for s in sorted(board.legal_moves)]
+    probs = data["probabilities"]
+    assert abs(sum(probs.values()) - 1) < 1e-3 and "d4" not in probs and all(p >= 0 for p in probs.values())
+    assert [(p["layer"], p["site"]) for p in data["probes"]] == [
+        (0, "resid_post"),
+        (1, "resid_post"),
+        (2, "resid_post"),
+        (1, "resid_mid"),
+        (2, "resid_mid"),
+    ]
+    for p in data["probes"]:
+        assert len(p["read"]) == 64 and set(p["read"].values()) <= {"empty", "mine", "theirs"}
+        assert all(0 <= c <= 1 for c in p["confidence"].values()) and p["accuracy"] == 1 - len(p["misread"]) / 64
+    assert data["top"][0]["square"] == max(probs, key=probs.get) and data["top_legal"] == data["top"][0]["legal"]
+    colour = client.post("/api/analyze", json={"moves": GAME, "labelling": "colour"}).json()
+    assert set(colour["probes"][0]["read"].values()) <= {"empty", "black", "white"}
+    start = client.post("/api/analyze", json={"moves": ""}).json()
+    assert start["probabilities"] is None and start["legal"] == ["d3", "c4", "f5", "e6"] and start["probes"] == []
+
+
+def test_edit_numbers_equal_the_library(client, backend):
+    body = {
+        "moves": GAME,
+        "edits": [{"square": "d4", "op": "flip"}],
+        "method": "linear",
+        "layers": "1-2",
+        "writes": "square",
+        "scale": 2.0,
+        "positions": 1,
+    }
+    edited = client.post("/api/analyze", json=body).json()["edited"]
+    r = intervene(backend.model, GAME, "d4", backend.edit_probes["linear"], EditSetting("linear", (1, 2), scale=2.0))
+    assert edited["error_after"] == r.error and edited["error_before"] == r.null_error
+    assert edited["legal"] == [square_name(s) for s in r.legal_after]
+    after = np.array([edited["probabilities"].get(square_name(s), 0.0) for s in range(64)])
+    assert np.allclose(after, r.probs_after, atol=1e-4)
+    two = client.post(
+        "/api/analyze", json={**body, "edits": [{"square": "d4", "op": "flip"}, {"square": "e5", "op": "erase"}]}
+    ).json()["edited"]
+    assert two["board"]["e5"] == "empty" and two["board"]["d4"] != edited["board"]["e5"]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"moves": "f5 z9"}, "z9"),
+        ({"moves": "f5 f5"}, "ply 2"),
+        ({"moves": " ".join(["f5"] * 61)}, "at most 60"),
+        ({"moves": GAME, "edits": [{"square": "e4"}], "layers": "1-9"}, "unknown layer 3: edits run on layers 1..2"),
+        ({"moves": GAME, "edits": [{"square": "a1"}]}, "a1 is empty"),
+        ({"moves": GAME, "edits": [{"square": "q1"}]}, "q1"),
+        ({"moves": GAME, "edits": [{"square": "e4"}], "method": "gradient", "writes": "square"}, "whole board"),
+        ({"moves": "", "edits": [{"square": "e4"}]}, "at least one move"),
+    ],
+)
+def test_bad_input_answers_400_with_a_message(client, body, message):
+    r = client.post("/api/analyze", json=body)
+    assert r.status_code == 400 and message in r.json()["detail"]
+
+
+def test_other_bad_requests_are_4xx_never_500(client):
+    assert (
+        client.post("/api/analyze", content=b"{not json", headers={"content-type": "application/json"}).status_code
+        == 422
+    )
+    assert client.post("/api/analyze", json={"moves": 5, "labelling": "mine"}).status_code == 422
+    assert (
+        client.post("/api/analyze", json={"moves": GAME, "edits": [{"square": "e4", "op": "melt"}]}).status_code == 422
+    )
+    big = client.post("/api/analyze", json={"moves": "f5 " * 30000})
+    assert big.status_code == 413 and "64 KB" in big.json()["detail"]
+    assert client.post("/api/attention", json={"moves": GAME, "layer": 5, "head": 0}).status_code == 400
+    assert client.get("/api/game/99").status_code == 400 and client.get("/api/game/x").status_code == 422
+    assert client.get("/../README.md").status_code == 404 and client.get("/%2e%2e/README.md").status_code == 404
+
+
+def test_games_random_games_and_attention(client):
+    game = client.get("/api/game/0").json()["moves"]
+    Board(game)  # a legal game
+    assert client.get("/api/random", params={"seed": 3}).json() == client.get("/api/random", params={"seed": 3}).json()
+    a = client.post("/api/attention", json={"moves": GAME, "layer": 1, "head": 1}).json()
+    assert a["labels"] == GAME.split() and len(a["pattern"]) == 5
+    for q, row in enumerate(a["pattern"]):
+        assert abs(sum(row) - 1) < 1e-3 and all(w == 0 for w in row[q + 1 :])  # causal: no look ahead
+
+
+def test_the_page_is_served_with_its_modules(client):
+    page = client.get("/").text
+    assert (
+        "othello-gpt explorer" in page
+        and 'id="board"' in page
+        and "http" not in page.split("<body>")[1].split("</body>")[0].replace("https://", "")
+    )
+    for name in ("board.js", "explorer.js", "style.css"):
+        assert client.get(f"/{name}").status_code == 200
+    assert client.get("/openapi.json").json()["paths"].keys() >= {"/api/info", "/api/analyze", "/api/attention"}
+
+
+def test_widget_state_is_read_and_set_from_python(backend):
+    from apps.explorer.widget import Explorer
+
+    w = Explorer(backend=backend)
+    assert w.result["legal"] == ["d3", "c4", "f5", "e6"] and w.error == ""
+    w.moves = GAME
+    assert w.result["next_mover"] == "white" and len(w.result["probes"]) == 5
+    w.edits = [{"square": "d4", "op": "flip"}]
+    assert "edited" in w.result and w.result["edited"]["board"]["d4"] != w.result["board"]["d4"]
+    w.moves = "f5 f5"
+    assert "ply 2" in w.error and w.result["moves"] == GAME.split()  # the last good position stays
+    assert "export default" in Explorer._esm and "function drawBoard" in Explorer._esm
+
+
+def test_explore_command_parses_its_flags(capsys):
+    from apps.cli import build_parser
+
+    args = build_parser().parse_args(["explore", "--port", "8123", "--data", "g.h5"])
+    assert args.port == 8123 and args.host == "127.0.0.1" and args.data == "g.h5"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["explore", "--port", "0"])
+    assert "argument --port" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ the page, live
+
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def server(backend):
+    running = Background(create_app(backend))
+    yield running.url
+    running.stop()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium found (Debian: apt-get install chromium)")
+def test_the_page_in_headless_chromium(server, tmp_path):
+    """Load the page, play three moves by clicking squares, watch the probabilities change, open a layer, flip a
+    square of the internal board, and see the edited probabilities appear."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1300, "height": 1700})
+        page.goto(server + "/#m=f5")
+        page.wait_for_selector("body[data-ready='1']")
+        probs = lambda: page.eval_on_selector_all("#board [data-prob]", "e => e.map(x => x.dataset.prob).join()")  # noqa: E731
+        board = Board("f5")
+        for _ in range(3):
+            before = probs()
+            square = square_name(sorted(board.legal_moves)[0])
+            page.click(f"#board [data-square='{square}']")
+            board.push(square)
+            played = f"after {len(board.moves)} moves"
+            page.wait_for_function(f"document.querySelector('#status').textContent.includes('{played}')")
+            assert probs() != before
+        assert page.url.endswith("#m=" + "".join(square_name(s) for s in board.moves))
+        page.click("#layer-strip figure[data-layer='1']")
+        assert "layer 1" in page.text_content("#layer-accuracy")
+        disc = next(square_name(s) for s in range(64) if board.colour_at(s))
+        page.click(f"#probe-board [data-probe-square='{disc}']")
+        page.click("#edit-flip")
+        page.wait_for_selector("#edited-board [data-edited-square]")
+        assert "before ->" in page.text_content("#edit-error")
+        assert "e=" + disc in page.url
+        page.click("#show-heads")
+        page.wait_for_selector("#attention rect")
+        shot = os.environ.get("OTHELLO_GPT_SCREENSHOT") or str(tmp_path / "explorer.png")
+        page.screenshot(path=shot, full_page=True)
+        browser.close()
+    data = open(shot, "rb").read()
+    assert data[:4] == b"\x89PNG" and len(data) > 50_000
