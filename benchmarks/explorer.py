@@ -19,7 +19,7 @@ import numpy as np
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--positions", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", default="1,2", help="torch thread counts to measure, in one run")
     args = parser.parse_args()
     started = time.perf_counter()
     import torch
@@ -32,8 +32,7 @@ def main() -> None:
     from othello.engine.notation import square_name
     from othello.model import load_model
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)  # what othello-gpt explore sets by default (--threads 1)
     client = TestClient(create_app(ExplorerBackend(load_model(), name="small8", progress=False)))
     first = client.post("/api/analyze", json={"moves": "f5 d6 c3"})
     start_s = time.perf_counter() - started
@@ -55,18 +54,22 @@ def main() -> None:
         assert r.status_code == 200, r.text
         return 1000 * (time.perf_counter() - t)
 
-    for name, make in (
-        ("read-outs (all layers, both sites)", lambda m, s: {"moves": m}),
-        (
-            "read-outs + linear edit (board as read, layers 4-8, 5 positions)",
-            lambda m, s: {"moves": m, "edits": [{"square": s, "op": "flip"}]},
-        ),
-    ):
-        times = sorted(timed(make(m, s)) for m, s in cases)
-        p95 = times[int(0.95 * (len(times) - 1))]
-        print(f"{name}: p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms over {len(times)} positions")
+    for threads in (int(t) for t in args.threads.split(",")):
+        torch.set_num_threads(threads)
+        for name, make in (
+            ("read-outs (all layers, both sites)", lambda m, s: {"moves": m}),
+            (
+                "read-outs + linear edit (board as read, layers 4-8, 5 positions)",
+                lambda m, s: {"moves": m, "edits": [{"square": s, "op": "flip"}]},
+            ),
+        ):
+            times = sorted(timed(make(m, s)) for m, s in cases)
+            p95 = times[int(0.95 * (len(times) - 1))]
+            print(
+                f"{threads} torch thread(s), {name}: p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms "
+                f"over {len(times)} positions"
+            )
     print(f"start to first answer: {start_s:.2f} s (imports, model, stored probes, one analysis)")
-    print(f"torch threads: {torch.get_num_threads()}")
 
 
 if __name__ == "__main__":

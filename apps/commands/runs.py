@@ -49,9 +49,13 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_explore(args: argparse.Namespace) -> None:
+    import torch
+
     from apps.explorer.server import create_app, serve
     from apps.explorer.service import ExplorerBackend, default_name
 
+    # the explorer's work is many small operations, where one thread beats a team of them (BENCHMARKS.md)
+    torch.set_num_threads(args.threads)
     print("loading the model and its probes ...", flush=True)
     backend = ExplorerBackend(load_cli_model(args), name=default_name(args.model), data=args.data)
     serve(create_app(backend), host=args.host, port=args.port)
@@ -105,6 +109,7 @@ def _app_commands(sub: Any) -> None:
         "--host", default="127.0.0.1", help="the address to listen on (another than 127.0.0.1 opens it to others)"
     )
     p.add_argument("--data", default=None, help="an HDF5 game file whose games the page can load by number")
+    p.add_argument("--threads", type=types.positive_int, default=1, help="torch threads per request")
 
     p = command(sub, "report", cmd_report, "write RUN/report.html, one self-contained page")
     p.add_argument("run", help="a demo folder (summary.json) or a training folder (config.json)")

@@ -24,7 +24,7 @@ from othello.engine.games import pad_games
 from othello.engine.notation import parse_moves, parse_square, square_name
 from othello.errors import OthelloError
 from othello.model.hooks import layer_hook
-from othello.model.tokens import check_prefix, move_probabilities, to_tokens
+from othello.model.tokens import check_prefix, square_probabilities, to_tokens
 from probes.fit import ProbeConfig
 from probes.interventions.edits import DEFAULT_PROBES, EditSetting, intervene
 from probes.store import PROBE_GAMES, layer_probes
@@ -174,8 +174,8 @@ class ExplorerBackend:
         return tuple(out)
 
     @torch.no_grad()
-    def _readouts(self, squares: list[int], labelling: str) -> list[dict[str, Any]]:
-        """Every layer's read-out of the board after ``squares``, at every site, from one forward pass."""
+    def _forward(self, squares: list[int], labelling: str) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """One forward pass: the next-move probabilities ``[64]`` and every layer's read-out at every site."""
         hooks = {
             (L, site): layer_hook(L, self.n_layers, site)
             for (lab, site), probes in self.probes.items()
@@ -184,26 +184,27 @@ class ExplorerBackend:
         }
         tokens = to_tokens(squares).to(next(self.model.parameters()).device)
         wanted = set(hooks.values())
-        _, cache = self.model.run_with_cache(tokens, names_filter=lambda name: name in wanted)
+        logits, cache = self.model.run_with_cache(tokens, names_filter=lambda name: name in wanted)
+        probs = square_probabilities(logits[:, -1])[0]
         true = board_labels(pad_games([squares]), labelling)[0, len(squares) - 1]  # [64]
         classes = CLASSES[labelling]
         out = []
         for (L, site), hook in sorted(hooks.items(), key=lambda kv: (SITES.index(kv[0][1]), kv[0][0])):
             probe = self.probes[(labelling, site)][L]
-            probs = probe(cache[hook][0, -1:].float()).softmax(-1)[0].cpu().numpy()  # [64, C]
-            read = probs.argmax(-1)
+            confidence = probe(cache[hook][0, -1:].float()).softmax(-1)[0].cpu().numpy()  # [64, C]
+            read = confidence.argmax(-1)
             out.append(
                 {
                     "layer": L,
                     "site": site,
                     "hook": hook,
                     "read": {square_name(s): classes[read[s]] for s in range(64)},
-                    "confidence": {square_name(s): round(float(probs[s].max()), 4) for s in range(64)},
+                    "confidence": {square_name(s): round(float(confidence[s].max()), 4) for s in range(64)},
                     "accuracy": float((read == true).mean()),
                     "misread": [square_name(s) for s in range(64) if read[s] != true[s]],
                 }
             )
-        return out
+        return probs, out
 
     def analyze(self, request: AnalyzeRequest) -> dict[str, Any]:
         """The position after ``request.moves``: board, next mover, legal moves, the model's probabilities, every
@@ -228,18 +229,17 @@ class ExplorerBackend:
                 raise ExplorerError("edits need a position the model predicts from: play at least one move")
             return result
         check_prefix(squares)
-        probs = move_probabilities(self.model, squares)
+        probs, result["probes"] = self._forward(squares, request.labelling)
         result["probabilities"] = _probabilities(probs)
         top = [int(s) for s in np.argsort(-probs, kind="stable")[:5]]
         legal = set(mover.legal_moves)
         result["top"] = [{"square": square_name(s), "p": round(float(probs[s]), 5), "legal": s in legal} for s in top]
         result["top_legal"] = top[0] in legal
-        result["probes"] = self._readouts(squares, request.labelling)
         if request.edits:
-            result["edited"] = self._edit(squares, request)
+            result["edited"] = self._edit(squares, request, probs)
         return result
 
-    def _edit(self, squares: list[int], request: AnalyzeRequest) -> dict[str, Any]:
+    def _edit(self, squares: list[int], request: AnalyzeRequest, probs: np.ndarray) -> dict[str, Any]:
         if request.method == "gradient" and request.writes == "square":
             raise ExplorerError("the gradient method writes the whole board: choose writes 'board' or 'board as read'")
         setting = EditSetting(
@@ -259,6 +259,7 @@ class ExplorerBackend:
             setting,
             edit=[e.op for e in request.edits],
             labelling=DEFAULT_PROBES[request.method][0],
+            probs_before=probs,
         )
         return {
             "board": _board(r.board_after),

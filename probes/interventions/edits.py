@@ -253,8 +253,10 @@ def edited_move_probabilities(
     labelling: str,
     batch_size: int = 500,
     progress: bool = False,
+    unedited: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The model's next-move probabilities ``[cases, 64]`` without and with the edit of each case."""
+    """The model's next-move probabilities ``[cases, 64]`` without and with the edit of each case (without:
+    ``[0, 64]`` when ``unedited`` is False, for a caller that has them already)."""
     missing = [L for L in setting.layers if L not in probes]
     if missing:
         raise EditError(f"no {labelling} probe for layers {missing}; have {sorted(probes)}")
@@ -307,11 +309,10 @@ def edited_move_probabilities(
                 )
                 hooks.append((residual_hook(L, n_layers), fn))
         idx = torch.arange(len(batch), device=device)
-        plain = model(tokens)[idx, last]
-        changed = model.run_with_hooks(tokens, fwd_hooks=hooks)[idx, last]
-        before.append(square_probabilities(plain))
-        after.append(square_probabilities(changed))
-    return np.concatenate(before), np.concatenate(after)
+        if unedited:
+            before.append(square_probabilities(model(tokens)[idx, last]))
+        after.append(square_probabilities(model.run_with_hooks(tokens, fwd_hooks=hooks)[idx, last]))
+    return np.concatenate(before) if before else np.zeros((0, 64)), np.concatenate(after)
 
 
 def square_mask(squares: Sequence[Sequence[int]]) -> np.ndarray:
@@ -370,18 +371,22 @@ def intervene(
     setting: EditSetting | None = None,
     edit: Edit | Sequence[Edit] = "flip",
     labelling: str | None = None,
+    probs_before: np.ndarray | None = None,
 ) -> InterventionResult:
     """Edit ``square`` (flip or erase) in the model's board after ``moves`` and return what changed; several
     squares at once when ``square`` is a list (``edit`` then one edit for all, or a list of one per square).
 
-    ``labelling`` is the probes' labelling (default: relative for linear, colour for gradient probes)."""
+    ``labelling`` is the probes' labelling (default: relative for linear, colour for gradient probes).
+    ``probs_before`` [64], the model's probabilities after ``moves`` when the caller has them, saves a forward pass."""
     setting = setting or EditSetting(layers=tuple(sorted(probes)[1:]))
     labelling = labelling or DEFAULT_PROBES[setting.method][0]
     squares = parse_square(square) if isinstance(square, (str, int)) else tuple(parse_square(q) for q in square)
     edits = edit if isinstance(edit, str) else tuple(edit)
     case = EditCase(parse_moves(moves) if isinstance(moves, str) else list(moves), squares, edits)
     board, edited = case.boards()
-    before, after = edited_move_probabilities(model, [case], probes, setting, labelling)
+    before, after = edited_move_probabilities(model, [case], probes, setting, labelling, unedited=probs_before is None)
+    if probs_before is not None:
+        before = np.asarray(probs_before)[None]
     return InterventionResult(
         case, setting, board, edited, before[0], after[0], sorted(board.legal_moves), sorted(edited.legal_moves)
     )
