@@ -23,7 +23,7 @@ export function heatColour(v) {
 // Draw a board into `svg` (emptied first). options:
 //   discs: {square: "black" | "white" | "empty"}; discOpacity: {square: 0..1}
 //   heat: {square: value}, heatMax: the value drawn darkest; text: {square: string}
-//   outlined: [square] (orange frames), marked: [square] (red crosses)
+//   outlined: [square] (blue frames), marked: [square] (red crosses)
 //   attr: the attribute that names each square ("data-square" on the main board); extra: {square: {attr: value}}
 //   onClick(square), title, size (pixels)
 export function drawBoard(svg, options = {}) {
@@ -60,7 +60,7 @@ export function drawBoard(svg, options = {}) {
       el("text", { x: x + cell / 2, y: y + cell / 2 + 4, "text-anchor": "middle", "font-size": Math.max(8, cell / 3.4),
                    "font-family": "sans-serif", fill: colour === "black" ? "#fff" : "#111", "pointer-events": "none" }, g).textContent = text[sq];
     }
-    if (frames.has(sq)) el("rect", { x: x + 2, y: y + 2, width: cell - 4, height: cell - 4, fill: "none", stroke: "#ff8c00", "stroke-width": 3, "pointer-events": "none" }, g);
+    if (frames.has(sq)) el("rect", { x: x + 2, y: y + 2, width: cell - 4, height: cell - 4, fill: "none", stroke: "#0d47a1", "stroke-width": 3, "pointer-events": "none" }, g);
     if (crosses.has(sq)) {
       el("line", { x1: x + 5, y1: y + 5, x2: x + cell - 5, y2: y + cell - 5, stroke: "#d11", "stroke-width": 2.5, "pointer-events": "none" }, g);
       el("line", { x1: x + cell - 5, y1: y + 5, x2: x + 5, y2: y + cell - 5, stroke: "#d11", "stroke-width": 2.5, "pointer-events": "none" }, g);
