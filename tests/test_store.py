@@ -12,7 +12,9 @@ def _no_fitting(*args, **kwargs):
     raise AssertionError("a stored probe should have been loaded, not fitted")
 
 
-def test_probes_are_fitted_once_into_the_cache_and_then_loaded(probe_cache, monkeypatch):
+def test_probes_are_fitted_once_into_the_cache_and_then_loaded(tmp_path, monkeypatch):
+    probe_cache = tmp_path / "cache"  # a cache of its own: other tests fit probes of the same tiny model
+    monkeypatch.setenv("OTHELLO_GPT_CACHE", str(probe_cache))
     model = build_model(preset("tiny"))
     fitted = store.layer_probes(model, "relative", "linear", layers=[1, 2], games=80, config=FAST, progress=False)
     folder = probe_cache / "probes" / store.model_fingerprint(model) / "relative-linear"
@@ -40,10 +42,13 @@ def test_probes_are_fitted_once_into_the_cache_and_then_loaded(probe_cache, monk
             call()
 
 
-def test_an_explicit_folder_is_read_and_written_alone(tmp_path, probe_cache):
+def test_an_explicit_folder_is_read_and_written_alone(tmp_path, monkeypatch):
+    probe_cache = tmp_path / "cache"
+    monkeypatch.setenv("OTHELLO_GPT_CACHE", str(probe_cache))
     model = build_model(preset("tiny"))
-    store.layer_probes(model, "colour", "linear", layers=[0], games=80, config=FAST, cache=tmp_path, progress=False)
-    assert (tmp_path / "colour-linear" / "layer-0" / "probe.json").exists()
+    folder = tmp_path / "explicit"
+    store.layer_probes(model, "colour", "linear", layers=[0], games=80, config=FAST, cache=folder, progress=False)
+    assert (folder / "colour-linear" / "layer-0" / "probe.json").exists()
     assert not list(probe_cache.glob(f"probes/{store.model_fingerprint(model)}/colour-linear"))
 
 
