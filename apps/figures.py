@@ -13,13 +13,8 @@ from othello.engine.board import real_mover_board
 from othello.engine.games import random_games
 from othello.train.evaluation import legal_set_errors
 from probes.fit import ProbeConfig
-from probes.interventions.edits import (
-    DEFAULT_PROBES,
-    EditSetting,
-    InterventionResult,
-    edited_move_probabilities,
-    square_mask,
-)
+from probes.interventions.apply import InterventionResult, edited_move_probabilities, square_mask
+from probes.interventions.edits import DEFAULT_PROBES, EditSetting
 from probes.interventions.evaluation import synthetic_cases
 from probes.layers import read_board
 from probes.store import layer_probes

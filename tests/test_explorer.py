@@ -13,7 +13,8 @@ from othello.engine.board import Board
 from othello.engine.notation import square_name
 from othello.model import build_model, preset
 from probes.fit import ProbeConfig
-from probes.interventions.edits import EditSetting, intervene
+from probes.interventions.apply import intervene
+from probes.interventions.edits import EditSetting
 
 FAST = ProbeConfig(epochs=1, hidden=16)
 GAME = "f5 d6 c3 d3 c4"

@@ -10,14 +10,8 @@ from othello.engine.notation import parse_moves, parse_square, square_name, squa
 from othello.model import build_model, preset, residual_hook
 from othello.train.evaluation import legal_set_errors
 from probes.fit import LinearProbe, ProbeConfig
-from probes.interventions.edits import (
-    EditSetting,
-    _board_hook,
-    _linear_hook,
-    edit_board,
-    edited_move_probabilities,
-    intervene,
-)
+from probes.interventions.apply import _board_hook, _linear_hook, edited_move_probabilities, intervene
+from probes.interventions.edits import EditSetting, edit_board
 from probes.interventions.evaluation import benchmark, make_cases, moved_right, sweep_settings
 from probes.store import layer_probes
 

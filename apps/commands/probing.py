@@ -128,7 +128,8 @@ def cmd_intervene_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_intervene(args: argparse.Namespace) -> None:
-    from probes.interventions.edits import EditSetting, intervene
+    from probes.interventions.apply import intervene
+    from probes.interventions.edits import EditSetting
     from views.position import intervention_payload
 
     model = load_cli_model(args)

@@ -26,7 +26,8 @@ from othello.errors import OthelloError
 from othello.model.hooks import layer_hook
 from othello.model.tokens import check_prefix, square_probabilities, to_tokens
 from probes.fit import ProbeConfig
-from probes.interventions.edits import DEFAULT_PROBES, EditSetting, intervene
+from probes.interventions.apply import intervene
+from probes.interventions.edits import DEFAULT_PROBES, EditSetting
 from probes.store import PROBE_GAMES, layer_probes
 from probes.targets import CLASSES, board_labels
 

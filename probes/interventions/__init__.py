@@ -1,7 +1,8 @@
 """Interventions: edit the board the model holds in its residual stream and watch its next moves change.
 
-- ``edits``: ``EditSetting`` (method, layers, scale, what the edit writes), ``EditCase``, ``intervene``,
-  ``edited_move_probabilities``, ``edit_board``; the linear (Nanda et al.) and gradient (Li et al.) edits as hooks.
+- ``edits``: what an edit is: ``EditCase``, ``EditSetting`` (method, layers, scale, what the edit writes),
+  ``edit_board``; the linear (Nanda et al.) and gradient (Li et al.) methods.
+- ``apply``: the edits as TransformerLens hooks: ``intervene``, ``edited_move_probabilities``.
 - ``evaluation``: Li et al.'s benchmark: ``make_cases`` / ``synthetic_cases``, ``sweep_settings``, ``benchmark``.
 """
 
@@ -23,11 +24,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "EditCase",
             "EditError",
             "EditSetting",
-            "InterventionResult",
             "edit_board",
-            "edited_move_probabilities",
-            "intervene",
-            "square_mask",
         ],
+        "probes.interventions.apply": ["InterventionResult", "edited_move_probabilities", "intervene", "square_mask"],
     },
 )

@@ -19,16 +19,8 @@ from othello.data.seeds import edit_cases_seed
 from othello.engine.board import real_mover_board
 from othello.engine.games import random_games
 from othello.train.evaluation import legal_set_errors
-from probes.interventions.edits import (
-    Edit,
-    EditCase,
-    EditError,
-    EditSetting,
-    Method,
-    edit_board,
-    edited_move_probabilities,
-    square_mask,
-)
+from probes.interventions.apply import edited_move_probabilities, square_mask
+from probes.interventions.edits import Edit, EditCase, EditError, EditSetting, Method, edit_board
 
 __all__ = ["make_cases", "synthetic_cases", "moved_right", "benchmark", "benchmark_sets", "sweep_settings"]
 
