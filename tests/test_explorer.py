@@ -229,3 +229,8 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         browser.close()
     data = open(shot, "rb").read()
     assert data[:4] == b"\x89PNG" and len(data) > 50_000
+
+
+def test_edit_layers_are_read_by_the_command_line_parser(client):
+    r = client.post("/api/analyze", json={"moves": GAME, "edits": [{"square": "d4"}], "layers": "2-1"})
+    assert r.status_code == 400 and "LOW-HIGH" in r.json()["detail"]

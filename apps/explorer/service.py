@@ -161,18 +161,19 @@ class ExplorerBackend:
         return {"seed": seed, "moves": " ".join(square_name(s) for s in random_games(1, seed)[0] if s >= 0)}
 
     def _layers(self, text: str | None) -> tuple[int, ...]:
-        text = text or self.default_layers()
-        out: list[int] = []
+        """The edit's layers, ``"4-8"`` or ``"3,5"`` (the command line's parser), checked against the model."""
+        from argparse import ArgumentTypeError
+
+        from apps.args import int_range
+
         try:
-            for part in text.split(","):
-                a, dash, b = part.strip().partition("-")
-                out += range(int(a), int(b if dash else a) + 1)
-        except ValueError:
-            raise ExplorerError(f"layers {text!r}: write a range like 4-8 or a list like 3,5") from None
+            out = int_range(text or self.default_layers())
+        except ArgumentTypeError as error:
+            raise ExplorerError(f"layers: {error}") from None
         bad = [L for L in out if not 1 <= L <= self.n_layers]
-        if bad or not out:
-            raise ExplorerError(f"unknown layer {bad[0] if bad else text!r}: edits run on layers 1..{self.n_layers}")
-        return tuple(out)
+        if bad:
+            raise ExplorerError(f"unknown layer {bad[0]}: edits run on layers 1..{self.n_layers}")
+        return out
 
     @torch.no_grad()
     def _forward(self, squares: list[int], labelling: str) -> tuple[np.ndarray, list[dict[str, Any]]]:
