@@ -73,12 +73,12 @@ def _probabilities(probs: np.ndarray) -> dict[str, float]:
     return {square_name(s): round(float(p), 5) for s, p in enumerate(probs) if p > 0}
 
 
-def _parse(moves: str) -> list[int]:
+def _parse(moves: str) -> Board:
+    """The board after ``moves``; replaying them names the ply of an illegal move."""
     squares = parse_moves(moves)
     if len(squares) > 60:
         raise ExplorerError(f"a game has at most 60 moves; got {len(squares)}")
-    Board(squares)  # names the ply of an illegal move
-    return squares
+    return Board(squares)
 
 
 @dataclass
@@ -211,8 +211,8 @@ class ExplorerBackend:
     def analyze(self, request: AnalyzeRequest) -> dict[str, Any]:
         """The position after ``request.moves``: board, next mover, legal moves, the model's probabilities, every
         layer's read-out, and with edits the edited board, its legal moves and the model's probabilities after."""
-        squares = _parse(request.moves)
-        board = Board(squares)
+        board = _parse(request.moves)
+        squares = board.moves
         over = board.is_game_over()
         mover = None if over else real_mover_board(squares)
         result: dict[str, Any] = {
@@ -277,7 +277,7 @@ class ExplorerBackend:
     def attention(self, request: AttentionRequest) -> dict[str, Any]:
         """Head ``request.head`` of block ``request.layer``'s attention pattern over the game: ``pattern[q][k]``,
         query position q attending to key position k, labelled with the moves' square names."""
-        squares = _parse(request.moves)
+        squares = _parse(request.moves).moves
         if not 1 <= len(squares) <= 59:
             raise ExplorerError("the attention pattern needs 1..59 moves")
         if not request.layer < self.n_layers or not request.head < self.model.cfg.n_heads:
