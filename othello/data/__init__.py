@@ -8,10 +8,23 @@
 
 from othello._lazy import lazy_exports
 
-__all__, __getattr__, __dir__ = lazy_exports(__name__, {
-    "othello.data.datasets": ["DatasetError", "GameFiles", "generate", "load_moves", "parse_shard", "split_mask",
-        "split_of", "store_labels", "summary", "write_games"],
-    "othello.data.importers": ["GameImportError", "ImportedGames", "import_games"],
-    "othello.data.seeds": ["EVAL_SEED", "PROBE_SEED", "TRAIN_SEED", "edit_cases_seed"],
-    "othello.data.streams": ["FileStream", "SyntheticStream", "make_stream"],
-})
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "othello.data.datasets": [
+            "DatasetError",
+            "GameFiles",
+            "generate",
+            "load_moves",
+            "parse_shard",
+            "split_mask",
+            "split_of",
+            "store_labels",
+            "summary",
+            "write_games",
+        ],
+        "othello.data.importers": ["GameImportError", "ImportedGames", "import_games"],
+        "othello.data.seeds": ["EVAL_SEED", "PROBE_SEED", "TRAIN_SEED", "edit_cases_seed"],
+        "othello.data.streams": ["FileStream", "SyntheticStream", "make_stream"],
+    },
+)

@@ -18,17 +18,18 @@ import glob
 import os
 import shutil
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
 from othello import __version__
+from othello.engine.games import MAX_PLIES, check_games, describe_error, game_lengths, random_games, set_workers
 from othello.errors import OthelloError
 from othello.files import atomic_path
-from othello.engine.games import MAX_PLIES, check_games, describe_error, game_lengths, random_games, set_workers
 
 FORMAT_VERSION = 1
 GENERATOR = "splitmix64-uniform-v1"  # bump when the random stream changes: files of two generators never mix
@@ -42,17 +43,31 @@ class DatasetError(OthelloError):
 
 
 def _dataset_kwargs(n_games: int) -> dict[str, Any]:
-    return dict(chunks=(min(CHUNK_GAMES, max(1, n_games)), MAX_PLIES), compression="gzip", compression_opts=1,
-                shuffle=True, maxshape=(None, MAX_PLIES))
+    return dict(
+        chunks=(min(CHUNK_GAMES, max(1, n_games)), MAX_PLIES),
+        compression="gzip",
+        compression_opts=1,
+        shuffle=True,
+        maxshape=(None, MAX_PLIES),
+    )
 
 
 def _base_attrs(source: str) -> dict[str, Any]:
-    return {"format_version": FORMAT_VERSION, "source": source, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "created_by": f"othello-gpt {__version__}"}
+    return {
+        "format_version": FORMAT_VERSION,
+        "source": source,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "created_by": f"othello-gpt {__version__}",
+    }
 
 
-def write_games(path: str | os.PathLike, moves: np.ndarray, source: str, attrs: dict[str, Any] | None = None,
-                metadata: dict[str, np.ndarray] | None = None) -> Path:
+def write_games(
+    path: str | os.PathLike,
+    moves: np.ndarray,
+    source: str,
+    attrs: dict[str, Any] | None = None,
+    metadata: dict[str, np.ndarray] | None = None,
+) -> Path:
     """Validate ``moves`` [games, 60] by replay and write them (with optional per-game metadata) atomically."""
     moves = np.ascontiguousarray(moves, dtype=np.int8)
     if moves.ndim != 2 or moves.shape[1] != MAX_PLIES:
@@ -137,8 +152,10 @@ class GameFiles:
                 start = int(f.attrs.get("first_game", 0))
                 for a, b, other in seen.get(key, []):
                     if start < b and a < start + n:
-                        raise DatasetError(f"{path} and {other} hold the same games of seed {key[1]} "
-                                           f"(games {max(a, start)}..{min(b, start + n) - 1}): shards must be disjoint")
+                        raise DatasetError(
+                            f"{path} and {other} hold the same games of seed {key[1]} "
+                            f"(games {max(a, start)}..{min(b, start + n) - 1}): shards must be disjoint"
+                        )
                 seen.setdefault(key, []).append((start, start + int(n), path))
 
     def __len__(self) -> int:
@@ -156,10 +173,12 @@ class GameFiles:
                 if name not in f:
                     raise DatasetError(f"{self.paths[i]}: no {name!r} dataset")
                 try:
-                    parts.append(f[name][a - self.offsets[i]: b - self.offsets[i]])
+                    parts.append(f[name][a - self.offsets[i] : b - self.offsets[i]])
                 except OSError as error:
-                    raise DatasetError(f"{self.paths[i]}: cannot read {name!r} rows {a - self.offsets[i]}.."
-                                       f"{b - self.offsets[i] - 1} ({error})") from None
+                    raise DatasetError(
+                        f"{self.paths[i]}: cannot read {name!r} rows {a - self.offsets[i]}.."
+                        f"{b - self.offsets[i] - 1} ({error})"
+                    ) from None
         if not parts:
             return np.empty((0, MAX_PLIES), dtype=np.int8) if name == "moves" else np.empty(0)
         return np.concatenate(parts)
@@ -185,15 +204,16 @@ class GameFiles:
         for f in self._files:
             f.close()
 
-    def __enter__(self) -> "GameFiles":
+    def __enter__(self) -> GameFiles:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def load_moves(spec: str | os.PathLike | Sequence[str | os.PathLike], split: str | None = None,
-               limit: int | None = None) -> np.ndarray:
+def load_moves(
+    spec: str | os.PathLike | Sequence[str | os.PathLike], split: str | None = None, limit: int | None = None
+) -> np.ndarray:
     """All moves of a dataset (optionally one split of it, optionally only the first ``limit`` games)."""
     with GameFiles(spec) as games:
         moves = games.moves()
@@ -242,9 +262,16 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def generate(out: str | os.PathLike, games: int, seed: int, workers: int | None = None,
-             shard: tuple[int, int] = (0, 1), append: bool = False, batch: int = 100_000,
-             progress: bool = True) -> Path:
+def generate(
+    out: str | os.PathLike,
+    games: int,
+    seed: int,
+    workers: int | None = None,
+    shard: tuple[int, int] = (0, 1),
+    append: bool = False,
+    batch: int = 100_000,
+    progress: bool = True,
+) -> Path:
     """Write uniformly random legal games of the stream ``seed`` to ``out``.
 
     ``shard=(I, N)`` writes the I-th of N disjoint contiguous parts of the stream's first ``games`` games.
@@ -262,8 +289,10 @@ def generate(out: str | os.PathLike, games: int, seed: int, workers: int | None 
         with GameFiles(out) as existing:
             attrs = existing.attrs[0]
         if attrs.get("source") != "synthetic" or attrs.get("generator") != GENERATOR or int(attrs["seed"]) != seed:
-            raise DatasetError(f"cannot append seed {seed} games to {out}: it holds "
-                               f"{attrs.get('source')} games (seed {attrs.get('seed')}, generator {attrs.get('generator')})")
+            raise DatasetError(
+                f"cannot append seed {seed} games to {out}: it holds "
+                f"{attrs.get('source')} games (seed {attrs.get('seed')}, generator {attrs.get('generator')})"
+            )
         first, count = int(attrs["first_game"]) + int(attrs["count"]), games
     set_workers(workers)
     with atomic_path(out) as tmp:
@@ -288,8 +317,12 @@ def generate(out: str | os.PathLike, games: int, seed: int, workers: int | None 
     return out
 
 
-def store_labels(path: str | os.PathLike, labels: Sequence[str] = ("boards", "next_mover", "legal"),
-                 batch: int = 50_000, progress: bool = True) -> Path:
+def store_labels(
+    path: str | os.PathLike,
+    labels: Sequence[str] = ("boards", "next_mover", "legal"),
+    batch: int = 50_000,
+    progress: bool = True,
+) -> Path:
     """Add replayed label datasets (``boards`` [games, 60, 64] int8, ``next_mover``, ``legal``, ``flipped``,
     ``passed``; see ``othello.engine.games.Replay``) to a game file, for readers outside this package. The file is
     rewritten under a temporary name and renamed when complete; labels already present are replaced."""
@@ -312,13 +345,19 @@ def store_labels(path: str | os.PathLike, labels: Sequence[str] = ("boards", "ne
             for name in labels:
                 shape = (n, MAX_PLIES, 64) if name in ("boards", "legal", "flipped") else (n, MAX_PLIES)
                 dtype = np.int8 if name in ("boards", "next_mover") else np.bool_
-                out[name] = f.create_dataset(name, shape=shape, dtype=dtype, compression="gzip", compression_opts=1,
-                                             chunks=(min(1024, max(1, n)),) + shape[1:])
+                out[name] = f.create_dataset(
+                    name,
+                    shape=shape,
+                    dtype=dtype,
+                    compression="gzip",
+                    compression_opts=1,
+                    chunks=(min(1024, max(1, n)),) + shape[1:],
+                )
             with tqdm(total=n, unit="game", desc=f"labels {path.name}", disable=not progress) as bar:
                 for a in range(0, n, batch):
-                    r = replay(moves[a:a + batch], tuple(labels), source=str(path), first_game=a)
+                    r = replay(moves[a : a + batch], tuple(labels), source=str(path), first_game=a)
                     for name in labels:
-                        out[name][a:a + batch] = getattr(r, name)
+                        out[name][a : a + batch] = getattr(r, name)
                     bar.update(min(batch, n - a))
             f.attrs["labels"] = ",".join(labels)
     return path
@@ -343,8 +382,13 @@ def summary(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, 
             "full_length_fraction": float(lengths[MAX_PLIES] / max(total, 1)),
             "with_pass_fraction": with_pass / max(total, 1),
             "length_histogram": {str(k): int(v) for k, v in enumerate(lengths) if v},
-            "attrs": [{k: (v.item() if hasattr(v, "item") else str(v) if not isinstance(v, (int, float, str)) else v)
-                       for k, v in a.items()} for a in games.attrs],
+            "attrs": [
+                {
+                    k: (v.item() if hasattr(v, "item") else str(v) if not isinstance(v, (int, float, str)) else v)
+                    for k, v in a.items()
+                }
+                for a in games.attrs
+            ],
         }
 
 

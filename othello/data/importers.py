@@ -10,9 +10,9 @@ import json
 import os
 import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -47,8 +47,10 @@ def _names(path: Path, record: int) -> list[str]:
     n = struct.unpack_from("<H", data, 8)[0]
     if len(data) < WTHOR_HEADER + n * record:
         raise GameImportError(f"{path}: header says {n} names of {record} bytes but the file holds {len(data)} bytes")
-    return [data[WTHOR_HEADER + i * record: WTHOR_HEADER + (i + 1) * record].split(b"\0")[0].decode("latin-1").strip()
-            for i in range(n)]
+    return [
+        data[WTHOR_HEADER + i * record : WTHOR_HEADER + (i + 1) * record].split(b"\0")[0].decode("latin-1").strip()
+        for i in range(n)
+    ]
 
 
 def _wthor_square(code: int) -> int:
@@ -61,8 +63,9 @@ def _wthor_square(code: int) -> int:
 _WTHOR_TABLE = np.array([_wthor_square(c) if c else -1 for c in range(256)], dtype=np.int16)
 
 
-def read_wthor(path: str | os.PathLike, players: list[str] | None = None,
-               tournaments: list[str] | None = None) -> ImportedGames:
+def read_wthor(
+    path: str | os.PathLike, players: list[str] | None = None, tournaments: list[str] | None = None
+) -> ImportedGames:
     """One ``.wtb`` file: 16-byte header (game count at bytes 4..7, year at 10..11), then 68-byte records:
     tournament, black and white player ids (uint16), black's score and theoretical score, 60 move bytes
     coded ``10 * row + column`` (both from 1; 0 = no move)."""
@@ -78,11 +81,13 @@ def read_wthor(path: str | os.PathLike, players: list[str] | None = None,
     expected = WTHOR_HEADER + n * WTHOR_RECORD
     if len(data) < expected:
         complete = (len(data) - WTHOR_HEADER) // WTHOR_RECORD
-        raise GameImportError(f"{path}: truncated: the header says {n} games ({expected} bytes) but the file has "
-                              f"{len(data)} bytes; game {complete} is incomplete")
+        raise GameImportError(
+            f"{path}: truncated: the header says {n} games ({expected} bytes) but the file has "
+            f"{len(data)} bytes; game {complete} is incomplete"
+        )
     records = np.frombuffer(data, dtype=np.uint8, count=n * WTHOR_RECORD, offset=WTHOR_HEADER).reshape(n, WTHOR_RECORD)
     ids = records[:, :6].copy().view("<u2")
-    moves = _WTHOR_TABLE[records[:, 8:8 + MAX_PLIES]]
+    moves = _WTHOR_TABLE[records[:, 8 : 8 + MAX_PLIES]]
     # a zero byte ends the game; anything after it must also be zero
     moves = moves.astype(np.int8)
     metadata = {"year": np.full(n, year, dtype=np.int16), "black_score": records[:, 6].astype(np.int8)}
@@ -114,7 +119,9 @@ def read_text(path: str | os.PathLike) -> ImportedGames:
                 continue  # a header line
             raise GameImportError(f"{path}: game {len(games)} (line {number}): {error}") from None
         if len(squares) > MAX_PLIES:
-            raise GameImportError(f"{path}: game {len(games)} (line {number}): {len(squares)} moves, at most {MAX_PLIES}")
+            raise GameImportError(
+                f"{path}: game {len(games)} (line {number}): {len(squares)} moves, at most {MAX_PLIES}"
+            )
         games.append(squares)
     return ImportedGames(moves=pad_games(games), files=[str(path)])
 
@@ -144,8 +151,8 @@ def read_pgn(path: str | os.PathLike) -> ImportedGames:
         if not body and not tags:
             return
         text = " ".join(body)
-        text = re.sub(r"\{[^}]*\}|\([^)]*\)", " ", text)          # comments and variations
-        text = re.sub(r"\b\d+\.(\.\.)?", " ", text)               # move numbers
+        text = re.sub(r"\{[^}]*\}|\([^)]*\)", " ", text)  # comments and variations
+        text = re.sub(r"\b\d+\.(\.\.)?", " ", text)  # move numbers
         text = re.sub(r"(1-0|0-1|1/2-1/2|\*|\d+-\d+)\s*$", " ", text.strip())  # result
         try:
             squares = parse_moves(text)
@@ -166,9 +173,11 @@ def read_pgn(path: str | os.PathLike) -> ImportedGames:
         elif line.strip():
             body.append(line.strip())
     finish()
-    return ImportedGames(moves=pad_games(games), files=[str(path)],
-                         metadata={"black_player": np.array(black, dtype=object),
-                                   "white_player": np.array(white, dtype=object)})
+    return ImportedGames(
+        moves=pad_games(games),
+        files=[str(path)],
+        metadata={"black_player": np.array(black, dtype=object), "white_player": np.array(white, dtype=object)},
+    )
 
 
 def read_source(path: str | os.PathLike) -> ImportedGames:
@@ -210,11 +219,19 @@ def import_games(sources: Sequence[str | os.PathLike], skip_invalid: bool = Fals
     for part, path in zip(parts, paths):
         error_ply, error_code = check_games(part.moves)
         bad = np.flatnonzero(error_ply >= 0)
-        messages = {int(g): describe_error(part.moves[g], int(error_ply[g]), int(error_code[g]), str(path), int(g)) for g in bad}
+        messages = {
+            int(g): describe_error(part.moves[g], int(error_ply[g]), int(error_code[g]), str(path), int(g)) for g in bad
+        }
         if messages and not skip_invalid:
             first = min(messages)
-            raise GameImportError(messages[first] + (f" (and {len(messages) - 1} more bad games; --skip-invalid keeps the rest)"
-                                                     if len(messages) > 1 else " (--skip-invalid keeps the other games)"))
+            raise GameImportError(
+                messages[first]
+                + (
+                    f" (and {len(messages) - 1} more bad games; --skip-invalid keeps the rest)"
+                    if len(messages) > 1
+                    else " (--skip-invalid keeps the other games)"
+                )
+            )
         keep = np.ones(len(part.moves), dtype=bool)
         keep[list(messages)] = False
         skipped.extend(messages[g] for g in sorted(messages))
@@ -222,17 +239,27 @@ def import_games(sources: Sequence[str | os.PathLike], skip_invalid: bool = Fals
         moves_all.append(part.moves[keep])
     fields = set.intersection(*(set(p.metadata) for p in parts)) if parts else set()
     metadata = {f: np.concatenate([p.metadata[f][k] for p, k in zip(parts, keep_all)]) for f in fields}
-    return ImportedGames(moves=np.concatenate(moves_all) if moves_all else np.empty((0, MAX_PLIES), np.int8),
-                         metadata=metadata, skipped=skipped, files=[str(p) for p in paths])
+    return ImportedGames(
+        moves=np.concatenate(moves_all) if moves_all else np.empty((0, MAX_PLIES), np.int8),
+        metadata=metadata,
+        skipped=skipped,
+        files=[str(p) for p in paths],
+    )
 
 
-def import_to_file(sources: Sequence[str | os.PathLike], out: str | os.PathLike, source: str = "imported",
-                   skip_invalid: bool = False) -> ImportedGames:
+def import_to_file(
+    sources: Sequence[str | os.PathLike], out: str | os.PathLike, source: str = "imported", skip_invalid: bool = False
+) -> ImportedGames:
     """``import_games`` and write the games (with their metadata, the files read and the count skipped) to the
     HDF5 game file ``out``; returns what was imported."""
     from othello.data.datasets import write_games
 
     games = import_games(sources, skip_invalid=skip_invalid)
-    write_games(out, games.moves, source=source, metadata=games.metadata,
-                attrs={"files": json.dumps([Path(f).name for f in games.files]), "skipped": len(games.skipped)})
+    write_games(
+        out,
+        games.moves,
+        source=source,
+        metadata=games.metadata,
+        attrs={"files": json.dumps([Path(f).name for f in games.files]), "skipped": len(games.skipped)},
+    )
     return games

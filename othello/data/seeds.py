@@ -9,9 +9,9 @@ from __future__ import annotations
 
 __all__ = ["TRAIN_SEED", "EVAL_SEED", "PROBE_SEED", "EDIT_CASES_BASE", "edit_cases_seed", "STREAMS"]
 
-TRAIN_SEED = 1          # the training stream of every shipped model (``TrainConfig.data_seed``)
-EVAL_SEED = 5           # held-out games for the legal-move rates and the demo's example game
-PROBE_SEED = 7          # the games probes are fitted (train split) and scored (the rest) on
+TRAIN_SEED = 1  # the training stream of every shipped model (``TrainConfig.data_seed``)
+EVAL_SEED = 5  # held-out games for the legal-move rates and the demo's example game
+PROBE_SEED = 7  # the games probes are fitted (train split) and scored (the rest) on
 EDIT_CASES_BASE = 1000  # intervention cases of case seed s come from stream 1000 + s
 
 STREAMS: dict[str, str] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -22,8 +22,9 @@ def _train_games(games: np.ndarray) -> np.ndarray:
     return games[split_mask(games, "train")]
 
 
-def _validation_games(read: Callable[[int, int], np.ndarray], count: int, total: int | None = None,
-                      chunk: int = 50_000) -> np.ndarray:
+def _validation_games(
+    read: Callable[[int, int], np.ndarray], count: int, total: int | None = None, chunk: int = 50_000
+) -> np.ndarray:
     """The first ``count`` validation-split games of a source read in chunks by ``read(start, n)``
     (stopping at ``total`` games when the source is finite)."""
     out, found, start = [], 0, 0
@@ -67,15 +68,27 @@ class FileStream:
     each block's training games.
     """
 
-    def __init__(self, spec: str | Sequence[str | os.PathLike], batch_size: int, seed: int, rank: int = 0, world: int = 1,
-                 block_games: int = 65_536) -> None:
+    def __init__(
+        self,
+        spec: str | Sequence[str | os.PathLike],
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        block_games: int = 65_536,
+    ) -> None:
         self.files = GameFiles(spec.split(",") if isinstance(spec, str) and "," in spec else spec)
         self.batch_size, self.seed, self.rank, self.world = batch_size, seed, rank, world
         self.block_games = block_games
         n_blocks = math.ceil(len(self.files) / block_games)
         per_step = batch_size * world
-        self.batches = np.array([int(split_mask(self.files.moves(b * block_games, (b + 1) * block_games), "train").sum())
-                                 // per_step for b in range(n_blocks)], dtype=np.int64)
+        self.batches = np.array(
+            [
+                int(split_mask(self.files.moves(b * block_games, (b + 1) * block_games), "train").sum()) // per_step
+                for b in range(n_blocks)
+            ],
+            dtype=np.int64,
+        )
         if self.batches.sum() == 0:
             raise DatasetError(f"{spec}: fewer than {per_step} training games in every block; nothing to train on")
         self._cache: tuple[tuple[int, int], np.ndarray] | None = None
@@ -95,15 +108,16 @@ class FileStream:
         within = rest - (int(ends[i - 1]) if i else 0)
         games = self._block(epoch, int(order[i]))
         start = (within * self.world + self.rank) * self.batch_size
-        return games[start:start + self.batch_size]
+        return games[start : start + self.batch_size]
 
     def eval_games(self, count: int) -> np.ndarray:
         """Up to ``count`` games of the files' validation split (the trainer never sees them)."""
         return _validation_games(lambda start, n: self.files.moves(start, start + n), count, len(self.files))
 
 
-def make_stream(data: str | Sequence[str | os.PathLike], seed: int, batch_size: int, rank: int = 0,
-                world: int = 1) -> "SyntheticStream | FileStream":
+def make_stream(
+    data: str | Sequence[str | os.PathLike], seed: int, batch_size: int, rank: int = 0, world: int = 1
+) -> SyntheticStream | FileStream:
     """``"synthetic"`` -> a ``SyntheticStream`` of stream ``seed``; file paths or a glob -> a ``FileStream``."""
     if data == "synthetic":
         return SyntheticStream(seed, batch_size, rank, world)
