@@ -38,7 +38,8 @@ PUBLISHED_INTERVENTIONS = [
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; line-height: 1.4; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 1.6em; }
-table { border-collapse: collapse; margin: .6em 0; font-size: .9em; }
+table { border-collapse: collapse; margin: .6em 0; font-size: .82em; }
+.wide { overflow-x: auto; max-width: 100%; }
 td, th { border: 1px solid #ccc; padding: .25em .6em; text-align: right; } th { background: #f3f3f3; }
 td:first-child, th:first-child { text-align: left; }
 .figs { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
@@ -61,12 +62,16 @@ def _img(folder: Path, name: str | None, caption: str = "", width: int = 420) ->
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    # a table wider than the page scrolls inside it instead of widening the page
+    return f"<div class='wide'><table><tr>{head}</tr>{body}</table></div>"
 
 
 def _probe_section(folder: Path, summary: dict[str, Any]) -> str:
     header, table = probe_grid(summary["probes"]["rows"], midgame=True)
-    by_layer = "accuracy by layer (dashed: majority baseline)"
+    by_layer = (
+        "accuracy by layer (dashed: majority baseline; dotted: by-ply baseline; faded dash-dot: the same probe "
+        "on an untrained model)"
+    )
     figs = summary.get("figures", {})
     squares = "".join(
         _img(folder, f, f"per-square accuracy, {name.replace('-', ', ')}, best layer", 300)
@@ -95,7 +100,7 @@ def _intervention_section(folder: Path, summary: dict[str, Any]) -> str:
     header, table = intervention_grid(summary["interventions"]["rows"])
     figs = summary.get("figures", {})
     errors = "".join(
-        _img(folder, f, f"{m} edits: error by first edited layer", 460)
+        _img(folder, f, f"{m} edits: error by first edited layer (95 % intervals)", 460)
         for m, f in figs.get("intervention_errors", {}).items()
     )
     gallery = "".join(

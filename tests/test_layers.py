@@ -78,14 +78,13 @@ def test_plots_are_written(tmp_path):
     from views.plots import plot_accuracy_by_layer, plot_square_accuracy
 
     rows = [
-        {"layer": L, "label": lab, "kind": "linear", "accuracy": 0.5 + 0.1 * L, "baseline": 0.4}
+        {"layer": L, "label": lab, "kind": "linear", "accuracy": 0.5 + 0.1 * L, "baseline": 0.4, "ply_baseline": 0.6}
         for L in range(3)
         for lab in ("relative", "colour")
     ]
-    for path in (
-        plot_accuracy_by_layer(rows, tmp_path / "a.png"),
-        plot_square_accuracy(np.linspace(0.8, 1, 64), tmp_path / "b.png", "best layer"),
-    ):
+    plot_accuracy_by_layer(rows, tmp_path / "a.png")
+    plot_square_accuracy(np.linspace(0.8, 1, 64), tmp_path / "b.png", "best layer")
+    for path in (tmp_path / "a.png", tmp_path / "b.png"):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
 
 

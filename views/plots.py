@@ -1,4 +1,10 @@
-"""Figures (matplotlib, Agg backend, no LaTeX): boards with discs and heatmaps, accuracy-by-layer curves."""
+"""Figures (matplotlib, no LaTeX): boards with discs and heatmaps, accuracy-by-layer curves.
+
+Every ``plot_*`` function returns its ``matplotlib.figure.Figure`` (shown inline when it ends a notebook cell) and
+saves it as PNG only when given a ``path``. Figures are made without pyplot, so importing this module never
+changes the backend, nothing is kept in pyplot's global list of figures, and the explorer's threads can draw at
+once.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +14,41 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, Rectangle
+from matplotlib.ticker import EngFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter  # noqa: E402
+from othello.files import atomic_path
+from views.tables import edit_scope
 
-from othello.files import atomic_path  # noqa: E402
-from views.tables import edit_scope  # noqa: E402
+__all__ = [
+    "draw_board",
+    "save_figure",
+    "plot_accuracy_by_layer",
+    "plot_square_accuracy",
+    "plot_training_curves",
+    "plot_move_probabilities",
+    "plot_intervention",
+    "plot_intervention_errors",
+    "plot_probe_readout",
+    "probe_readout_discs",
+]
+
+PathLike = str | os.PathLike | None
+
+
+def _text_colour(cmap: Any, value: float) -> str:
+    """Black on light cells, white on dark ones: readable numbers on any colour map."""
+    r, g, b, _ = cmap(value)
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+
+
+def _colorbar(fig: Figure, image: Any, ax: Any, label: str = "", percent: bool = True) -> None:
+    """A colour bar in the units the cells are labelled in (% for fractions)."""
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, label=label)
+    if percent:
+        bar.ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
 
 
 def draw_board(
@@ -33,9 +66,9 @@ def draw_board(
     """One board on ``ax``: a heatmap of 64 values, discs (0 empty, 1 black, 2 white), crosses on ``marked``
     squares and outlines on ``outlined`` ones. a1 is top-left, as in the README's diagrams."""
     image = None
+    colours = matplotlib.colormaps[cmap]
     if heat is not None:
         values = np.asarray(heat, dtype=float).copy()
-        colours = plt.get_cmap(cmap)
         if discs is not None:
             # occupied squares show the board's green, so discs of either colour stand out on any heatmap
             values[np.asarray(discs) != 0] = np.nan
@@ -48,15 +81,24 @@ def draw_board(
         if discs is not None and discs[s]:
             black = discs[s] == 1
             ax.add_patch(
-                plt.Circle((c, r), 0.38, fc="black" if black else "white", ec="white" if black else "black", lw=1.2)
+                Circle((c, r), 0.38, fc="black" if black else "white", ec="white" if black else "black", lw=1.2)
             )
         if annotate and heat is not None and not (discs is not None and discs[s]):
-            ax.text(c, r, f"{100 * heat[s]:.0f}", ha="center", va="center", fontsize=7, color="deepskyblue")
+            shade = (float(heat[s]) - vmin) / (vmax - vmin) if vmax > vmin else 0.0
+            ax.text(
+                c,
+                r,
+                f"{100 * heat[s]:.0f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color=_text_colour(colours, min(max(shade, 0.0), 1.0)),
+            )
         if s in marked:
             ax.plot([c - 0.3, c + 0.3], [r - 0.3, r + 0.3], color="red", lw=2)
             ax.plot([c - 0.3, c + 0.3], [r + 0.3, r - 0.3], color="red", lw=2)
         if s in outlined:
-            ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="orange", lw=2))
+            ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="orange", lw=2))
     ax.set_xticks(range(8), list("abcdefgh"))
     ax.set_yticks(range(8), [str(i) for i in range(1, 9)])
     ax.set_xticks(np.arange(-0.5, 8), minor=True)
@@ -67,46 +109,93 @@ def draw_board(
     return image
 
 
-def save_figure(fig: Any, path: str | os.PathLike) -> Path:
-    """Save atomically as PNG and close the figure."""
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    """Save ``fig`` atomically as PNG at ``path``; returns the path."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return Path(path)
 
 
-def plot_accuracy_by_layer(rows: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
-    """Accuracy by layer, one line per (label, kind), with each labelling's majority baseline dashed."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label in sorted({r["label"] for r in rows}):
-        for kind in sorted({r["kind"] for r in rows}):
-            sel = sorted((r for r in rows if r["label"] == label and r["kind"] == kind), key=lambda r: r["layer"])
-            if sel:
-                ax.plot(
-                    [r["layer"] for r in sel], [100 * r["accuracy"] for r in sel], marker="o", label=f"{label}, {kind}"
-                )
-        base = sorted((r for r in rows if r["label"] == label), key=lambda r: r["layer"])
-        ax.plot([r["layer"] for r in base], [100 * r["baseline"] for r in base], ls="--", lw=1, color="grey")
-    ax.set_xlabel("layer (0 = embeddings; L = after block L-1, resid_post)")
+def _done(fig: Figure, path: PathLike) -> Figure:
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_accuracy_by_layer(rows: list[dict[str, Any]], path: PathLike = None, title: str = "") -> Figure:
+    """Accuracy by layer, one line per (label, kind) of the trained model; per labelling, its majority baseline
+    (dashed), its by-ply baseline (dotted: the best guess from the move number alone) and, for rows with
+    ``model`` = ``"untrained"``, the same probe on an untrained model (thin, faded)."""
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
+    trained = [r for r in rows if r.get("model", "trained") == "trained"]
+    untrained = [r for r in rows if r.get("model") == "untrained"]
+    cycle = matplotlib.colormaps["tab10"]
+    labels = list(dict.fromkeys(r["label"] for r in trained))
+    for i, label in enumerate(labels):
+        for j, kind in enumerate(dict.fromkeys(r["kind"] for r in trained)):
+            colour = cycle((2 * i + j) % 10)
+            for sel_rows, style in ((trained, {"marker": "o"}), (untrained, {"lw": 1, "alpha": 0.5, "ls": "-."})):
+                sel = sorted((r for r in sel_rows if r["label"] == label and r["kind"] == kind), key=_layer)
+                if sel:
+                    tag = "" if sel_rows is trained else ", untrained model"
+                    ax.plot(
+                        _layers(sel),
+                        [100 * r["accuracy"] for r in sel],
+                        color=colour,
+                        label=f"{label}, {kind}{tag}",
+                        **style,
+                    )
+        base = sorted((r for r in trained if r["label"] == label), key=_layer)
+        shade = matplotlib.colormaps["Greys"](0.45 + 0.25 * i)
+        ax.plot(
+            _layers(base),
+            [100 * r["baseline"] for r in base],
+            ls="--",
+            lw=1,
+            color=shade,
+            label=f"{label}: majority baseline",
+        )
+        if all("ply_baseline" in r for r in base):
+            ax.plot(
+                _layers(base),
+                [100 * r["ply_baseline"] for r in base],
+                ls=":",
+                lw=1.5,
+                color=shade,
+                label=f"{label}: by-ply baseline",
+            )
+    ax.set_xlabel("layer (0 = embeddings; L = after block L-1)")
     ax.set_ylabel("accuracy, held-out games (%)")
-    ax.set_title(title or "probe accuracy by layer (dashed: majority baseline)", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(title or "probe accuracy by layer", fontsize=9)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.grid(alpha=0.3)
-    return save_figure(fig, path)
+    return _done(fig, path)
 
 
-def plot_square_accuracy(per_square: Sequence[float], path: str | os.PathLike, title: str) -> Path:
-    """An 8x8 map of per-square accuracy, values printed in %."""
-    fig, ax = plt.subplots(figsize=(4, 4))
+def _layer(r: dict[str, Any]) -> int:
+    return int(r["layer"])
+
+
+def _layers(rows: list[dict[str, Any]]) -> list[int]:
+    return [int(r["layer"]) for r in rows]
+
+
+def plot_square_accuracy(per_square: Sequence[float], path: PathLike = None, title: str = "") -> Figure:
+    """An 8x8 map of per-square accuracy, values printed in % (the colour bar in % too)."""
+    fig = Figure(figsize=(4.4, 4))
+    ax = fig.subplots()
     lo = min(per_square)
     image = draw_board(ax, heat=per_square, title=title, vmin=min(lo, 0.9), vmax=1.0, annotate=True)
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    return save_figure(fig, path)
+    _colorbar(fig, image, ax, "accuracy")
+    return _done(fig, path)
 
 
-def plot_training_curves(rows: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
+def plot_training_curves(rows: list[dict[str, Any]], path: PathLike = None, title: str = "") -> Figure:
     """Training loss and validation top-1 legal-move rate against games seen (from ``metrics.jsonl`` rows)."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    a, b = fig.subplots(1, 2)
     fig.subplots_adjust(wspace=0.35)
     loss = [r for r in rows if "loss" in r]
     val = [r for r in rows if "val_top1_legal" in r]
@@ -128,14 +217,15 @@ def plot_training_curves(rows: list[dict[str, Any]], path: str | os.PathLike, ti
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.xaxis.set_minor_formatter(NullFormatter())
     fig.suptitle(title or "training curves", fontsize=10)
-    return save_figure(fig, path)
+    return _done(fig, path)
 
 
 def plot_move_probabilities(
-    discs: Sequence[int], probs: Sequence[float], legal: Sequence[int], path: str | os.PathLike, title: str = ""
-) -> Path:
+    discs: Sequence[int], probs: Sequence[float], legal: Sequence[int], path: PathLike = None, title: str = ""
+) -> Figure:
     """The board with the model's next-move probabilities as a heatmap and the legal moves outlined."""
-    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    fig = Figure(figsize=(4.6, 4.2))
+    ax = fig.subplots()
     image = draw_board(
         ax,
         discs=discs,
@@ -146,17 +236,18 @@ def plot_move_probabilities(
         annotate=True,
         title=title + "\n(orange: legal moves; numbers: probability %)",
     )
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    return save_figure(fig, path)
+    _colorbar(fig, image, ax, "next-move probability")
+    return _done(fig, path)
 
 
-def plot_intervention(result: Any, path: str | os.PathLike, title: str = "") -> Path:
+def plot_intervention(result: Any, path: PathLike = None, title: str = "") -> Figure:
     """One intervention at a glance: the board before and after the edit (edited square crossed, true legal
     moves outlined) and the model's next-move probabilities on each, before and after the edit."""
     from othello.engine.notation import square_name
 
     r = result
-    fig, axes = plt.subplots(2, 2, figsize=(8, 8.4))
+    fig = Figure(figsize=(8, 8.4))
+    axes = fig.subplots(2, 2)
     peak = max(0.05, float(r.probs_before.max()), float(r.probs_after.max()))
     draw_board(
         axes[0, 0],
@@ -192,26 +283,28 @@ def plot_intervention(result: Any, path: str | os.PathLike, title: str = "") -> 
         annotate=True,
         title=f"model, edited: error {r.error}",
     )
-    fig.colorbar(image, ax=axes[:, 1], fraction=0.046, label="next-move probability")
+    _colorbar(fig, image, axes[:, 1], "next-move probability (numbers in %)")
     moves = " ".join(square_name(s) for s in r.case.moves)
     fig.suptitle(
         title or f"{r.setting.describe()}\nafter {moves if len(moves) < 90 else '... ' + moves[-86:]}", fontsize=9
     )
-    return save_figure(fig, path)
+    return _done(fig, path)
 
 
-def plot_intervention_errors(rows: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
-    """Intervention error by first edited layer: one panel per data set, one line per (method, what the edit
-    writes, scale, edited positions); colour = what it writes and the scale, dashed = the last N > 1 positions,
-    grey = the null edit."""
+def plot_intervention_errors(rows: list[dict[str, Any]], path: PathLike = None, title: str = "") -> Figure:
+    """Intervention error by first edited layer with 95 % intervals (``error_ci``): one panel per data set, one
+    line per (method, what the edit writes, scale, edited positions); colour = what it writes and the scale,
+    dashed = the last N > 1 positions, grey band = the null edit (no edit) with its interval."""
     datasets = sorted({r.get("data", "") for r in rows})
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets) + 2.6, 4), sharey=True, squeeze=False)
+    width = 4.2 * len(datasets) + 2.6
+    fig = Figure(figsize=(width, 4))
+    axes = fig.subplots(1, len(datasets), sharey=True, squeeze=False)
 
     def group(r: dict[str, Any]) -> tuple:
         return (r["method"], edit_scope(r), r["scale"] if r["scale"] is not None else -1, r.get("positions", 1))
 
     styles = sorted({g[:3] for g in map(group, rows)})
-    colours = {style: plt.get_cmap("tab10")(k % 10) for k, style in enumerate(styles)}
+    colours = {style: matplotlib.colormaps["tab10"](k % 10) for k, style in enumerate(styles)}
     for ax, data in zip(axes[0], datasets):
         mine = [r for r in rows if r.get("data", "") == data]
         for key in sorted({group(r) for r in mine}):
@@ -222,56 +315,68 @@ def plot_intervention_errors(rows: list[dict[str, Any]], path: str | os.PathLike
                 + (f", scale {scale:g}" if scale != -1 else "")
                 + (f", last {positions} positions" if positions > 1 else "")
             )
-            ax.plot(
+            ax.errorbar(
                 [int(r["layers"].split("-")[0]) for r in sel],
                 [r["error"] for r in sel],
+                yerr=[r.get("error_ci", 0.0) for r in sel],
                 marker="o",
                 ms=4,
+                capsize=2,
                 color=colours[key[:3]],
                 ls="--" if positions > 1 else "-",
                 label=label,
             )
-        ax.axhline(np.mean([r["null_error"] for r in mine]), ls=":", lw=1.5, color="grey", label="no edit")
+        null = float(np.mean([r["null_error"] for r in mine]))
+        ci = float(np.mean([r.get("null_error_ci", 0.0) for r in mine]))
+        ax.axhspan(null - ci, null + ci, color="grey", alpha=0.2, lw=0)
+        ax.axhline(null, ls=":", lw=1.5, color="grey", label="no edit")
         ax.set_title(data or "cases", fontsize=9)
         ax.set_xlabel("first edited layer (edits run from it to the last)", fontsize=8)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("error: false pos. + false neg. of top-N moves")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)
-    fig.suptitle(title or "intervention error by first edited layer (layer L = resid after block L-1)", fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1 - 2.6 / (4.2 * len(datasets) + 2.6), 1))
-    return save_figure(fig, path)
+    fig.suptitle(
+        title or "intervention error by first edited layer, 95 % intervals (layer L = resid after block L-1)",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0, 1 - 2.6 / width, 1))
+    return _done(fig, path)
 
 
 def plot_probe_readout(
     class_probs: np.ndarray,
     classes: Sequence[str],
-    path: str | os.PathLike,
+    path: PathLike = None,
     next_mover: int = 1,
     discs: Sequence[int] | None = None,
     title: str = "",
-) -> Path:
+) -> Figure:
     """A probe's read-out of one board: its argmax per square drawn as discs (mine / theirs in the colours of
-    ``next_mover`` / the other side) over a heatmap of its confidence; with ``discs`` the true board beside it."""
+    ``next_mover`` / the other side, red crosses where it differs from ``discs``), its confidence on every square
+    (the argmax's probability, in %) as a map of its own, and with ``discs`` the true board."""
     readout = probe_readout_discs(class_probs, classes, next_mover)
-    panels = 2 if discs is not None else 1
-    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.4), squeeze=False)
+    panels = 3 if discs is not None else 2
+    fig = Figure(figsize=(4.2 * panels + 0.6, 4.4))
+    axes = fig.subplots(1, panels)
+    wrong = [s for s in range(64) if discs is not None and readout[s] != discs[s]]
+    draw_board(axes[0], discs=readout, marked=wrong, title="probe read-out (red cross: wrong)")
     image = draw_board(
-        axes[0, 0],
-        discs=readout,
+        axes[1],
         heat=class_probs.max(-1),
         vmin=1 / len(classes),
         vmax=1.0,
         cmap="Blues",
-        title="probe read-out (shade: confidence)",
-        marked=[s for s in range(64) if discs is not None and readout[s] != discs[s]],
+        annotate=True,
+        marked=wrong,
+        title="the probe's confidence (%)",
     )
+    _colorbar(fig, image, axes[1], "confidence")
     if discs is not None:
-        draw_board(axes[0, 1], discs=discs, title="true board (red cross on the left: probe wrong)")
-    fig.colorbar(image, ax=axes[0, 0], fraction=0.046)
+        draw_board(axes[2], discs=discs, title="true board")
     fig.suptitle(title, fontsize=9)
-    return save_figure(fig, path)
+    return _done(fig, path)
 
 
 def probe_readout_discs(class_probs: np.ndarray, classes: Sequence[str], next_mover: int = 1) -> list[int]:
