@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from othello.data.datasets import describe
 from othello.engine.notation import N_CTX
 from othello.errors import ConfigError
 from othello.files import atomic_path
@@ -85,7 +86,12 @@ def collect_activations(
                         dtype=np.float32,
                         chunks=(min(batch_size, len(moves)),) + a.shape[1:],
                     )
+                    dsets[h].attrs["encoding"] = (
+                        f"float32 [games, positions, d]: the activation at TransformerLens hook {h}; row g is game "
+                        "g of 'moves', column i is model position positions[i] (the file's attribute), whose input is "
+                        "the game's first positions[i] + 1 moves"
+                    )
                 dsets[h][start : start + len(a)] = a
         f.attrs.update({"format_version": 1, "positions": index, "games": len(moves)})
-        f.create_dataset("moves", data=np.asarray(moves, dtype=np.int8))
+        describe(f.create_dataset("moves", data=np.asarray(moves, dtype=np.int8)))
     return Path(out)

@@ -23,6 +23,7 @@ def test_activations_match_run_with_cache_in_memory_and_on_disk(tmp_path):
     with h5py.File(path) as f:
         assert f[hooks[1]].shape == (10, 2, 32)
         assert np.allclose(f[hooks[1]][:], cache[hooks[1]][:, [5, 20]].numpy(), atol=1e-5)
+        assert hooks[1] in f[hooks[1]].attrs["encoding"] and "row * 8 + col" in f["moves"].attrs["encoding"]
     with pytest.raises(ValueError, match="unknown hook points"):
         collect_activations(model, moves, ["blocks.9.hook_resid_post"])
     with pytest.raises(ValueError, match="positions"):

@@ -154,3 +154,22 @@ def test_stored_labels_match_replay(tmp_path):
     assert np.array_equal(load_moves(path), random_games(300, 6))
     with pytest.raises(ValueError, match="unknown labels"):
         store_labels(path, ("colour",), progress=False)
+
+
+def test_every_dataset_says_its_encoding(tmp_path):
+    # a reader without this package learns from the file alone what the numbers mean
+    import h5py
+
+    from othello.data.datasets import ENCODINGS, generate, store_labels, write_games
+    from othello.engine.games import LABELS, random_games
+
+    generate(tmp_path / "g.h5", 20, seed=3, progress=False)
+    store_labels(tmp_path / "g.h5", LABELS, progress=False)
+    meta = {"black_player": np.array(["A"] * 5, dtype=object), "year": np.full(5, 1999, np.int16)}
+    write_games(tmp_path / "w.h5", random_games(5, 3), source="test", metadata=meta)
+    for name, fields in (("g.h5", ("moves",) + LABELS), ("w.h5", ("moves", "black_player", "year"))):
+        with h5py.File(tmp_path / name) as f:
+            for field in fields:
+                assert f[field].attrs["encoding"] == ENCODINGS[field], (name, field)
+    assert "row * 8 + col" in ENCODINGS["moves"] and "-1 after" in ENCODINGS["moves"]
+    assert "0 empty, 1 black, 2 white" in ENCODINGS["boards"]

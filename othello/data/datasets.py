@@ -38,6 +38,32 @@ METADATA_FIELDS = ("black_player", "white_player", "tournament", "year", "black_
 SPLITS = {"train": 0.9, "val": 0.05, "test": 0.05}
 
 
+# what each dataset holds, written beside it as its "encoding" attribute, so that a reader without this package
+# (h5py, pandas, another language) can use the file
+ENCODINGS: dict[str, str] = {
+    "moves": "int8 [games, 60]: the game's moves in order, each a square index row * 8 + col (a1 = 0, h1 = 7, "
+    "a8 = 56, h8 = 63; row = the digit - 1, col = the letter a..h), -1 after the game's last move; passes are not "
+    "written (a player with no legal move is skipped)",
+    "boards": "int8 [games, 60, 64]: the board after move t (entry t follows moves[:, t]); per square "
+    "(row * 8 + col) 0 empty, 1 black, 2 white; after the last move the final board repeats",
+    "next_mover": "int8 [games, 60]: who plays move t + 1 (1 black, 2 white, passes taken into account), 0 once the "
+    "game is over",
+    "legal": "bool [games, 60, 64]: the squares (row * 8 + col) where the next mover may play after move t",
+    "flipped": "bool [games, 60, 64]: the discs move t turned over",
+    "passed": "bool [games, 60]: the player after the mover of move t had no legal move and passed",
+    "black_player": "string [games]: the black player's name (empty when unknown)",
+    "white_player": "string [games]: the white player's name (empty when unknown)",
+    "tournament": "string [games]: the tournament's name (empty when unknown)",
+    "year": "int16 [games]: the year of the game's tournament (WTHOR header)",
+    "black_score": "int8 [games]: black's disc count at the end, as the WTHOR record gives it",
+}
+
+
+def describe(dataset: h5py.Dataset, name: str | None = None) -> None:
+    """Write ``ENCODINGS[name]`` (by default the dataset's own name) as the dataset's ``encoding`` attribute."""
+    dataset.attrs["encoding"] = ENCODINGS[name or dataset.name.rsplit("/", 1)[-1]]
+
+
 class DatasetError(OthelloError):
     """A dataset file that cannot be read or used as asked (corrupt, wrong format, overlapping files)."""
 
@@ -78,17 +104,17 @@ def write_games(
         g = int(bad[0])
         raise DatasetError(describe_error(moves[g], int(error_ply[g]), int(error_code[g]), f"writing {path}", g))
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.create_dataset("moves", data=moves, **_dataset_kwargs(len(moves)))
+        describe(f.create_dataset("moves", data=moves, **_dataset_kwargs(len(moves))))
         for name, values in (metadata or {}).items():
             if name not in METADATA_FIELDS:
                 raise DatasetError(f"unknown metadata field {name!r}; expected one of {METADATA_FIELDS}")
             values = np.asarray(values)
             if len(values) != len(moves):
                 raise DatasetError(f"metadata {name!r} has {len(values)} rows for {len(moves)} games")
-            if values.dtype.kind in "US":
-                f.create_dataset(name, data=values.astype(object), dtype=h5py.string_dtype())
+            if values.dtype.kind in "USO":
+                describe(f.create_dataset(name, data=values.astype(object), dtype=h5py.string_dtype()))
             else:
-                f.create_dataset(name, data=values)
+                describe(f.create_dataset(name, data=values))
         f.attrs.update({**_base_attrs(source), **(attrs or {}), "count": len(moves)})
     return Path(path)
 
@@ -304,6 +330,7 @@ def generate(
                 written = dset.shape[0]
             else:
                 dset = f.create_dataset("moves", shape=(0, MAX_PLIES), dtype=np.int8, **_dataset_kwargs(count))
+                describe(dset)
                 f.attrs.update({**_base_attrs("synthetic"), "seed": seed, "generator": GENERATOR, "first_game": first})
                 written = 0
             with tqdm(total=count, unit="game", desc=f"generate {out.name}", disable=not progress) as bar:
@@ -353,6 +380,7 @@ def store_labels(
                     compression_opts=1,
                     chunks=(min(1024, max(1, n)),) + shape[1:],
                 )
+                describe(out[name])
             with tqdm(total=n, unit="game", desc=f"labels {path.name}", disable=not progress) as bar:
                 for a in range(0, n, batch):
                     r = replay(moves[a : a + batch], tuple(labels), source=str(path), first_game=a)
