@@ -82,6 +82,42 @@ def test_schedule():
     assert lr_at(100, cfg) == pytest.approx(1e-4)
 
 
+def test_plan_steps_fits_steps_evaluations_and_a_final_evaluation_in_the_time():
+    from othello.train.schedule import plan_steps
+
+    # 100 s, 0.1 s a step, a 1 s evaluation every 100 steps: (100 - 1) * 0.9 / (0.1 + 0.01) = 810 steps
+    assert plan_steps(100, 0.1, 1.0, 100) == 810
+    assert plan_steps(100, 0.1, 1.0, 100, margin=1.0) == 900
+    assert plan_steps(0.5, 1.0, 1.0, 10) == 1  # no time at all still trains a step
+
+
+def test_a_time_bounded_run_plans_its_schedule_and_logs_its_last_evaluation(tmp_path):
+    # a few seconds: the schedule shrinks to what fits, so the cosine ends (not stuck in warm-up) where the run does
+    cfg = TrainConfig(**{**TINY, "steps": 1_000_000, "warmup_steps": 200, "eval_every": 1000}, minutes=0.05)
+    result = train(cfg, tmp_path / "run", minutes=0.05, progress=False)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
+    assert 1 <= saved["steps"] < 1_000_000 and saved["minutes"] == 0.05
+    assert saved["warmup_steps"] == min(200, saved["steps"] // 10)
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    # the last evaluation (the only one here: eval_every is past the end) is in the log, at the step reached
+    assert rows[-1]["step"] == result.step and rows[-1]["val_top1_legal"] == result.metrics["top1_legal"]
+    # resuming follows the planned schedule, whatever the given config's bound on steps, and logs nothing twice
+    again = train(cfg, tmp_path / "run", resume=True, progress=False)
+    assert again.step == saved["steps"]
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == sorted({r["step"] for r in rows})
+    assert rows[-1]["step"] == saved["steps"] and "val_top1_legal" in rows[-1]
+
+
+def test_a_run_stopped_by_its_time_bound_logs_the_evaluation_where_it_stopped(tmp_path):
+    # an unplanned schedule far longer than the call: it stops between evaluations, which used to go unlogged
+    cfg = TrainConfig(**{**TINY, "steps": 1_000_000, "eval_every": 100_000})
+    result = train(cfg, tmp_path / "run", minutes=0.02, progress=False)
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert 0 < result.step < 100_000
+    assert rows[-1]["step"] == result.step and rows[-1]["val_top1_legal"] == result.metrics["top1_legal"]
+
+
 def test_training_learns_and_resume_is_exact(tmp_path):
     cfg = TrainConfig(**TINY, soft_targets=True)
     full = train(cfg, tmp_path / "full", progress=False).metrics
@@ -265,3 +301,9 @@ def test_evaluate_reports_the_positions_after_a_pass_apart():
     clean = evaluate(model, games[~r.passed.any(1)])
     assert clean["after_pass_positions"] == 0 and clean["after_pass_top1_legal"] is None and clean["positions"] > 0
     assert clean["pass_earlier_positions"] == 0 and clean["pass_earlier_top1_legal"] is None
+
+
+def test_the_progress_bar_shows_no_legal_rate_before_the_first_evaluation(tmp_path, capsys):
+    train(TrainConfig(**{**TINY, "eval_every": 100}), tmp_path / "run", stop_at=6, progress=True)
+    err = capsys.readouterr().err
+    assert "loss=" in err and "nan" not in err

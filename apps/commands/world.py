@@ -96,16 +96,19 @@ def cmd_perft(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from othello.train.config import TrainConfig
+    from othello.train.config import MAX_PLANNED_STEPS, TrainConfig
     from othello.train.loop import read_metrics, train
     from views.plots import plot_training_curves
 
+    d = TrainConfig()
     config = TrainConfig(
         preset=args.preset,
         model_overrides=dict(args.set or []),
         data=args.data,
         data_seed=args.data_seed,
-        steps=args.steps,
+        # --minutes without --steps plans the schedule to fit the time; with --steps it only bounds this call
+        steps=args.steps or (MAX_PLANNED_STEPS if args.minutes and not args.resume else d.steps),
+        minutes=args.minutes if args.minutes and not args.steps and not args.resume else None,
         batch_size=args.batch_size,
         lr=args.lr,
         warmup_steps=args.warmup_steps,
@@ -269,9 +272,18 @@ def _model_commands(sub: Any) -> None:
     p.add_argument("--data", default=d.data, help="'synthetic' or HDF5 file(s), comma-separated or a glob")
     p.add_argument("--data-seed", type=types.seed, default=d.data_seed)
     p.add_argument("--out", required=True)
-    p.add_argument("--steps", type=types.positive_int, default=d.steps, help="schedule length")
     p.add_argument(
-        "--minutes", type=types.positive_float, default=None, help="stop this call after M minutes (resume later)"
+        "--steps",
+        type=types.positive_int,
+        default=None,
+        help=f"schedule length (default {d.steps}; with --minutes alone, planned to fit the time)",
+    )
+    p.add_argument(
+        "--minutes",
+        type=types.positive_float,
+        default=None,
+        help="a fresh run without --steps: plan the schedule to end in M minutes; otherwise: stop this call after "
+        "M minutes (resume later)",
     )
     p.add_argument(
         "--stop-at",

@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from othello.model.config import ModelConfig
 
 
+# the bound on a planned schedule when no --steps gives one: far more than any machine fits in a day
+MAX_PLANNED_STEPS = 1_000_000
+
+
 @dataclass
 class TrainConfig:
     """How a model is trained. Saved in ``config.json``; ``resume`` refuses a different one."""
@@ -20,7 +24,8 @@ class TrainConfig:
     model_overrides: dict[str, Any] = field(default_factory=dict)
     data: str = "synthetic"  # "synthetic" (fresh random games every step) or HDF5 path(s) / glob
     data_seed: int = TRAIN_SEED  # seed of the synthetic stream (othello.data.seeds)
-    steps: int = 20_000  # length of the schedule (the run may stop earlier: --minutes)
+    steps: int = 20_000  # length of the schedule; with ``minutes``, its upper bound
+    minutes: float | None = None  # plan the schedule (steps, warm-up) to end in this much wall time
     batch_size: int = 128  # games per step per process
     lr: float = 1e-3
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio

@@ -42,7 +42,7 @@ from othello.model.tokens import legal_token_mask, model_inputs
 from othello.model.transformer import build_model
 from othello.train.config import TrainConfig
 from othello.train.evaluation import evaluate
-from othello.train.schedule import cosine_lr
+from othello.train.schedule import cosine_lr, plan_steps
 
 __all__ = [
     "train",
@@ -148,7 +148,10 @@ def train(
 
     ``minutes`` bounds this call's wall time (the run can be resumed); ``stop_at`` ends this call after that
     step. The learning-rate schedule always spans ``cfg.steps``, so a run stopped and resumed follows the
-    same curve, and gives the same weights, as one that was not stopped (at the same ``precision``).
+    same curve, and gives the same weights, as one that was not stopped (at the same ``precision``). A fresh run
+    with ``cfg.minutes`` first plans its schedule to fit that time (``_plan``: ``steps`` and the warm-up shrink to
+    what fits, measured on this machine) and saves the planned config, which a resumed run follows. The last
+    step's evaluation is always logged, wherever the call stops.
     ``precision``: ``"bf16"`` (autocast; weights and optimizer stay fp32) or ``"fp32"``; by default bf16 on
     CUDA and fp32 on CPU, where bf16 is faster only on CPUs with bf16 instructions (BENCHMARKS.md).
     Like ``device``, it is how a run is executed, not part of its config: a run may resume at another one.
@@ -164,6 +167,11 @@ def train(
         saved = read_run_config(out)
         # a field added since the run was written reads as its default (the behaviour before it existed)
         before = {**TrainConfig().to_dict(), **saved["train"]}
+        if before.get("minutes") is not None:
+            # a planned run resumes on the schedule it planned, whatever bound on steps this call gives
+            cfg = dataclasses.replace(
+                cfg, steps=before["steps"], warmup_steps=before["warmup_steps"], minutes=before["minutes"]
+            )
         diffs = {k: (before.get(k), v) for k, v in cfg.to_dict().items() if before.get(k) != v}
         if diffs:
             raise ConfigError(f"{out}: cannot resume with a different training config (saved vs given: {diffs})")
@@ -183,26 +191,34 @@ def train(
         import torch.distributed as dist
 
         dist.barrier()  # every process has checked the folder before rank 0 writes into it
+    stream = make_stream(cfg.data, cfg.data_seed, cfg.batch_size, rank, world)
+    eval_set = stream.eval_games(cfg.eval_games)
     step = 0
     if resume and state_path.exists():
         step = load_train_state(state_path, model, optimizer)
     else:
         if cfg.init_from:
             init_weights(model, model_cfg, cfg.init_from)
+        if cfg.minutes is not None:
+            cfg = _plan(cfg, model, stream, eval_set, dev, world)
         if rank == 0:
             write_run_config(out, model_cfg, cfg.to_dict())
-    stream = make_stream(cfg.data, cfg.data_seed, cfg.batch_size, rank, world)
-    eval_set = stream.eval_games(cfg.eval_games)
     ddp_model: torch.nn.Module = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         ddp_model = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     metrics_path = out / "metrics.jsonl"
+    last_eval: dict[str, Any] = {}
+    evaluated_at = -1  # the step of the last logged evaluation
     if rank == 0:
         _truncate_metrics(metrics_path, step)
+    logged = read_metrics(out)
+    if logged and logged[-1]["step"] == step and "val_top1_legal" in logged[-1]:
+        # resumed where the last evaluation was logged: it stands (and is not logged twice)
+        evaluated_at = step
+        last_eval = {k[4:]: v for k, v in logged[-1].items() if k.startswith("val_")}
     started = time.time()
-    last_eval: dict[str, Any] = {}
     end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {out.name}", unit="step", disable=not progress or rank > 0)
     tokens_seen, window_start = 0, time.time()
@@ -245,13 +261,12 @@ def train(
                 **{f"val_{k}": v for k, v in last_eval.items()},
             }
         if row is not None and rank == 0:
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            bar.set_postfix(
-                loss=f"{row.get('loss', loss.item()):.3f}",
-                legal=f"{last_eval.get('top1_legal', float('nan')):.3f}",
-                tok_s=f"{row.get('tokens_per_s', 0):.0f}",
-            )
+            _log(metrics_path, row)
+            shown = {"loss": f"{row.get('loss', loss.item()):.3f}", "tok_s": f"{row.get('tokens_per_s', 0):.0f}"}
+            if last_eval:  # no evaluation yet: nothing to show rather than nan
+                shown["legal"] = f"{last_eval['top1_legal']:.3f}"
+            bar.set_postfix(shown)
+            evaluated_at = step if "val_top1_legal" in row else evaluated_at
         if rank == 0 and (step % cfg.checkpoint_every == 0 or step == end):
             save_train_state(state_path, model, optimizer, step)
             save_model(out, model, step)
@@ -259,10 +274,55 @@ def train(
     if rank == 0:
         save_train_state(state_path, model, optimizer, step)
         save_model(out, model, step)
-    if not last_eval:
+    if evaluated_at != step:
+        # stopped between evaluations (the time bound): evaluate where it stopped, and log it for the curves
         last_eval = evaluate(model, eval_set)
+        if rank == 0 and step > 0:
+            _log(
+                metrics_path,
+                {"step": step, "games": step * cfg.batch_size * world, "time": time.time()}
+                | {f"val_{k}": v for k, v in last_eval.items()},
+            )
     model.eval()
     return TrainResult(model=model, step=step, metrics=last_eval)
+
+
+def _log(path: Path, row: dict[str, Any]) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def _plan(
+    cfg: TrainConfig,
+    model: torch.nn.Module,
+    stream: Any,
+    eval_set: np.ndarray,
+    device: torch.device,
+    world: int,
+) -> TrainConfig:
+    """``cfg`` with ``steps`` (at most ``cfg.steps``) and ``warmup_steps`` (at most a tenth of them) planned so
+    that the run ends in ``cfg.minutes``: a step's cost is timed on two forward and backward passes of the first
+    batch (after one to warm up; no optimizer step, so the weights are untouched), an evaluation's cost on the
+    validation games (``plan_steps``). With several processes, the first one's plan is used by all."""
+    moves = stream.batch(0)
+    timings = []
+    for _ in range(3):
+        t = time.perf_counter()
+        loss_on(model, moves, cfg.soft_targets, device, cfg.pass_weight).backward()
+        timings.append(time.perf_counter() - t)
+    model.zero_grad(set_to_none=True)
+    t = time.perf_counter()
+    evaluate(model, eval_set)
+    eval_seconds = time.perf_counter() - t
+    steps = plan_steps(60 * cfg.minutes, float(np.median(timings[1:])), eval_seconds, cfg.eval_every)
+    if world > 1:
+        import torch.distributed as dist
+
+        shared = torch.tensor([steps], device=device)
+        dist.broadcast(shared, 0)
+        steps = int(shared.item())
+    steps = min(cfg.steps, steps)
+    return dataclasses.replace(cfg, steps=steps, warmup_steps=min(cfg.warmup_steps, steps // 10))
 
 
 def init_weights(model: torch.nn.Module, model_cfg: ModelConfig, folder: str | os.PathLike) -> None:
