@@ -34,7 +34,13 @@ from probes.interventions.edits import (
     DEFAULT_PROBES,
     DESCENT_DEFAULTS,
 )
-from probes.interventions.evaluation import benchmark, make_cases, sweep_settings, synthetic_cases
+from probes.interventions.evaluation import (
+    benchmark,
+    make_cases,
+    recommended_settings,
+    sweep_settings,
+    synthetic_cases,
+)
 from probes.store import layer_probes, model_fingerprint, stored_probe_rows
 from views.tables import best_setting, demo_summary_lines
 
@@ -51,6 +57,7 @@ class DemoConfig:
     probe_games: int = 2000  # synthetic games the probes are fitted (train split) and scored on
     probe_epochs: int | None = None  # None: the per-kind default (8 linear, 16 MLP)
     cases: int = 300  # intervention cases per data set
+    full: bool = False  # sweep every first layer, scale, position count and keep; else the recommended settings
     scales: tuple[float, ...] = (1.0, 2.0, 4.0)
     gradient_steps: int = 1000  # Li et al.'s setting
     edit_positions: tuple[int, ...] = (1, 5)  # edit the last N positions holding the square (1: the papers' recipe)
@@ -58,7 +65,7 @@ class DemoConfig:
     wthor: str | None = None  # folder of WTHOR .wtb files; None: no championship games
     train_minutes: float | None = None  # train a fresh model for this long first
     preset: str = "small"
-    train_steps: int = 20000  # schedule length of a fresh training (the minutes end it sooner)
+    train_steps: int = 20000  # the longest schedule of a fresh training (planned to fit train_minutes)
     device: str = "cpu"
     force: tuple[str, ...] = ()  # stages to redo ("all" for every one)
     progress: bool = True
@@ -137,7 +144,12 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
         model_dir = Path(cfg.model) if cfg.model else out / "model"
         tc = TrainConfig(
-            preset=cfg.preset, steps=cfg.train_steps, soft_targets=True, eval_every=250, checkpoint_every=250
+            preset=cfg.preset,
+            steps=cfg.train_steps,
+            minutes=cfg.train_minutes,
+            soft_targets=True,
+            eval_every=250,
+            checkpoint_every=250,
         )
 
         def train_stage() -> dict[str, Any]:
@@ -231,8 +243,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         for method in ("linear", "gradient"):
             labelling, kind = DEFAULT_PROBES[method]
             probes = layer_probes(model, labelling, kind, games=cfg.probe_games, config=probe_cfg, progress=False)
-            settings = []
-            for positions in cfg.edit_positions:
+            settings = [] if cfg.full else recommended_settings(n, method)
+            for positions in cfg.edit_positions if cfg.full else ():
                 if method == "linear":
                     settings += sweep_settings("linear", n, cfg.scales, positions=positions)
                 for keep in cfg.keeps:
@@ -253,6 +265,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         {
             "model": fp,
             "cases": cfg.cases,
+            "full": cfg.full,
             "scales": list(cfg.scales),
             "steps": cfg.gradient_steps,
             "probe_games": cfg.probe_games,
@@ -271,7 +284,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     summary["figures"] = _stage(
         cfg,
         "figures",
-        {"model": fp, "probes": cfg.probe_games, "cases": cfg.cases, "steps": cfg.gradient_steps},
+        {"model": fp, "probes": cfg.probe_games, "cases": cfg.cases, "steps": cfg.gradient_steps, "full": cfg.full},
         figures_stage,
     )
     write_json(out / "summary.json", summary)

@@ -42,21 +42,24 @@ def draw_figures(
     figures: dict[str, Any] = {}
     metrics = model_dir / "metrics.jsonl"
     if metrics.exists():
-        figures["curves"] = plot_training_curves(
-            read_metrics(model_dir), out / "curves.png", f"training of {model_dir.name}"
-        ).name
+        plot_training_curves(read_metrics(model_dir), out / "curves.png", f"training of {model_dir.name}")
+        figures["curves"] = "curves.png"
     rows = [r for r in summary["probes"]["rows"] if r["model"] == "trained"]
-    figures["probe_by_layer"] = plot_accuracy_by_layer(rows, out / "probe_accuracy_by_layer.png").name
+    # the untrained control's rows too: the figure draws them faded beside the trained model's
+    plot_accuracy_by_layer(summary["probes"]["rows"], out / "probe_accuracy_by_layer.png")
+    figures["probe_by_layer"] = "probe_accuracy_by_layer.png"
     figures["squares"] = {}
     for label in ("relative", "colour"):
         for kind in ("linear", "mlp"):
             sel = [r for r in rows if r["label"] == label and r["kind"] == kind]
             best = max(sel, key=lambda r: r["accuracy"])
-            figures["squares"][f"{label}-{kind}"] = plot_square_accuracy(
+            name = f"probe_squares_{label}_{kind}.png"
+            plot_square_accuracy(
                 best["per_square"],
-                out / f"probe_squares_{label}_{kind}.png",
+                out / name,
                 f"{label}, {kind}, layer {best['layer']}: {100 * best['accuracy']:.1f} %",
-            ).name
+            )
+            figures["squares"][f"{label}-{kind}"] = name
     # probe read-outs of one example game (a held-out synthetic game, after 20 moves)
     game = [int(s) for s in random_games(1, EVAL_SEED)[0][:20]]
     board = real_mover_board(game)
@@ -67,20 +70,21 @@ def draw_figures(
             best["layer"]
         ]
         class_probs = read_board(model, game, probe, best["layer"])
-        figures["readouts"][label] = plot_probe_readout(
+        plot_probe_readout(
             class_probs,
             CLASSES[label],
             out / f"readout_{label}.png",
             board.next_mover,
             board.to_array(),
             f"linear {label} probe, layer {best['layer']}, after {len(game)} moves",
-        ).name
+        )
+        figures["readouts"][label] = f"readout_{label}.png"
     # intervention error by layer, and a gallery of the best linear and gradient settings
     irows = summary["interventions"]["rows"]
-    figures["intervention_errors"] = {
-        m: plot_intervention_errors([r for r in irows if r["method"] == m], out / f"intervention_error_{m}.png").name
-        for m in ("linear", "gradient")
-    }
+    figures["intervention_errors"] = {}
+    for m in ("linear", "gradient"):
+        plot_intervention_errors([r for r in irows if r["method"] == m], out / f"intervention_error_{m}.png")
+        figures["intervention_errors"][m] = f"intervention_error_{m}.png"
     figures["gallery"] = []
     cases = synthetic_cases(cfg.cases)
     for method in ("linear", "gradient"):
@@ -95,8 +99,11 @@ def draw_figures(
         boards = [c.boards() for c in subset]
         legal_edit = square_mask([list(e.legal_moves) for _, e in boards])
         gain = legal_set_errors(before, legal_edit) - legal_set_errors(after, legal_edit)
+        # a success lowered the error, a failure did not (an edit that left 22 at 22 is no success)
         order = np.argsort(-gain, kind="stable")
-        for tag, picks in (("success", order[:2]), ("failure", order[::-1][:2])):
+        successes = [i for i in order if gain[i] > 0][:2]
+        failures = [i for i in order[::-1] if gain[i] <= 0][:2]
+        for tag, picks in (("success", successes), ("failure", failures)):
             for i in picks:
                 b, e = boards[i]
                 result = InterventionResult(

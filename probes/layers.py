@@ -28,7 +28,25 @@ from probes.activations import collect_activations
 from probes.fit import ProbeConfig, fit_probe, ply_majority_accuracy
 from probes.targets import CLASSES, board_labels
 
-__all__ = ["fit_probes_by_layer", "probe_accuracy_by_layer", "read_board"]
+__all__ = ["fit_probes_by_layer", "probe_accuracy_by_layer", "read_board", "ACTIVATION_MEMORY"]
+
+# bytes of activations one forward pass may collect: every layer of the shipped model for 2,000 games (1.1 GB);
+# more games are collected in several passes, a group of layers each, so memory stays at this bound
+ACTIVATION_MEMORY = 2 * 1024**3
+
+
+def _layer_activations(
+    model: torch.nn.Module, moves: np.ndarray, hooks: dict[int, str], index: np.ndarray, memory: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(layer, float32 [G, P, d])`` for each layer of ``hooks``, collected a group of layers per forward pass."""
+    per_layer = len(moves) * len(index) * model.cfg.d_model * 4
+    group = max(1, memory // max(per_layer, 1))
+    layers = list(hooks)
+    for i in range(0, len(layers), group):
+        chunk = layers[i : i + group]
+        acts = collect_activations(model, moves, [hooks[L] for L in chunk], positions=index)
+        for L in chunk:
+            yield L, acts.pop(hooks[L])
 
 
 def fit_probes_by_layer(
@@ -41,13 +59,15 @@ def fit_probes_by_layer(
     config: ProbeConfig | None = None,
     progress: bool = True,
     site: HookKind = "resid_post",
+    memory: int = ACTIVATION_MEMORY,
 ) -> Iterator[tuple[dict[str, Any], torch.nn.Module]]:
     """Yield ``(row, probe)`` per (layer, labelling, kind), for games ``moves`` [G, 60]: each row has
     ``hook``, ``site``, ``layer``, ``label``, ``kind``, the held-out metrics of ``probe_metrics`` (``accuracy``,
     ``baseline``, ``whole_board``, ``per_square`` [64] ([1] for ``next_mover`` and ``after_pass``), ``per_ply`` [59],
     ``after_pass_accuracy``, ...), ``ply_baseline`` (the best guess from the ply alone, ``ply_majority_accuracy``)
     and the game counts. ``layers`` defaults to every
-    layer ``site`` has (0..n_layers for ``resid_post``, 1..n_layers otherwise)."""
+    layer ``site`` has (0..n_layers for ``resid_post``, 1..n_layers otherwise). One forward pass over the games
+    collects as many layers as fit in ``memory`` bytes (all of them for a few thousand games), not one per layer."""
     n_layers = model.cfg.n_layers
     device = next(model.parameters()).device  # probes are fitted where the model runs
     layers = list(range(0 if site == "resid_post" else 1, n_layers + 1)) if layers is None else list(layers)
@@ -70,10 +90,9 @@ def fit_probes_by_layer(
     )  # position t holds the board after move t+1
     after_pass = off_parity[te].reshape(-1)
     bar = tqdm(total=len(layers) * len(labellings) * len(kinds), desc="probes", unit="probe", disable=not progress)
-    for L in layers:
-        hook = hooks[L]
-        acts = collect_activations(model, moves, [hook], positions=index)[hook]  # [G, P, d]
+    for L, acts in _layer_activations(model, moves, hooks, index, memory):
         d = acts.shape[-1]
+        hook = hooks[L]
         for name in labellings:
             y = labels[name]
             for kind in kinds:

@@ -45,8 +45,20 @@ def test_demo_runs_every_stage_and_caches_them(demo_run, capsys):
         ("next_mover", "linear", "trained"),
     }
     assert all(len(r["per_square"]) == 1 for r in rows if r["label"] == "next_mover")
-    assert {r["method"] for r in summary["interventions"]["rows"]} == {"linear", "gradient"}
-    assert len(summary["figures"]["gallery"]) == 8 and (out / summary["figures"]["gallery"][0]["file"]).exists()
+    irows = summary["interventions"]["rows"]
+    # the default demo runs each method's recommended settings once (3 linear scopes, 2 gradient), no sweep
+    assert sorted((r["method"], r["whole_board"], r["keep"]) for r in irows) == [
+        ("gradient", False, "board"),
+        ("gradient", False, "read"),
+        ("linear", False, None),
+        ("linear", True, "board"),
+        ("linear", True, "read"),
+    ]
+    assert all(r["error_ci"] > 0 and r["null_error_ci"] > 0 for r in irows)
+    gallery = summary["figures"]["gallery"]
+    assert 1 <= len(gallery) <= 8 and all((out / g["file"]).exists() for g in gallery)
+    # a success lowered the error; anything else is a failure
+    assert all((g["error"] < g["null_error"]) == (g["kind"] == "success") for g in gallery)
     capsys.readouterr()
     assert main(args) == 0
     text = capsys.readouterr().out

@@ -28,6 +28,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         model=args.model,
         **counts,
         wthor=args.wthor,
+        full=args.full,
         train_minutes=args.minutes if args.train else None,
         preset=args.preset,
         device=args.device,
@@ -92,6 +93,12 @@ def _app_commands(sub: Any) -> None:
     )
     p.add_argument(
         "--wthor", default=None, help="folder of WTHOR .wtb files (default: none; the demo then skips WTHOR)"
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="sweep the interventions over every first layer, scale, position count and keep "
+        "(default: only the recommended settings; minutes more)",
     )
     p.add_argument(
         "--force",

@@ -22,7 +22,15 @@ from othello.train.evaluation import legal_set_errors
 from probes.interventions.apply import edited_move_probabilities, square_mask
 from probes.interventions.edits import Edit, EditCase, EditError, EditSetting, Method, edit_board
 
-__all__ = ["make_cases", "synthetic_cases", "moved_right", "benchmark", "benchmark_sets", "sweep_settings"]
+__all__ = [
+    "make_cases",
+    "synthetic_cases",
+    "moved_right",
+    "benchmark",
+    "benchmark_sets",
+    "sweep_settings",
+    "recommended_settings",
+]
 
 
 def make_cases(
@@ -81,7 +89,8 @@ def benchmark(
 ) -> list[dict[str, Any]]:
     """One row per setting: mean error of the edited predictions against the edited board's legal moves
     (``error``), the same without an edit (``null_error``), both against the original board's moves, and
-    ``moved_right`` (see ``moved_right``)."""
+    ``moved_right`` (see ``moved_right``); ``error_ci`` and ``null_error_ci`` are the half-widths of their 95 %
+    intervals (normal approximation over the cases)."""
     if not cases:
         raise EditError("no intervention cases")
     boards = [c.boards() for c in cases]
@@ -90,6 +99,7 @@ def benchmark(
     rows = []
     for setting in tqdm(settings, desc="settings", unit="setting", disable=not progress):
         before, after = edited_move_probabilities(model, cases, probes, setting, labelling)
+        errors, null_errors = legal_set_errors(after, legal_edit), legal_set_errors(before, legal_edit)
         rows.append(
             {
                 "method": setting.method,
@@ -101,8 +111,10 @@ def benchmark(
                 "cases": len(cases),
                 "data": data,
                 "labelling": labelling,
-                "error": float(legal_set_errors(after, legal_edit).mean()),
-                "null_error": float(legal_set_errors(before, legal_edit).mean()),
+                "error": float(errors.mean()),
+                "null_error": float(null_errors.mean()),
+                "error_ci": _ci95(errors),
+                "null_error_ci": _ci95(null_errors),
                 "error_vs_original": float(legal_set_errors(after, legal_orig).mean()),
                 "null_error_vs_original": float(legal_set_errors(before, legal_orig).mean()),
                 "legal_changed": float((legal_edit ^ legal_orig).sum(1).mean()),
@@ -111,6 +123,33 @@ def benchmark(
             }
         )
     return rows
+
+
+def _ci95(values: np.ndarray) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    return float(1.96 * values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+
+def recommended_settings(n_layers: int, method: Method) -> list[EditSetting]:
+    """The best setting of each scope (what the edit writes) for ``method``, from the shipped model's sweeps over
+    2 x 300 cases (README "Results"), counted from the last layer so that they carry to other depths: linear one
+    square: the last 3 layers, scale 2; linear whole board: the last 6; linear board as read: the last 5; gradient
+    board: the last 6; gradient board as read: the last 4; always the last 5 positions. ``othello-gpt demo``
+    runs these; ``--full`` sweeps every first layer and scale instead."""
+
+    def last(k: int) -> tuple[int, ...]:
+        return tuple(range(max(1, n_layers - k + 1), n_layers + 1))
+
+    if method == "linear":
+        return [
+            EditSetting("linear", last(3), scale=2.0, positions=5),
+            EditSetting("linear", last(6), positions=5, whole_board=True, keep="board"),
+            EditSetting("linear", last(5), positions=5, whole_board=True, keep="read"),
+        ]
+    return [
+        EditSetting("gradient", last(6), positions=5, keep="board"),
+        EditSetting("gradient", last(4), positions=5, keep="read"),
+    ]
 
 
 def sweep_settings(
