@@ -25,6 +25,10 @@ __all__ = [
     "non_negative_float",
     "seed",
     "model_override",
+    "output_flags",
+    "data_flag",
+    "show_progress",
+    "FileList",
 ]
 
 
@@ -80,15 +84,13 @@ def number_list(text: str) -> tuple[float, ...]:
 
 
 def window(text: str) -> slice:
-    """Positions of the 59: ``"5-53"`` (or ``"5:54"``, Python's half-open slice) -> ``slice(5, 54)``."""
+    """Positions of the 59, written like every range here, both ends included: ``"5-53"`` -> ``slice(5, 54)``."""
+    a, dash, b = text.partition("-")
     if ":" in text:
-        a, _, b = text.partition(":")
-        lo, hi = _int(a), _int(b)
-    else:
-        a, dash, b = text.partition("-")
-        lo, hi = _int(a), _int(b) + 1 if dash else _int(a) + 1
+        raise _fail(f"{text!r}: write a range of positions as FIRST-LAST with both ends included, like 5-53")
+    lo, hi = _int(a), _int(b) + 1 if dash else _int(a) + 1
     if not 0 <= lo < hi <= 59:
-        raise _fail(f"{text!r}: positions run 0..58; write FIRST-LAST (5-53) or START:STOP (5:54)")
+        raise _fail(f"{text!r}: positions run 0..58; write FIRST-LAST with both ends included, like 5-53")
     return slice(lo, hi)
 
 
@@ -179,3 +181,38 @@ def shard(text: str) -> tuple[int, int]:
     if not sep or not 0 <= value[0] < value[1]:
         raise _fail(f"{text!r}: expected I/N with 0 <= I < N, like 0/4")
     return value
+
+
+def output_flags(p: argparse.ArgumentParser, json_flag: bool = True, quiet: bool = True) -> None:
+    """``--json`` (print the result as JSON on stdout) and ``--quiet`` (no progress bars), the same on every
+    command; progress bars go to stderr, so ``--json`` output stays clean with them."""
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+    if quiet:
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Whether the command shows progress bars (everywhere unless ``--quiet``)."""
+    return not getattr(args, "quiet", False)
+
+
+class FileList(argparse.Action):
+    """Game files given space- or comma-separated (``--data a.h5 b.h5`` or ``--data a.h5,b.h5``) -> one list."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: Any = None) -> None:
+        setattr(namespace, self.dest, [part for value in values for part in value.split(",") if part])
+
+
+def data_flag(p: argparse.ArgumentParser, help: str, required: bool = True, default: list[str] | None = None) -> None:
+    """``--data``, on every command that reads games: one or more files (or ``synthetic`` where it is allowed),
+    space- or comma-separated."""
+    p.add_argument(
+        "--data",
+        nargs="+",
+        action=FileList,
+        required=required,
+        default=default,
+        metavar="DATA",
+        help=help + " (several: space- or comma-separated)",
+    )

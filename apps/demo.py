@@ -3,9 +3,10 @@
     >>> summary = run_demo(DemoConfig(out="runs/demo"))      # the shipped model; minutes on 2 CPU cores
     >>> summary["probes"]["rows"][0]["accuracy"]
 
-Every stage is cached by its inputs in ``out/{stage}.json`` (the model's fingerprint and the stage's
-settings): a rerun skips what is done, ``force`` redoes stages. ``train_minutes`` trains a fresh model into
-``out/model`` first (resumable: a rerun continues it).
+Every stage is cached by its inputs in ``out/{stage}.json`` (the model's fingerprint and the stage's settings,
+beside the result and the seconds it took): a rerun skips what is done, ``force`` redoes stages. The interventions
+run at ``recommended_settings``; ``full`` sweeps them. ``train_minutes`` trains a fresh model into ``out/model``
+first, its schedule planned for that time (resumable: a rerun continues it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import datetime
 import json
 import platform
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,8 +85,13 @@ def _stage(cfg: DemoConfig, name: str, key: dict[str, Any], run: Callable[[], di
             return saved["result"]
     if cfg.progress:
         print(f"[{name}] running")
+    started = time.perf_counter()
     result = run()
-    write_json(path, {"key": key, "result": result})
+    seconds = round(time.perf_counter() - started, 1)
+    # the wall time of each stage, kept beside its result (BENCHMARKS.md reads where the minutes go from these)
+    write_json(path, {"key": key, "result": result, "seconds": seconds})
+    if cfg.progress:
+        print(f"[{name}] done in {seconds:.0f} s")
     return result
 
 

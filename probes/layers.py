@@ -114,7 +114,8 @@ def fit_probes_by_layer(
                         "hook": hook,
                         "site": site,
                         "layer": L,
-                        "label": name,
+                        "label": name,  # the name the probe rows were first written with, kept for their readers
+                        "labelling": name,  # the one name for it across the project's rows and flags
                         "kind": kind,
                         **m,
                         "ply_baseline": ply_baseline[name],

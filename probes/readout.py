@@ -55,7 +55,7 @@ class Readout:
 def board_readout(
     model: torch.nn.Module,
     moves: str | Sequence[int],
-    label: str = "relative",
+    labelling: str = "relative",
     kind: str = "linear",
     layer: int | None = None,
     probe: torch.nn.Module | None = None,
@@ -63,7 +63,7 @@ def board_readout(
     cache: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> Readout:
-    """The read-out of the ``label`` / ``kind`` probe at "layer L" (default: the last) after ``moves``; the probe is
+    """The read-out of the ``labelling`` / ``kind`` probe at "layer L" (default: the last) after ``moves``; the probe is
     the stored one (``layer_probes``, looked for in ``cache`` when given: fitted once when none is stored) unless one
     is given."""
     squares = parse_moves(moves) if isinstance(moves, str) else [int(s) for s in moves]
@@ -72,7 +72,7 @@ def board_readout(
     layer = n if layer is None else layer
     hook = residual_hook(layer, n)  # a layer out of range fails here, before any probe is fitted
     if probe is None:
-        probe = layer_probes(model, label, kind, [layer], games=games, cache=cache, progress=progress)[layer]
+        probe = layer_probes(model, labelling, kind, [layer], games=games, cache=cache, progress=progress)[layer]
     probs = read_board(model, squares, probe, layer)
-    true = board_labels(pad_games([squares]), label)[0, len(squares) - 1]
-    return Readout(squares, layer, hook, label, kind, probs, true, board)
+    true = board_labels(pad_games([squares]), labelling)[0, len(squares) - 1]
+    return Readout(squares, layer, hook, labelling, kind, probs, true, board)

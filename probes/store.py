@@ -199,6 +199,6 @@ def stored_probe_rows(
 ) -> list[dict[str, Any]]:
     """The held-out metrics rows of ``stored_probes``, by layer (the table of the stored probes, without refitting)."""
     return [
-        info["metrics"]
+        {**info["metrics"], "labelling": info["metrics"]["label"]}  # rows stored before "labelling" was added
         for _, info in stored_probes(model, labelling, kind, layers, games, config, cache, progress, site).values()
     ]

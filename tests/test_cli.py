@@ -91,7 +91,7 @@ def test_probe_command(tmp_path, capsys):
         "--epochs",
         "1",
         "--positions",
-        "0:10",
+        "0-9",
         "--layers",
         "0,2",
         "--control",
@@ -180,3 +180,31 @@ def test_train_command_stops_at_a_step_and_resumes_to_the_end(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] == 3
     assert main(args + ["--resume"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] == 8
+
+
+def test_reporting_commands_print_json(tmp_path, capsys):
+    out = tmp_path / "s.h5"
+    assert main(["generate", "--games", "40", "--seed", "3", "--out", str(out), "--quiet", "--json"]) == 0
+    generated = json.loads(capsys.readouterr().out)
+    assert generated["games"] == 40 and generated["out"] == str(out)
+    assert main(["export", str(out), "--out", str(tmp_path / "g.txt"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"out": str(tmp_path / "g.txt"), "games": 40}
+    (tmp_path / "g.pgn").write_text('[Event "E"]\n\n1. *\n\n[Event "F"]\n\n1. f5 d6 *\n')
+    assert (
+        main(["import", str(tmp_path / "g.txt"), str(tmp_path / "g.pgn"), "--out", str(tmp_path / "i.h5")] + ["--json"])
+        == 0
+    )
+    imported = json.loads(capsys.readouterr().out)
+    assert imported["games"] == 41 and imported["skipped"] == 1 and "no moves" in imported["skipped_games"][0]
+    assert main(["labels", str(out), "--labels", "boards", "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"data": str(out), "labels": ["boards"]}
+
+
+def test_train_for_minutes_plans_its_schedule(tmp_path, capsys):
+    args = _tiny_train_args(tmp_path / "run")
+    i = args.index("--steps")
+    del args[i : i + 2]  # no --steps: the schedule is planned for the minutes
+    assert main(args + ["--minutes", "0.05"]) == 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
+    assert saved["minutes"] == 0.05 and 1 <= saved["steps"] < 1_000_000
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] <= saved["steps"]

@@ -140,3 +140,62 @@ def test_wrong_layout_is_named(tmp_path):
     torch.save(mingpt_state_dict(torch.Generator().manual_seed(0)), tmp_path / "li.pth")
     with pytest.raises(CheckpointError, match="not a HookedTransformer checkpoint: missing 'embed.W_E'"):
         convert_checkpoint(tmp_path / "li.pth", "hooked", tmp_path / "out")
+
+
+def test_export_to_hooked_round_trips_and_loads_as_a_hooked_transformer(tmp_path):
+    """Our model out as a HookedTransformer state dict + config: read back by our importer it is the same model;
+    under TransformerLens 3.x (make test's .venv-tl3) HookedTransformer loads it strictly and matches our logits
+    and every hook both models have."""
+    import json
+
+    import numpy as np
+
+    from apps.cli import main
+    from othello.engine.games import random_games
+    from othello.model import build_model, preset
+    from othello.model.checkpoints import save_model, write_run_config
+    from othello.model.tokens import model_inputs
+
+    ours = build_model(preset("tiny", seed=3))
+    write_run_config(tmp_path / "m", ours.othello_config, None)
+    save_model(tmp_path / "m", ours)
+    assert main(["convert", "--to", "hooked", str(tmp_path / "m"), "--out", str(tmp_path / "h.pth")]) == 0
+    sd = torch.load(tmp_path / "h.pth", weights_only=True)
+    config = json.loads((tmp_path / "h.json").read_text())
+    assert sd["blocks.0.attn.W_Q"].shape == (2, 32, 16) and config["d_head"] == 16 and config["d_vocab"] == 61
+    convert_checkpoint(tmp_path / "h.pth", "hooked", tmp_path / "back")
+    back = load_model(tmp_path / "back").state_dict()
+    assert all(torch.allclose(v, back[k]) for k, v in ours.state_dict().items())
+
+    try:
+        from transformer_lens import HookedTransformer, HookedTransformerConfig
+    except ImportError:
+        pytest.skip("HookedTransformer is TransformerLens 3.x's (the .venv-tl3 run checks it)")
+    hooked = HookedTransformer(HookedTransformerConfig(**config))
+    hooked.load_state_dict(sd)  # strict: every key, no extra
+    hooked.eval()
+    tokens = model_inputs(random_games(4, 5))
+    with torch.no_grad():
+        theirs, their_cache = hooked.run_with_cache(tokens)
+        mine, my_cache = ours.run_with_cache(tokens)
+    assert torch.allclose(theirs, mine, atol=1e-4)
+    shared = [k for k in my_cache.keys() if k in their_cache.keys()]
+    assert len(shared) >= 10 * ours.cfg.n_layers  # embeddings, resid_pre/mid/post, q/k/v, z, pattern, mlp, ...
+    differ = [k for k in shared if not torch.allclose(my_cache[k], their_cache[k], atol=1e-4)]
+    # one name means two things: the bridge records the softmaxed pattern at hook_attn_scores, HookedTransformer
+    # the scores before it; every other shared hook holds the same numbers
+    assert differ == [f"blocks.{L}.attn.hook_attn_scores" for L in range(ours.cfg.n_layers)]
+    for L in range(ours.cfg.n_layers):
+        assert torch.allclose(
+            my_cache[f"blocks.{L}.attn.hook_attn_scores"], their_cache[f"blocks.{L}.attn.hook_pattern"]
+        )
+    assert np.isfinite(theirs.numpy()).all()
+
+
+def test_convert_needs_exactly_one_direction(tmp_path, capsys):
+    from apps.cli import main
+
+    assert main(["convert", "x.pth", "--out", str(tmp_path / "o")]) == 2
+    assert "--layout" in capsys.readouterr().err
+    assert main(["convert", "--to", "hooked", "models/small8", "--out", str(tmp_path / "o.bin")]) == 2
+    assert ".pth or .safetensors" in capsys.readouterr().err

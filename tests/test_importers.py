@@ -97,3 +97,14 @@ def test_a_move_after_the_end_marker_is_named(tmp_path):
     (tmp_path / "gap.wtb").write_bytes(bytes(data))
     with pytest.raises(GameImportError, match=r"gap.wtb: game 1, ply 12 .*follows the end-of-game marker"):
         import_games([tmp_path / "gap.wtb"])
+
+
+def test_pgn_entries_without_moves_are_no_games_and_are_counted(tmp_path):
+    # liveothello exports finished-without-moves entries as "1. *"; they used to import as empty games
+    empty = '[Event "Cancelled"]\n[Black "X"]\n[White "Y"]\n\n1. *\n\n'
+    pgn = empty * 2 + '[Event "Real"]\n[Black "Ann"]\n[White "Bob"]\n\n1. f5 d6 2. c3 *\n\n' + empty * 2
+    (tmp_path / "g.pgn").write_text(pgn)
+    got = import_games([tmp_path / "g.pgn"])
+    assert len(got.moves) == 1 and moves_to_string(got.moves[0]) == "f5 d6 c3"
+    assert got.metadata["black_player"].tolist() == ["Ann"]
+    assert len(got.skipped) == 4 and all("no moves" in m for m in got.skipped)

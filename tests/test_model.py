@@ -120,3 +120,50 @@ def test_move_strings_in_tokens_out():
             check_prefix(bad)
     probs = move_probabilities(build_model(preset("tiny")), "f5 d6 c3")
     assert probs.shape == (64,) and abs(probs.sum() - 1) < 1e-5 and probs[27] == 0
+
+
+def test_next_move_loss_skips_padding_unlike_the_language_model_loss():
+    import numpy as np
+    import torch.nn.functional as F
+
+    from othello.engine.games import pad_games, random_games
+    from othello.model.tokens import model_inputs, position_labels
+    from othello.train import next_move_loss
+
+    model = build_model(preset("tiny", seed=1))
+    games = random_games(3, 8)
+    short = pad_games([list(games[0][:10]), list(games[1][:25]), list(games[2][:59])])  # padded after the end
+    tokens = model_inputs(short)
+    with torch.no_grad():
+        logits = model(tokens)
+    # by hand: position t predicts move t + 2 (the input token at t + 1) wherever that move exists
+    target = tokens[:, 1:]
+    nll = F.cross_entropy(logits[:, :-1].reshape(-1, 61), target.reshape(-1), reduction="none").view_as(target)
+    mask = target > 0
+    expected = float((nll * mask).sum() / mask.sum())
+    assert next_move_loss(model, short) == pytest.approx(expected, rel=1e-5)
+    with torch.no_grad():
+        lm_loss = float(model(tokens, return_type="loss"))
+    assert abs(lm_loss - expected) > 1e-3  # TransformerLens's loss also scores the padding
+    assert next_move_loss(model, "f5 d6 c3") == pytest.approx(
+        next_move_loss(model, pad_games([[37, 43, 18]])), rel=1e-6
+    )
+    assert position_labels("f5 d6 c3") == ["f5", "d6", "c3"] and position_labels(np.array([37])) == ["f5"]
+
+
+def test_without_the_repository_the_shipped_model_is_asked_for_clearly(tmp_path):
+    # what a pip-installed package without models/small8 sees: a message saying where to get it, and the variable
+    import subprocess
+    import sys
+
+    code = "from othello.model.checkpoints import load_model; load_model()"
+    env = {"OTHELLO_GPT_MODEL": str(tmp_path / "nowhere"), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode != 0 and "OTHELLO_GPT_MODEL" in out.stderr and "--model" in out.stderr
+    shipped = subprocess.run(
+        [sys.executable, "-c", "from othello.model.checkpoints import SHIPPED_MODEL; print(SHIPPED_MODEL)"],
+        capture_output=True,
+        text=True,
+        env={**env, "OTHELLO_GPT_MODEL": "models/small8"},
+    )
+    assert shipped.stdout.strip() == "models/small8"

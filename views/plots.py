@@ -8,14 +8,15 @@ once.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.figure
 import numpy as np
-from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 from matplotlib.ticker import EngFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
@@ -23,6 +24,7 @@ from othello.files import atomic_path
 from views.tables import edit_scope
 
 __all__ = [
+    "Figure",
     "draw_board",
     "save_figure",
     "plot_accuracy_by_layer",
@@ -36,6 +38,17 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike | None
+
+
+class Figure(matplotlib.figure.Figure):
+    """A matplotlib Figure that shows itself as PNG when a notebook cell ends with it, with or without
+    ``%matplotlib inline`` (IPython's own figure formatter, where registered, is used instead: one image either way).
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+        return buffer.getvalue()
 
 
 def _text_colour(cmap: Any, value: float) -> str:
@@ -358,8 +371,8 @@ def plot_probe_readout(
     (the argmax's probability, in %) as a map of its own, and with ``discs`` the true board."""
     readout = probe_readout_discs(class_probs, classes, next_mover)
     panels = 3 if discs is not None else 2
-    fig = Figure(figsize=(4.2 * panels + 0.6, 4.4))
-    axes = fig.subplots(1, panels)
+    fig = Figure(figsize=(4.4 * panels + 0.6, 4.4))
+    axes = fig.subplots(1, panels, gridspec_kw={"wspace": 0.3})
     wrong = [s for s in range(64) if discs is not None and readout[s] != discs[s]]
     draw_board(axes[0], discs=readout, marked=wrong, title="probe read-out (red cross: wrong)")
     image = draw_board(
@@ -369,10 +382,10 @@ def plot_probe_readout(
         vmax=1.0,
         cmap="Blues",
         annotate=True,
-        marked=wrong,
-        title="the probe's confidence (%)",
+        outlined=wrong,
+        title="the probe's confidence (%; orange: read wrong)",
     )
-    _colorbar(fig, image, axes[1], "confidence")
+    _colorbar(fig, image, axes[1])
     if discs is not None:
         draw_board(axes[2], discs=discs, title="true board")
     fig.suptitle(title, fontsize=9)

@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from apps import args as types
-from apps.args import command, dump, load_cli_model, model_flags
+from apps.args import command, data_flag, dump, load_cli_model, model_flags, output_flags, show_progress
 from othello.model.hooks import SITES
 from probes.targets import CLASSES
 
@@ -22,12 +22,12 @@ def cmd_probe(args: argparse.Namespace) -> None:
     rows = probe_accuracy_by_layer(
         model,
         load_moves(args.data, limit=args.games),
-        args.labels,
+        args.labelling,
         args.kind,
         args.layers,
         args.positions,
         ProbeConfig(epochs=args.epochs, lr=args.lr, hidden=args.hidden),
-        not args.json,
+        show_progress(args),
         args.site,
         control=args.control,
     )
@@ -53,12 +53,12 @@ def cmd_readout(args: argparse.Namespace) -> None:
     r = board_readout(
         load_cli_model(args),
         args.game,
-        args.label,
+        args.labelling,
         args.kind,
         args.layer,
         games=args.probe_games,
         cache=args.probes,
-        progress=not args.json,
+        progress=show_progress(args),
     )
     title = (
         f"{r.kind} {r.label} probe, layer {r.layer} ({r.hook}), after {len(r.moves)} moves, "
@@ -83,7 +83,7 @@ def _intervention_probes(args: argparse.Namespace, model: Any) -> tuple[dict, st
 
     labelling, kind = DEFAULT_PROBES[args.method]
     return layer_probes(
-        model, labelling, kind, games=args.probe_games, cache=args.probes, progress=not args.json
+        model, labelling, kind, games=args.probe_games, cache=args.probes, progress=show_progress(args)
     ), labelling
 
 
@@ -92,7 +92,7 @@ def _edit_options(args: argparse.Namespace) -> dict[str, Any]:
         "lr": args.lr,
         "steps": args.steps,
         "reg": args.reg,
-        "positions": args.positions,
+        "positions": args.edit_last,
         "whole_board": args.whole_board,
         "keep": args.keep,
     }
@@ -114,7 +114,7 @@ def cmd_intervene_eval(args: argparse.Namespace) -> None:
         labelling,
         seed=args.seed,
         edit=args.edit,
-        progress=not args.json,
+        progress=show_progress(args),
     )
     if args.out:
         from apps.outputs import save_intervention_outputs
@@ -163,12 +163,14 @@ def _probe_commands(sub: Any) -> None:
     """probe, intervene-eval, intervene, readout"""
     p = command(sub, "probe", cmd_probe, "fit board probes on every layer and print accuracy by layer")
     model_flags(p)
-    p.add_argument("--data", required=True, nargs="+")
+    data_flag(p, "HDF5 game file(s) to probe")
     p.add_argument(
         "--games", type=types.positive_int, default=2000, help="games to probe (train split fits, the rest scores)"
     )
     p.add_argument(
+        "--labelling",
         "--labels",
+        dest="labelling",
         type=types.choice_list(tuple(CLASSES)),
         default=("relative", "colour"),
         help="comma-separated: relative, colour, parity, flipped, legal, last_move, "
@@ -194,7 +196,7 @@ def _probe_commands(sub: Any) -> None:
         "--positions",
         type=types.window,
         default=None,
-        help="a window of the 59 positions, FIRST-LAST (5-53) or START:STOP (5:54) (default: all)",
+        help="a window of the 59 positions, FIRST-LAST with both ends included, like 5-53 (default: all)",
     )
     p.add_argument(
         "--epochs", type=types.positive_int, default=None, help="passes over the data (default: 8 linear, 16 MLP)"
@@ -208,7 +210,7 @@ def _probe_commands(sub: Any) -> None:
     p.add_argument("--hidden", type=types.positive_int, default=256)
     p.add_argument("--control", action="store_true", help="also probe an untrained model of the same shape")
     p.add_argument("--out", default=None, help="folder for probe_table.csv, probe_rows.json and the plots")
-    p.add_argument("--json", action="store_true")
+    output_flags(p)
 
     def edit_options(p: argparse.ArgumentParser) -> None:
         model_flags(p)
@@ -249,7 +251,13 @@ def _probe_commands(sub: Any) -> None:
             help="gradient / whole board: weight of every other square",
         )
         p.add_argument(
-            "--positions", type=types.bounded_int(1, 59), default=1, help="edit the last N positions (1: the last only)"
+            "--edit-last",
+            "--positions",  # its name before the flags were made one vocabulary (--positions is a window in probe)
+            dest="edit_last",
+            type=types.bounded_int(1, 59),
+            default=1,
+            metavar="N",
+            help="edit the last N positions where the square holds a disc (1: the last only)",
         )
         p.add_argument(
             "--probes",
@@ -259,7 +267,7 @@ def _probe_commands(sub: Any) -> None:
         p.add_argument(
             "--probe-games", type=types.positive_int, default=2000, help="synthetic games the probes are fitted on"
         )
-        p.add_argument("--json", action="store_true")
+        output_flags(p)
 
     p = command(
         sub,
@@ -268,7 +276,7 @@ def _probe_commands(sub: Any) -> None:
         "score board edits on benchmark cases, swept over layers and scales",
     )
     edit_options(p)
-    p.add_argument("--data", nargs="+", default=["synthetic"], help="'synthetic' and/or game files (their test split)")
+    data_flag(p, "'synthetic' and/or game files (their test split)", required=False, default=["synthetic"])
     p.add_argument("--cases", type=types.positive_int, default=1000)
     p.add_argument("--edit", choices=["flip", "erase"], default="flip")
     p.add_argument("--seed", type=types.seed, default=0, help="case seed")
@@ -304,7 +312,7 @@ def _probe_commands(sub: Any) -> None:
         default=None,
         help="layer L = the residual stream after block L-1 (default: the last)",
     )
-    p.add_argument("--label", choices=["relative", "colour"], default="relative")
+    p.add_argument("--labelling", "--label", dest="labelling", choices=["relative", "colour"], default="relative")
     p.add_argument("--kind", choices=["linear", "mlp"], default="linear")
     p.add_argument(
         "--probes",
@@ -315,7 +323,7 @@ def _probe_commands(sub: Any) -> None:
         "--probe-games", type=types.positive_int, default=2000, help="synthetic games the probe is fitted on"
     )
     p.add_argument("--out", default=None, help="PNG of the read-out beside the true board")
-    p.add_argument("--json", action="store_true")
+    output_flags(p)
 
 
 def add_commands(sub: Any) -> None:

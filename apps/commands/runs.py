@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from apps import args as types
-from apps.args import command, dump, load_cli_model, model_flags
+from apps.args import command, dump, load_cli_model, model_flags, output_flags
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -33,7 +33,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         preset=args.preset,
         device=args.device,
         force=args.force or (),
-        progress=not args.json,
+        progress=not (args.json or args.quiet),
     )
     summary = run_demo(cfg)
     if args.json:
@@ -46,7 +46,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from apps.report import write_report
 
-    print(f"wrote {write_report(args.run)}")
+    path = write_report(args.run)
+    if args.json:
+        dump({"report": str(path)})
+        return
+    print(f"wrote {path}")
 
 
 def cmd_explore(args: argparse.Namespace) -> None:
@@ -107,7 +111,7 @@ def _app_commands(sub: Any) -> None:
         help="comma-separated stages to redo (train, eval, probes, interventions, figures) or 'all'",
     )
     p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true")
+    output_flags(p)
 
     p = command(sub, "explore", cmd_explore, "a live page: play, see the board the model believes, edit it")
     model_flags(p)
@@ -120,6 +124,7 @@ def _app_commands(sub: Any) -> None:
 
     p = command(sub, "report", cmd_report, "write RUN/report.html, one self-contained page")
     p.add_argument("run", help="a demo folder (summary.json) or a training folder (config.json)")
+    output_flags(p, quiet=False)
 
 
 def add_commands(sub: Any) -> None:

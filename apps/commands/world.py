@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from apps import args as types
-from apps.args import command, dump, load_cli_model, model_flags
+from apps.args import command, data_flag, dump, load_cli_model, model_flags, output_flags, show_progress
+from othello.errors import ConfigError
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -23,9 +24,12 @@ def cmd_generate(args: argparse.Namespace) -> None:
         workers=args.workers,
         shard=args.shard,
         append=args.append,
-        progress=not args.quiet,
+        progress=show_progress(args),
     )
     s = summary(out)
+    if args.json:
+        dump({"out": str(out), **s})
+        return
     print(
         f"wrote {out}: {s['games']} games, mean length {s['mean_length']:.3f}, "
         f"{100 * s['full_length_fraction']:.2f} % reach 60 moves, {100 * s['with_pass_fraction']:.2f} % with a pass"
@@ -35,22 +39,42 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_import(args: argparse.Namespace) -> None:
     from othello.data.importers import import_to_file
 
-    games = import_to_file(args.sources, args.out, source=args.source, skip_invalid=args.skip_invalid)
+    games = import_to_file(
+        args.sources, args.out, source=args.source, skip_invalid=args.skip_invalid, progress=show_progress(args)
+    )
     for message in games.skipped:
         print(f"skipped: {message}", file=sys.stderr)
+    if args.json:
+        dump(
+            {
+                "out": str(args.out),
+                "games": len(games.moves),
+                "files": games.files,
+                "skipped": len(games.skipped),
+                "skipped_games": games.skipped,
+            }
+        )
+        return
     print(f"wrote {args.out}: {len(games.moves)} games from {len(games.files)} files ({len(games.skipped)} skipped)")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
     from othello.data.datasets import export_text
 
-    print(f"wrote {args.out}: {export_text(args.data, args.out)} games")
+    count = export_text(args.data, args.out)
+    if args.json:
+        dump({"out": str(args.out), "games": count})
+        return
+    print(f"wrote {args.out}: {count} games")
 
 
 def cmd_labels(args: argparse.Namespace) -> None:
     from othello.data.datasets import store_labels
 
-    store_labels(args.data, args.labels, progress=not args.quiet)
+    store_labels(args.data, args.labels, progress=show_progress(args))
+    if args.json:
+        dump({"data": str(args.data), "labels": list(args.labels)})
+        return
     print(f"stored {', '.join(args.labels)} in {args.data}")
 
 
@@ -104,7 +128,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     config = TrainConfig(
         preset=args.preset,
         model_overrides=dict(args.set or []),
-        data=args.data,
+        data=",".join(args.data),
         data_seed=args.data_seed,
         # --minutes without --steps plans the schedule to fit the time; with --steps it only bounds this call
         steps=args.steps or (MAX_PLANNED_STEPS if args.minutes and not args.resume else d.steps),
@@ -131,6 +155,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         stop_at=args.stop_at,
         threads=args.threads,
         precision=args.precision,
+        progress=show_progress(args),
     )
     plot_training_curves(read_metrics(args.out), Path(args.out) / "curves.png", f"{args.out} ({args.preset})")
     result = {"step": trained.step, **trained.metrics}
@@ -149,7 +174,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     result = {
         "model": str(args.model or SHIPPED_MODEL),
-        **evaluate_dataset(load_cli_model(args), args.data, split=args.split, games=args.games),
+        **evaluate_dataset(
+            load_cli_model(args), args.data, split=args.split, games=args.games, progress=show_progress(args)
+        ),
     }
     if args.json:
         print(json.dumps(result))
@@ -158,9 +185,19 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
-    from othello.model.convert import convert_checkpoint
+    from othello.model.convert import convert_checkpoint, export_hooked
 
+    if (args.layout is None) == (args.to is None):
+        raise ConfigError("convert: give --layout (a published checkpoint in) or --to hooked (this model out)")
+    if args.to:
+        config = export_hooked(args.src, args.out)
+        result = {"out": str(args.out), "config": str(config), "layout": "hooked"}
+        print(json.dumps(result) if args.json else f"wrote {args.out} (HookedTransformer state dict) and {config}")
+        return
     cfg = convert_checkpoint(args.src, args.layout, args.out, n_heads=args.n_heads)
+    if args.json:
+        print(json.dumps({"out": str(args.out), "layout": args.layout, "model_config": cfg.to_dict()}))
+        return
     print(
         f"wrote {args.out}: {cfg.n_layers} layers, d_model {cfg.d_model}, {cfg.n_heads} heads, "
         f"d_mlp {cfg.d_mlp}, normalization {cfg.normalization_type}"
@@ -213,7 +250,7 @@ def _data_commands(sub: Any) -> None:
     p.add_argument(
         "--append", action="store_true", help="add --games more games to an existing file, continuing its stream"
     )
-    p.add_argument("--quiet", action="store_true")
+    output_flags(p)
 
     p = command(sub, "import", cmd_import, "import WTHOR .wtb, PGN or text games into HDF5")
     p.add_argument("sources", nargs="+", help="files or folders")
@@ -222,10 +259,12 @@ def _data_commands(sub: Any) -> None:
     p.add_argument(
         "--skip-invalid", action="store_true", help="leave out bad games (each reported) instead of stopping"
     )
+    output_flags(p)
 
     p = command(sub, "export", cmd_export, "write games as text, one per line")
-    p.add_argument("data", nargs="+")
+    p.add_argument("data", nargs="+", action=types.FileList, help="HDF5 game file(s)")
     p.add_argument("--out", required=True)
+    output_flags(p, quiet=False)
 
     p = command(
         sub, "labels", cmd_labels, "store replayed labels in a game file (they are derived on demand otherwise)"
@@ -237,18 +276,18 @@ def _data_commands(sub: Any) -> None:
         default=("boards", "next_mover", "legal"),
         help="comma-separated: boards, next_mover, legal, flipped, passed",
     )
-    p.add_argument("--quiet", action="store_true")
+    output_flags(p)
 
     p = command(sub, "info", cmd_info, "summarise a dataset")
-    p.add_argument("data", nargs="+")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("data", nargs="+", action=types.FileList, help="HDF5 game file(s)")
+    output_flags(p, quiet=False)
 
 
 def _game_commands(sub: Any) -> None:
     """show, perft"""
     p = command(sub, "show", cmd_show, "the board after a move string")
     p.add_argument("moves", nargs="?", default="")
-    p.add_argument("--json", action="store_true")
+    output_flags(p, quiet=False)
 
     p = command(sub, "perft", cmd_perft, "count move sequences from the start position")
     p.add_argument("depth", type=types.bounded_int(0, 20))
@@ -269,7 +308,7 @@ def _model_commands(sub: Any) -> None:
         metavar="FIELD=VALUE",
         help="override a model field, e.g. n_layers=6",
     )
-    p.add_argument("--data", default=d.data, help="'synthetic' or HDF5 file(s), comma-separated or a glob")
+    data_flag(p, "'synthetic', or HDF5 game file(s) or a glob", required=False, default=[d.data])
     p.add_argument("--data-seed", type=types.seed, default=d.data_seed)
     p.add_argument("--out", required=True)
     p.add_argument(
@@ -326,25 +365,41 @@ def _model_commands(sub: Any) -> None:
         default=None,
         help="bf16 autocast (default on CUDA; about 1.9x faster on CPUs with avx512_bf16) or fp32 (default on CPU)",
     )
-    p.add_argument("--json", action="store_true")
+    output_flags(p)
 
     p = command(sub, "eval", cmd_eval, "legal-move rate of a model on a dataset")
     model_flags(p)
-    p.add_argument("--data", required=True, nargs="+")
+    data_flag(p, "HDF5 game file(s)")
     p.add_argument("--split", choices=["train", "val", "test"], default=None, help="one split (default: every game)")
     p.add_argument("--games", type=types.positive_int, default=None, help="only the first N games")
-    p.add_argument("--json", action="store_true")
+    output_flags(p)
 
     p = command(sub, "predict", cmd_predict, "the model's next-move probabilities after a move string")
     p.add_argument("moves")
     model_flags(p)
     p.add_argument("--png", default=None, help="also draw the probabilities on the board into this PNG")
-    p.add_argument("--json", action="store_true")
+    output_flags(p, quiet=False)
 
-    p = command(sub, "convert", cmd_convert, "convert a published checkpoint into a checkpoint folder")
-    p.add_argument("src", help=".pth state dict (read with weights_only=True) or .safetensors")
-    p.add_argument("--layout", choices=["mingpt", "hooked"], required=True)
+    p = command(
+        sub,
+        "convert",
+        cmd_convert,
+        "a published checkpoint into a checkpoint folder (--layout), or a model out to TransformerLens (--to hooked)",
+    )
+    p.add_argument(
+        "src",
+        help="with --layout: a .pth state dict (read with weights_only=True) or .safetensors; with --to: a model "
+        "folder (e.g. models/small8)",
+    )
+    p.add_argument("--layout", choices=["mingpt", "hooked"], default=None, help="the layout of the checkpoint read")
+    p.add_argument(
+        "--to",
+        choices=["hooked"],
+        default=None,
+        help="write SRC as a TransformerLens 3.x HookedTransformer state dict (--out FILE.pth) and its config (.json)",
+    )
     p.add_argument("--out", required=True)
+    output_flags(p, quiet=False)
     p.add_argument(
         "--n-heads", type=types.positive_int, default=8, help="minGPT only: its shapes do not say the head count"
     )

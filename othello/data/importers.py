@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from othello.engine.games import MAX_PLIES, check_games, describe_error, pad_games
 from othello.engine.notation import InvalidMoveError, parse_moves
@@ -146,10 +147,14 @@ def read_pgn(path: str | os.PathLike) -> ImportedGames:
     black, white = [], []
     tags: dict[str, str] = {}
     body: list[str] = []
+    empty: list[str] = []  # entries without a move (liveothello's "1. *"): not games, counted as skipped
+    entries = 0
 
     def finish() -> None:
+        nonlocal entries
         if not body and not tags:
             return
+        entries += 1
         text = " ".join(body)
         text = re.sub(r"\{[^}]*\}|\([^)]*\)", " ", text)  # comments and variations
         text = re.sub(r"\b\d+\.(\.\.)?", " ", text)  # move numbers
@@ -158,9 +163,12 @@ def read_pgn(path: str | os.PathLike) -> ImportedGames:
             squares = parse_moves(text)
         except InvalidMoveError as error:
             raise GameImportError(f"{path}: game {len(games)}: {error}") from None
-        games.append(squares)
-        black.append(tags.get("Black", ""))
-        white.append(tags.get("White", ""))
+        if squares:
+            games.append(squares)
+            black.append(tags.get("Black", ""))
+            white.append(tags.get("White", ""))
+        else:
+            empty.append(f"{path}: entry {entries - 1} (game {len(games)} would be next): no moves, not a game")
         tags.clear()
         body.clear()
 
@@ -177,6 +185,7 @@ def read_pgn(path: str | os.PathLike) -> ImportedGames:
         moves=pad_games(games),
         files=[str(path)],
         metadata={"black_player": np.array(black, dtype=object), "white_player": np.array(white, dtype=object)},
+        skipped=empty,
     )
 
 
@@ -203,8 +212,11 @@ def _sibling(path: Path, name: str) -> Path | None:
     return None
 
 
-def import_games(sources: Sequence[str | os.PathLike], skip_invalid: bool = False) -> ImportedGames:
-    """Read and validate every game of ``sources``; bad games raise, or are left out with ``skip_invalid``."""
+def import_games(
+    sources: Sequence[str | os.PathLike], skip_invalid: bool = False, progress: bool = False
+) -> ImportedGames:
+    """Read and validate every game of ``sources``; bad games raise, or are left out with ``skip_invalid``.
+    Entries without a move (a PGN ``1. *``) are no games: they are left out and counted in ``skipped``."""
     paths: list[Path] = []
     for s in sources:
         p = Path(s)
@@ -214,9 +226,10 @@ def import_games(sources: Sequence[str | os.PathLike], skip_invalid: bool = Fals
             paths.append(p)
     if not paths:
         raise GameImportError(f"no game files in {', '.join(map(str, sources))}")
-    parts = [read_source(p) for p in paths]
+    parts = [read_source(p) for p in tqdm(paths, desc="import", unit="file", disable=not progress)]
     keep_all, moves_all, skipped = [], [], []
     for part, path in zip(parts, paths):
+        skipped.extend(part.skipped)
         error_ply, error_code = check_games(part.moves)
         bad = np.flatnonzero(error_ply >= 0)
         messages = {
@@ -248,13 +261,17 @@ def import_games(sources: Sequence[str | os.PathLike], skip_invalid: bool = Fals
 
 
 def import_to_file(
-    sources: Sequence[str | os.PathLike], out: str | os.PathLike, source: str = "imported", skip_invalid: bool = False
+    sources: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    source: str = "imported",
+    skip_invalid: bool = False,
+    progress: bool = False,
 ) -> ImportedGames:
     """``import_games`` and write the games (with their metadata, the files read and the count skipped) to the
     HDF5 game file ``out``; returns what was imported."""
     from othello.data.datasets import write_games
 
-    games = import_games(sources, skip_invalid=skip_invalid)
+    games = import_games(sources, skip_invalid=skip_invalid, progress=progress)
     write_games(
         out,
         games.moves,

@@ -3,9 +3,10 @@
 - ``config``: ``ModelConfig``, ``PRESETS``, ``preset`` (no torch needed).
 - ``transformer``: ``build_model``, the TransformerLens bridge.
 - ``hooks``: hook names and what "layer L" means (``residual_hook``, ``layer_hook``, ``hook_name``).
-- ``tokens``: moves in, logits out (``to_tokens``, ``model_inputs``, ``move_logits``, ``move_probabilities``).
+- ``tokens``: moves in, logits out (``to_tokens``, ``model_inputs``, ``move_logits``, ``move_probabilities``,
+  ``position_labels`` for CircuitsVis-style views).
 - ``checkpoints``: checkpoint folders (``load_model``, ``save_model``, ``SHIPPED_MODEL``); no pickle anywhere.
-- ``convert``: the published checkpoints' layouts into a checkpoint folder.
+- ``convert``: the published checkpoints' layouts into a checkpoint folder, and ours out as a HookedTransformer.
 """
 
 from othello._lazy import lazy_exports
@@ -20,7 +21,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "read_run_config",
             "save_model",
         ],
-        "othello.model.convert": ["convert_checkpoint"],
+        "othello.model.convert": ["convert_checkpoint", "export_hooked", "hooked_config", "to_hooked"],
         "othello.model.hooks": ["SITES", "HookKind", "hook_name", "layer_hook", "residual_hook"],
         "othello.model.tokens": [
             "PrefixError",
@@ -29,6 +30,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "model_inputs",
             "move_logits",
             "move_probabilities",
+            "position_labels",
             "square_probabilities",
             "to_tokens",
         ],

@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
 
 CHECKPOINT_FORMAT = 1
-# the model the project ships (weights, config, metrics), used wherever a command's --model is omitted
-SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "small8"
+# the model the project ships (weights, config, metrics, probes), used wherever a command's --model is omitted: the
+# repository's models/small8, or the folder $OTHELLO_GPT_MODEL names (a package installed with ``pip install .``
+# does not carry the 40 MB of weights and probes; point it at a clone's models/small8)
+SHIPPED_MODEL = Path(os.environ.get("OTHELLO_GPT_MODEL") or Path(__file__).resolve().parents[2] / "models" / "small8")
 
 
 class CheckpointError(OthelloError):
@@ -102,6 +104,12 @@ def load_model(folder: str | os.PathLike | None = None, device: str | torch.devi
     """Rebuild a model from a checkpoint folder (its config.json and model.safetensors), in eval mode.
 
     Without ``folder``, the shipped model (``models/small8``)."""
+    if folder is None and not (SHIPPED_MODEL / "config.json").exists():
+        raise CheckpointError(
+            f"the shipped model is not at {SHIPPED_MODEL}: it travels with the repository (models/small8), not with "
+            "an installed package; pass --model FOLDER, or set OTHELLO_GPT_MODEL to a clone's models/small8 "
+            "(git clone --depth 1 <repository>: about 45 MB)"
+        )
     folder = Path(folder) if folder is not None else SHIPPED_MODEL
     data = read_run_config(folder)
     cfg = ModelConfig.from_dict(data["model"])

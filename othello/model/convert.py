@@ -11,13 +11,21 @@ weights_only=True)``, so a crafted pickle cannot run code):
 
 The result is the state dict of ``TransformerBridge.boot_native`` (``blocks.L.attn.q.weight`` as
 ``nn.Linear`` [out, in]), written by our own code so that it works under TransformerLens 3.9 and 4.x alike.
+
+The other way, ``export_hooked`` writes one of our models as a TransformerLens 3.x ``HookedTransformer`` state
+dict and the keyword arguments of its ``HookedTransformerConfig``, so that HookedTransformer, sae-lens and
+CircuitsVis users can load it:
+
+    >>> export_hooked("models/small8", "small8_hooked.pth")   # + small8_hooked.json
+    >>> cfg = HookedTransformerConfig(**json.load(open("small8_hooked.json")))
+    >>> model = HookedTransformer(cfg); model.load_state_dict(torch.load("small8_hooked.pth", weights_only=True))
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -116,6 +124,81 @@ def from_hooked(sd: dict[str, torch.Tensor]) -> tuple[ModelConfig, dict[str, tor
     out["unembed.weight"] = W_U.T
     out["unembed.bias"] = sd.get("unembed.b_U", torch.zeros(d_vocab, dtype=W_U.dtype))
     return cfg, {k: v.contiguous() for k, v in out.items()}
+
+
+def to_hooked(cfg: ModelConfig, sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Our (bridge) state dict -> a TransformerLens 3.x ``HookedTransformer`` state dict (float32, with its mask
+    buffers): the inverse of ``from_hooked``."""
+    g = lambda k: _need(sd, k, "othello-gpt bridge")  # noqa: E731
+    h, dh, d = cfg.n_heads, cfg.d_head, cfg.d_model
+    out = {"embed.W_E": g("embed.weight"), "pos_embed.W_pos": g("pos_embed.weight")}
+    buffers: dict[str, torch.Tensor] = {}
+    for L in range(cfg.n_layers):
+        p = f"blocks.{L}"
+        if cfg.normalization_type == "LN":
+            for ln in ("ln1", "ln2"):
+                out[f"{p}.{ln}.w"], out[f"{p}.{ln}.b"] = g(f"{p}.{ln}.weight"), g(f"{p}.{ln}.bias")
+        for ours in ("q", "k", "v"):
+            W = g(f"{p}.attn.{ours}.weight")  # [heads * d_head, d_model]
+            out[f"{p}.attn.W_{ours.upper()}"] = W.reshape(h, dh, d).permute(0, 2, 1)
+            out[f"{p}.attn.b_{ours.upper()}"] = g(f"{p}.attn.{ours}.bias").reshape(h, dh)
+        out[f"{p}.attn.W_O"] = g(f"{p}.attn.o.weight").T.reshape(h, dh, d)
+        out[f"{p}.attn.b_O"] = g(f"{p}.attn.o.bias")
+        out[f"{p}.mlp.W_in"], out[f"{p}.mlp.b_in"] = g(f"{p}.mlp.in.weight").T, g(f"{p}.mlp.in.bias")
+        out[f"{p}.mlp.W_out"], out[f"{p}.mlp.b_out"] = g(f"{p}.mlp.out.weight").T, g(f"{p}.mlp.out.bias")
+        # HookedTransformer keeps its causal mask and the masked score as buffers in its state dict; writing them
+        # lets a plain ``load_state_dict`` (strict) take the file
+        buffers[f"{p}.attn.mask"] = torch.tril(torch.ones(cfg.n_ctx, cfg.n_ctx, dtype=torch.bool))
+        buffers[f"{p}.attn.IGNORE"] = torch.tensor(-torch.inf)
+    if cfg.normalization_type == "LN":
+        out["ln_final.w"], out["ln_final.b"] = g("ln_final.weight"), g("ln_final.bias")
+    out["unembed.W_U"], out["unembed.b_U"] = g("unembed.weight").T, g("unembed.bias")
+    return {k: v.detach().float().cpu().contiguous() for k, v in out.items()} | buffers
+
+
+def hooked_config(cfg: ModelConfig) -> dict[str, Any]:
+    """The keyword arguments of TransformerLens's ``HookedTransformerConfig`` for a model of shape ``cfg``."""
+    return {
+        "n_layers": cfg.n_layers,
+        "d_model": cfg.d_model,
+        "n_heads": cfg.n_heads,
+        "d_head": cfg.d_head,
+        "d_mlp": cfg.d_mlp,
+        "n_ctx": cfg.n_ctx,
+        "d_vocab": cfg.d_vocab,
+        "d_vocab_out": cfg.d_vocab,
+        "act_fn": cfg.act_fn,
+        "normalization_type": cfg.normalization_type,
+        "positional_embedding_type": "standard",
+        "default_prepend_bos": False,  # token 0 is padding, not a BOS: a game starts with its first move
+        "model_name": "othello-gpt",
+        "seed": cfg.seed,
+    }
+
+
+def export_hooked(model_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write the checkpoint folder ``model_dir`` as a HookedTransformer state dict ``out`` (``.pth``, read with
+    ``torch.load(..., weights_only=True)``, or ``.safetensors``) and its config beside it (``out`` with the suffix
+    ``.json``); returns the config's path."""
+    from safetensors.torch import save_file
+
+    from othello.files import atomic_path, write_json
+    from othello.model.checkpoints import load_model
+
+    out = Path(out)
+    if out.suffix not in (".pth", ".pt", ".safetensors"):
+        raise CheckpointError(f"--out {out}: name a .pth or .safetensors file")
+    model = load_model(model_dir)
+    cfg = model.othello_config
+    tensors = to_hooked(cfg, {k: v for k, v in model.state_dict().items()})
+    config_path = out.with_suffix(".json")
+    with atomic_path(out) as tmp:
+        if out.suffix == ".safetensors":
+            save_file(tensors, str(tmp))
+        else:
+            torch.save(tensors, tmp)
+    write_json(config_path, hooked_config(cfg))
+    return config_path
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -3,7 +3,9 @@
     >>> tokens = to_tokens("f5 d6 c3")                     # [1, 3] int64
     >>> probs = move_probabilities(model, "f5 d6 c3")       # [64] on the squares
 
-The model reads at most ``N_CTX`` (59) moves: position t has read moves 1..t+1 and predicts move t+2.
+The model reads at most ``N_CTX`` (59) moves: position t has read moves 1..t+1 and predicts move t+2. Token 0 is
+padding: ``model(tokens, return_type="loss")`` is TransformerLens's language-model loss, which takes that padding for
+a next move after a short game's end; ``othello.train.next_move_loss`` scores real next moves only.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "move_logits",
     "square_probabilities",
     "move_probabilities",
+    "position_labels",
 ]
 
 
@@ -95,3 +98,13 @@ def move_probabilities(model: torch.nn.Module, moves: str | Sequence[int]) -> np
     renormalised, centre squares stay 0."""
     device = next(model.parameters()).device
     return square_probabilities(model(to_tokens(moves).to(device))[:, -1])[0]
+
+
+def position_labels(moves: str | Sequence[int]) -> list[str]:
+    """A name per model position for a prefix (``"f5 d6 c3"`` or squares): the square of the move it reads last,
+    as CircuitsVis-style views want their tokens (``attention_patterns(tokens=position_labels(game), ...)``).
+    No square is played twice, so the labels are unique."""
+    from othello.engine.notation import square_name
+
+    squares = check_prefix(parse_moves(moves) if isinstance(moves, str) else moves)
+    return [square_name(s) for s in squares]

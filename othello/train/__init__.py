@@ -1,8 +1,9 @@
 """Training the model: its config, the loop, the learning-rate schedule and the evaluation.
 
 - ``config``: ``TrainConfig`` (saved in every run's ``config.json``; ``resume`` refuses a different one).
-- ``loop``: ``train`` (exact resume, DDP, ``--init-from``), ``read_metrics``.
-- ``schedule``: ``cosine_lr``, the one cosine (training and probe fitting).
+- ``loop``: ``train`` (exact resume, DDP, ``--init-from``, schedules planned for ``--minutes``), ``read_metrics``,
+  ``next_move_loss`` (padding excluded).
+- ``schedule``: ``cosine_lr``, the one cosine (training and probe fitting), and ``plan_steps``.
 - ``evaluation``: ``evaluate`` (top-1 legal rate, legal-set error, after a pass), ``legal_set_errors``.
 """
 
@@ -13,7 +14,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
     {
         "othello.train.config": ["TrainConfig"],
         "othello.train.evaluation": ["evaluate", "legal_move_scores", "legal_set_errors"],
-        "othello.train.loop": ["TrainResult", "init_weights", "read_metrics", "train"],
-        "othello.train.schedule": ["cosine_lr"],
+        "othello.train.loop": ["TrainResult", "init_weights", "next_move_loss", "read_metrics", "train"],
+        "othello.train.schedule": ["cosine_lr", "plan_steps"],
     },
 )

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from othello.engine.games import replay
 from othello.engine.notation import N_CTX
@@ -44,7 +45,9 @@ def legal_set_errors(scores: np.ndarray, legal: np.ndarray) -> np.ndarray:
     return ((ranks < n[:, None]) ^ legal).sum(1)
 
 
-def evaluate(model: torch.nn.Module, moves: np.ndarray, batch_size: int = 512) -> dict[str, Any]:
+def evaluate(
+    model: torch.nn.Module, moves: np.ndarray, batch_size: int = 512, progress: bool = False
+) -> dict[str, Any]:
     """Legal-move metrics of ``model`` on games ``[G, 60]`` at every position that has a next move: ``games``,
     ``positions``, ``top1_legal``, ``legal_set_error``, and the same three with the prefix ``after_pass_`` over
     the positions after an odd number of passes, where the player to move is not the one the move count's parity
@@ -55,7 +58,7 @@ def evaluate(model: torch.nn.Module, moves: np.ndarray, batch_size: int = 512) -
     model.eval()
     groups = ("", "after_pass_", "pass_earlier_")
     totals = {group: {"positions": 0, "top1_legal": 0.0, "legal_set_error": 0.0} for group in groups}
-    for a in range(0, len(moves), batch_size):
+    for a in tqdm(range(0, len(moves), batch_size), desc="eval", unit="batch", disable=not progress):
         chunk = moves[a : a + batch_size]
         logits = move_logits(model, chunk, batch_size).reshape(-1, 61)
         r = replay(chunk[:, :N_CTX], ("legal", "passed"))
@@ -79,7 +82,12 @@ def evaluate(model: torch.nn.Module, moves: np.ndarray, batch_size: int = 512) -
 
 
 def evaluate_dataset(
-    model: torch.nn.Module, data: Any, split: str | None = None, games: int | None = None, batch_size: int = 512
+    model: torch.nn.Module,
+    data: Any,
+    split: str | None = None,
+    games: int | None = None,
+    batch_size: int = 512,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """``evaluate`` on the games of HDF5 file(s) ``data`` (one split of them, the first ``games``), with ``data``
     recorded in the result (what ``othello-gpt eval`` prints)."""
@@ -88,5 +96,5 @@ def evaluate_dataset(
     moves = load_moves(data, split=split, limit=games)
     return {
         "data": [str(d) for d in data] if isinstance(data, (list, tuple)) else str(data),
-        **evaluate(model, moves, batch_size),
+        **evaluate(model, moves, batch_size, progress),
     }

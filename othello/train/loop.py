@@ -121,6 +121,30 @@ def loss_on(
     return (nll * weight).sum() / weight.sum().clamp(min=1)
 
 
+@torch.no_grad()
+def next_move_loss(model: torch.nn.Module, moves: np.ndarray | str, soft: bool = False) -> float:
+    """The model's next-move cross-entropy on games ``[B, 60]`` (or one move string, ``"f5 d6 c3"``), over the
+    positions that have a next move only: padding after a short game's end is no target, and each position's
+    target is the game's next move (``soft``: the uniform distribution over the legal moves, the training
+    objective of the shipped models).
+
+    Not the same as TransformerLens's ``model(tokens, return_type="loss")``: that is the language-model loss of
+    the input tokens, which scores the padding token 0 as the "next move" after a game's end, and never scores
+    the 60th move (it is not an input)."""
+    if isinstance(moves, str):
+        from othello.engine.games import pad_games
+        from othello.engine.notation import parse_moves
+
+        moves = pad_games([parse_moves(moves)])
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        return float(loss_on(model, np.asarray(moves), soft, device))
+    finally:
+        model.train(was_training)
+
+
 def _distributed() -> tuple[int, int]:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return 0, 1

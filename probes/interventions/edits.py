@@ -135,9 +135,11 @@ class EditSetting:
     reg: float = 0.2  # gradient / whole board: weight of every other square (Li et al.)
     positions: int = 1  # edit the last N positions of the prefix (where the square holds a disc there)
     whole_board: bool = False  # linear: write the whole edited board (descent) instead of reflecting one square
-    keep: Keep = "board"  # gradient / whole board: other squares pulled to the real board, or to the probe's reading
+    keep: Keep | None = "board"  # gradient / whole board: others pulled to the real board or to the probe's reading
 
     def __post_init__(self) -> None:
+        if self.keep is None:  # as rows write it for a one-square edit, which keeps nothing
+            self.keep = "board"
         if self.method not in DESCENT_DEFAULTS:
             raise ConfigError(f"unknown method {self.method!r}; expected linear or gradient")
         if self.keep not in ("board", "read"):

@@ -119,7 +119,8 @@ def benchmark(
                 "null_error_vs_original": float(legal_set_errors(before, legal_orig).mean()),
                 "legal_changed": float((legal_edit ^ legal_orig).sum(1).mean()),
                 "moved_right": moved_right(before, after, legal_orig, legal_edit),
-                "setting": asdict(setting),
+                # "keep" says what a board-writing edit does with the other squares; a one-square edit has none
+                "setting": {**asdict(setting), "keep": setting.keep if setting.writes_board else None},
             }
         )
     return rows
