@@ -296,3 +296,18 @@ def test_the_written_out_descent_equals_autograd():
     fast = _linear_descent(probe, x.clone(), target, weights, lr=0.3, steps=50)
     slow = _optimise(probe, x.clone(), target, weights, torch.optim.SGD, lr=0.3, steps=50)
     assert (fast - x).norm() > 1 and torch.allclose(fast, slow, atol=1e-5, rtol=1e-5)
+
+
+def test_intervene_fits_only_the_layers_it_edits(tmp_path, capsys):
+    # with no stored probes, a one-off edit of layers 2-3 fits those two, not the whole stack
+    from apps.cli import main
+    from othello.model.checkpoints import save_model, write_run_config
+
+    write_run_config(tmp_path / "m", preset("tiny", n_layers=4), None)
+    save_model(tmp_path / "m", build_model(preset("tiny", n_layers=4)))
+    probes = tmp_path / "probes"
+    args = ["--model", str(tmp_path / "m"), "--probe-games", "60", "--probes", str(probes), "--quiet"]
+    assert main(["intervene", *args, "--game", "f5 d6 c3 d3 c4", "--flip", "d4", "--layers", "2-3"]) == 0
+    assert sorted(p.name for p in (probes / "relative-linear").iterdir()) == ["layer-2", "layer-3"]
+    assert main(["readout", *args, "--game", "f5 d6 c3", "--layer", "1"]) == 0
+    assert sorted(p.name for p in (probes / "relative-linear").iterdir()) == ["layer-1", "layer-2", "layer-3"]

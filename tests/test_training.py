@@ -111,11 +111,13 @@ def test_a_time_bounded_run_plans_its_schedule_and_logs_its_last_evaluation(tmp_
 
 def test_a_run_stopped_by_its_time_bound_logs_the_evaluation_where_it_stopped(tmp_path):
     # an unplanned schedule far longer than the call: it stops between evaluations, which used to go unlogged
-    cfg = TrainConfig(**{**TINY, "steps": 1_000_000, "eval_every": 100_000})
+    cfg = TrainConfig(**{**TINY, "steps": 1_000_000, "eval_every": 100_000, "log_every": 1})
     result = train(cfg, tmp_path / "run", minutes=0.02, progress=False)
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert 0 < result.step < 100_000
     assert rows[-1]["step"] == result.step and rows[-1]["val_top1_legal"] == result.metrics["top1_legal"]
+    # logged every step, so the stopping step had a row: the evaluation joined it (one row per step)
+    assert [r["step"] for r in rows] == list(range(1, result.step + 1)) and "loss" in rows[-1]
 
 
 def test_training_learns_and_resume_is_exact(tmp_path):

@@ -77,13 +77,15 @@ def cmd_readout(args: argparse.Namespace) -> None:
         print(f"wrote {args.out}")
 
 
-def _intervention_probes(args: argparse.Namespace, model: Any) -> tuple[dict, str]:
+def _intervention_probes(args: argparse.Namespace, model: Any, settings: list[Any]) -> tuple[dict, str]:
+    """The method's probes at the layers ``settings`` edit (stored ones loaded; only missing ones fitted)."""
     from probes.interventions.edits import DEFAULT_PROBES
     from probes.store import layer_probes
 
     labelling, kind = DEFAULT_PROBES[args.method]
+    layers = sorted({L for setting in settings for L in setting.layers})
     return layer_probes(
-        model, labelling, kind, games=args.probe_games, cache=args.probes, progress=show_progress(args)
+        model, labelling, kind, layers, games=args.probe_games, cache=args.probes, progress=show_progress(args)
     ), labelling
 
 
@@ -104,7 +106,7 @@ def cmd_intervene_eval(args: argparse.Namespace) -> None:
 
     model = load_cli_model(args)
     settings = sweep_settings(args.method, model.cfg.n_layers, args.scales, args.starts, **_edit_options(args))
-    probes, labelling = _intervention_probes(args, model)
+    probes, labelling = _intervention_probes(args, model, settings)
     rows = benchmark_sets(
         model,
         args.data,
@@ -137,7 +139,7 @@ def cmd_intervene(args: argparse.Namespace) -> None:
     setting = EditSetting(
         args.method, args.layers or tuple(range(2 if n > 2 else 1, n + 1)), args.scale, **_edit_options(args)
     )
-    probes, labelling = _intervention_probes(args, model)
+    probes, labelling = _intervention_probes(args, model, [setting])
     result = intervene(
         model,
         args.game,

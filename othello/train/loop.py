@@ -302,11 +302,7 @@ def train(
         # stopped between evaluations (the time bound): evaluate where it stopped, and log it for the curves
         last_eval = evaluate(model, eval_set)
         if rank == 0 and step > 0:
-            _log(
-                metrics_path,
-                {"step": step, "games": step * cfg.batch_size * world, "time": time.time()}
-                | {f"val_{k}": v for k, v in last_eval.items()},
-            )
+            _log_evaluation(metrics_path, step, {f"val_{k}": v for k, v in last_eval.items()}, cfg.batch_size * world)
     model.eval()
     return TrainResult(model=model, step=step, metrics=last_eval)
 
@@ -314,6 +310,18 @@ def train(
 def _log(path: Path, row: dict[str, Any]) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(row) + "\n")
+
+
+def _log_evaluation(path: Path, step: int, evaluation: dict[str, Any], games_per_step: int) -> None:
+    """Log ``evaluation`` at ``step``: into that step's row when one was logged already (one row per step), else as
+    a row of its own."""
+    rows = read_metrics(path.parent)
+    if rows and rows[-1]["step"] == step:
+        rows[-1].update(evaluation)
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        _log(path, {"step": step, "games": step * games_per_step, "time": time.time(), **evaluation})
 
 
 def _plan(
@@ -325,13 +333,14 @@ def _plan(
     world: int,
 ) -> TrainConfig:
     """``cfg`` with ``steps`` (at most ``cfg.steps``) and ``warmup_steps`` (at most a tenth of them) planned so
-    that the run ends in ``cfg.minutes``: a step's cost is timed on two forward and backward passes of the first
-    batch (after one to warm up; no optimizer step, so the weights are untouched), an evaluation's cost on the
+    that the run ends in ``cfg.minutes``: a step's cost is timed on drawing a batch and a forward and backward pass
+    of it, for the second and third batches (after the first, to warm up; no optimizer step, so the weights are
+    untouched), an evaluation's cost on the
     validation games (``plan_steps``). With several processes, the first one's plan is used by all."""
-    moves = stream.batch(0)
     timings = []
-    for _ in range(3):
+    for i in range(3):
         t = time.perf_counter()
+        moves = stream.batch(i)  # a step draws its games too (synthetic games are generated on the fly)
         loss_on(model, moves, cfg.soft_targets, device, cfg.pass_weight).backward()
         timings.append(time.perf_counter() - t)
     model.zero_grad(set_to_none=True)
