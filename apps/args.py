@@ -154,11 +154,24 @@ def model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu")
 
 
+def check_device(device: str) -> str:
+    """``--device``: refuse a CUDA device this machine does not have, in one line (torch would assert)."""
+    import torch
+
+    from othello.errors import ConfigError
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: torch sees no CUDA device on this machine; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise ConfigError(f"--device {device}: expected cpu, cuda, cuda:N or mps")
+    return device
+
+
 def load_cli_model(args: argparse.Namespace) -> Any:
     """The model ``--model`` names (the shipped one by default), on ``--device``."""
     from othello.model.checkpoints import load_model
 
-    return load_model(args.model, device=args.device)
+    return load_model(args.model, device=check_device(args.device))
 
 
 def dump(data: Any) -> None:

@@ -4,7 +4,9 @@ what a view renders; the same names work from Python (README, "Python API")."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from apps.commands import FAMILIES
@@ -21,14 +23,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(Exception):
+    """SIGTERM, raised where the command is, so that ``finally`` blocks remove temporary files on the way out."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = (
+        signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
+    )
     try:
         args.func(args)
     except (OthelloError, OSError) as error:  # bad input or a file problem: one line; anything else is a bug
-        print(f"othello-gpt {args.command}: error: {error}", file=sys.stderr)
+        print(f"othello-gpt {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, Terminated):
+        print(f"othello-gpt {args.command}: stopped (no file was left half-written)", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -20,8 +21,18 @@ class OutputPathError(OthelloError, OSError):
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds, else delete it."""
+    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds, else delete it.
+
+    A symbolic link is followed: its target is replaced and the link kept. A path that is not a regular file
+    (``/dev/stdout``, a pipe) is yielded itself and written in place, since nothing can be renamed over it.
+    Temporaries that killed processes left beside ``path`` are removed first; a full disk becomes an
+    ``OutputPathError`` saying so, the old file kept."""
     final = Path(path)
+    if final.is_symlink():
+        final = final.resolve()
+    if final.exists() and not final.is_file() and not final.is_dir():
+        yield final  # a device or a pipe: written directly
+        return
     if final.is_dir():
         raise OutputPathError(f"cannot write {final}: it is a folder")
     folder = final.parent if str(final.parent) else Path(".")
@@ -31,6 +42,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise OutputPathError(f"cannot write {final}: cannot create its folder ({error.strerror})") from None
     if not os.access(folder, os.W_OK):
         raise OutputPathError(f"cannot write {final}: folder {folder} is not writable")
+    sweep_temporaries(final)
     temporary = folder / f".{final.name}.tmp-{os.getpid()}"
     try:
         yield temporary
@@ -39,9 +51,41 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, final)
+    except OSError as error:
+        if error.errno == errno.ENOSPC or "no space left" in str(error).lower():
+            raise OutputPathError(
+                f"no space left on the disk of {folder}: {final} not written (any old one kept)"
+            ) from None
+        raise
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def sweep_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of ``path`` (``.NAME.tmp-PID``) whose process is gone (killed with kill -9, or a
+    crash); returns what was removed. A live process's temporary is left alone."""
+    final = Path(path)
+    removed = []
+    for candidate in final.parent.glob(f".{final.name}.tmp-*"):
+        pid = candidate.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+                removed.append(candidate)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
@@ -62,3 +106,71 @@ def write_csv(path: str | os.PathLike, rows: Sequence[dict[str, Any]], fields: S
     writer.writeheader()
     writer.writerows(rows)
     write_text(path, buffer.getvalue())
+
+
+def refuse_overwriting_inputs(out: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:
+    """Refuse an output path that is one of the inputs (or the same file by another name, a link to it): writing
+    it would destroy what is being read."""
+    target = Path(out)
+    if not target.exists():
+        return
+    for source in inputs:
+        source = Path(source)
+        if source.exists() and (source.resolve() == target.resolve() or _same_file(source, target)):
+            raise OutputPathError(
+                f"--out {out} is the input {source}: writing it would destroy it; choose another path"
+            )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def writer_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold ``path.lock`` while writing ``path`` in place (appending, adding labels), so that a second writer is
+    refused with a message instead of both succeeding and one write being lost. A lock whose process is gone
+    (kill -9) is taken over."""
+    lock = Path(f"{path}.lock")
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            if owner and _alive(owner):
+                raise OutputPathError(
+                    f"{path} is being written by process {owner} (lock {lock}); wait for it to finish"
+                ) from None
+            with contextlib.suppress(OSError):
+                lock.unlink()  # its writer is gone
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        break
+    else:
+        raise OutputPathError(f"{path}: cannot take the lock {lock}")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+
+
+def check_output_folder(folder: str | os.PathLike) -> Path:
+    """Make sure ``folder`` can be written (created if missing) before long work that ends by writing there."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputPathError(f"--out {folder}: a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputPathError(f"--out {folder}: cannot create it ({error.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise OutputPathError(f"--out {folder}: not writable")
+    return folder

@@ -47,7 +47,7 @@ def test_wthor_illegal_and_out_of_range(tmp_path):
         import_games([tmp_path / "bad.wtb"])
     ok = import_games([tmp_path / "bad.wtb"], skip_invalid=True)
     assert len(ok.moves) == 2 and len(ok.skipped) == 2
-    assert "game 3, ply 6" in ok.skipped[1] and "out of range" in ok.skipped[1]
+    assert "game 3, ply 6: byte 99 is not a square" in ok.skipped[1]
 
 
 def test_text_csv_and_pgn(tmp_path):

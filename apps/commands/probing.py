@@ -8,6 +8,7 @@ from typing import Any
 
 from apps import args as types
 from apps.args import command, data_flag, dump, load_cli_model, model_flags, output_flags, show_progress
+from othello.files import check_output_folder
 from othello.model.hooks import SITES
 from probes.targets import CLASSES
 
@@ -18,6 +19,8 @@ def cmd_probe(args: argparse.Namespace) -> None:
     from probes.layers import probe_accuracy_by_layer
     from views.tables import probe_best_lines, probe_grid, render_text
 
+    if args.out:
+        check_output_folder(args.out)  # before the fitting, not after it
     model = load_cli_model(args)
     rows = probe_accuracy_by_layer(
         model,
@@ -104,6 +107,8 @@ def cmd_intervene_eval(args: argparse.Namespace) -> None:
     from probes.interventions.evaluation import benchmark_sets, sweep_settings
     from views.tables import best_intervention_line, intervention_grid, render_text
 
+    if args.out:
+        check_output_folder(args.out)
     model = load_cli_model(args)
     settings = sweep_settings(args.method, model.cfg.n_layers, args.scales, args.starts, **_edit_options(args))
     probes, labelling = _intervention_probes(args, model, settings)

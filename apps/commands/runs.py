@@ -31,7 +31,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         full=args.full,
         train_minutes=args.minutes if args.train else None,
         preset=args.preset,
-        device=args.device,
+        device=types.check_device(args.device),
         force=args.force or (),
         progress=not (args.json or args.quiet),
     )

@@ -44,6 +44,8 @@ def cmd_import(args: argparse.Namespace) -> None:
     )
     for message in games.skipped:
         print(f"skipped: {message}", file=sys.stderr)
+    for note in games.notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         dump(
             {
@@ -52,6 +54,7 @@ def cmd_import(args: argparse.Namespace) -> None:
                 "files": games.files,
                 "skipped": len(games.skipped),
                 "skipped_games": games.skipped,
+                "notes": games.notes,
             }
         )
         return
@@ -151,7 +154,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.out,
         resume=args.resume,
         minutes=args.minutes,
-        device=args.device,
+        device=types.check_device(args.device),
         stop_at=args.stop_at,
         threads=args.threads,
         precision=args.precision,

@@ -14,6 +14,7 @@ Labels (boards, legal moves, ...) are not stored: ``othello.engine.games.replay`
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 from othello import __version__
 from othello.engine.games import MAX_PLIES, check_games, describe_error, game_lengths, random_games, set_workers
 from othello.errors import OthelloError
-from othello.files import atomic_path
+from othello.files import atomic_path, refuse_overwriting_inputs, writer_lock
 
 FORMAT_VERSION = 1
 GENERATOR = "splitmix64-uniform-v1"  # bump when the random stream changes: files of two generators never mix
@@ -51,11 +52,12 @@ ENCODINGS: dict[str, str] = {
     "legal": "bool [games, 60, 64]: the squares (row * 8 + col) where the next mover may play after move t",
     "flipped": "bool [games, 60, 64]: the discs move t turned over",
     "passed": "bool [games, 60]: the player after the mover of move t had no legal move and passed",
-    "black_player": "string [games]: the black player's name (empty when unknown)",
-    "white_player": "string [games]: the white player's name (empty when unknown)",
-    "tournament": "string [games]: the tournament's name (empty when unknown)",
-    "year": "int16 [games]: the year of the game's tournament (WTHOR header)",
-    "black_score": "int8 [games]: black's disc count at the end, as the WTHOR record gives it",
+    "black_player": "string [games]: the black player's name (empty where the source gives none)",
+    "white_player": "string [games]: the white player's name (empty where the source gives none)",
+    "tournament": "string [games]: the tournament's name (empty where the source gives none)",
+    "year": "int32 [games]: the year of the game's tournament (WTHOR header; 0 where the source gives none)",
+    "black_score": "int8 [games]: black's disc count at the end, as the WTHOR record gives it (0 where the source "
+    "gives none)",
 }
 
 
@@ -142,18 +144,40 @@ def _open(path: Path) -> h5py.File:
         f = h5py.File(path, "r")
     except OSError as error:
         raise DatasetError(f"{path}: not a readable HDF5 file ({error})") from None
+    expected = f"a game file holds 'moves', int8 [games, {MAX_PLIES}] (squares row * 8 + col, -1 after the end)"
     if "moves" not in f:
         f.close()
-        raise DatasetError(f"{path}: no 'moves' dataset; not an othello-gpt game file")
+        raise DatasetError(f"{path}: no 'moves' dataset; {expected}")
     moves = f["moves"]
-    if moves.ndim != 2 or moves.shape[1] != MAX_PLIES or moves.dtype != np.int8:
+    if not isinstance(moves, h5py.Dataset):
         f.close()
-        raise DatasetError(f"{path}: 'moves' must be int8 [games, {MAX_PLIES}], found {moves.dtype} {moves.shape}")
+        raise DatasetError(f"{path}: 'moves' is a group, not a dataset; {expected}")
+    if moves.ndim != 2 or moves.shape[1] != MAX_PLIES or moves.dtype != np.int8:
+        found = f"{moves.dtype} {list(moves.shape)}"  # read before the file closes
+        f.close()
+        raise DatasetError(f"{path}: 'moves' is {found}; {expected}")
     version = int(f.attrs.get("format_version", -1))
     if version > FORMAT_VERSION:
         f.close()
         raise DatasetError(f"{path}: format version {version} is newer than this othello-gpt reads ({FORMAT_VERSION})")
     return f
+
+
+def _check_moves(moves: np.ndarray, path: Path, first_game: int) -> None:
+    """Replay games read from ``path`` (cheap) so that a damaged or hand-made file is never trained or scored on:
+    the first bad game is named by file, game (its row in the file) and ply."""
+    below = np.argwhere(moves < -1)
+    if below.size:
+        g, ply = (int(x) for x in below[0])
+        raise DatasetError(
+            f"{path}: game {first_game + g}, ply {ply + 1}: value {moves[g, ply]} is neither a square (0..63) nor the "
+            "end marker -1"
+        )
+    error_ply, error_code = check_games(moves)
+    bad = np.flatnonzero(error_ply >= 0)
+    if bad.size:
+        g = int(bad[0])
+        raise DatasetError(describe_error(moves[g], int(error_ply[g]), int(error_code[g]), str(path), first_game + g))
 
 
 class GameFiles:
@@ -199,12 +223,15 @@ class GameFiles:
                 if name not in f:
                     raise DatasetError(f"{self.paths[i]}: no {name!r} dataset")
                 try:
-                    parts.append(f[name][a - self.offsets[i] : b - self.offsets[i]])
+                    part = f[name][a - self.offsets[i] : b - self.offsets[i]]
                 except OSError as error:
                     raise DatasetError(
                         f"{self.paths[i]}: cannot read {name!r} rows {a - self.offsets[i]}.."
                         f"{b - self.offsets[i] - 1} ({error})"
                     ) from None
+                if name == "moves":
+                    _check_moves(part, self.paths[i], int(a - self.offsets[i]))
+                parts.append(part)
         if not parts:
             return np.empty((0, MAX_PLIES), dtype=np.int8) if name == "moves" else np.empty(0)
         return np.concatenate(parts)
@@ -307,40 +334,52 @@ def generate(
     out = Path(out)
     i, n = shard
     first, count = i * games // n, (i + 1) * games // n - i * games // n
-    if append:
-        if shard != (0, 1):
-            raise DatasetError("append and shard cannot be combined")
-        if not out.exists():
-            raise FileNotFoundError(f"cannot append to {out}: no such file")
-        with GameFiles(out) as existing:
-            attrs = existing.attrs[0]
-        if attrs.get("source") != "synthetic" or attrs.get("generator") != GENERATOR or int(attrs["seed"]) != seed:
-            raise DatasetError(
-                f"cannot append seed {seed} games to {out}: it holds "
-                f"{attrs.get('source')} games (seed {attrs.get('seed')}, generator {attrs.get('generator')})"
-            )
-        first, count = int(attrs["first_game"]) + int(attrs["count"]), games
-    set_workers(workers)
-    with atomic_path(out) as tmp:
+    # an append holds the file's lock from reading where its stream stopped to the rename, so that two appends
+    # cannot both continue from the same game (the second is refused)
+    with writer_lock(out) if append else contextlib.nullcontext():
         if append:
-            shutil.copyfile(out, tmp)
-        with h5py.File(tmp, "a" if append else "w") as f:
+            if shard != (0, 1):
+                raise DatasetError("append and shard cannot be combined")
+            if not out.exists():
+                raise FileNotFoundError(f"cannot append to {out}: no such file")
+            with GameFiles(out) as existing:
+                attrs = existing.attrs[0]
+            if attrs.get("source") != "synthetic" or attrs.get("generator") != GENERATOR or int(attrs["seed"]) != seed:
+                raise DatasetError(
+                    f"cannot append seed {seed} games to {out}: it holds "
+                    f"{attrs.get('source')} games (seed {attrs.get('seed')}, generator {attrs.get('generator')})"
+                )
+            first, count = int(attrs["first_game"]) + int(attrs["count"]), games
+        set_workers(workers)
+        with atomic_path(out) as tmp:
             if append:
-                dset = f["moves"]
-                written = dset.shape[0]
-            else:
-                dset = f.create_dataset("moves", shape=(0, MAX_PLIES), dtype=np.int8, **_dataset_kwargs(count))
-                describe(dset)
-                f.attrs.update({**_base_attrs("synthetic"), "seed": seed, "generator": GENERATOR, "first_game": first})
-                written = 0
-            with tqdm(total=count, unit="game", desc=f"generate {out.name}", disable=not progress) as bar:
-                for a in range(0, count, batch):
-                    moves = random_games(min(batch, count - a), seed, first + a)
-                    dset.resize(written + len(moves), axis=0)
-                    dset[written:] = moves
-                    written += len(moves)
-                    bar.update(len(moves))
-            f.attrs["count"] = written
+                shutil.copyfile(out, tmp)
+            with h5py.File(tmp, "a" if append else "w") as f:
+                if append:
+                    dset = f["moves"]
+                    written = dset.shape[0]
+                    # stored labels cover the old games only: drop them rather than leave them beside a count they
+                    # do not cover (othello-gpt labels stores them again)
+                    for name in str(f.attrs.get("labels", "")).split(","):
+                        if name and name in f:
+                            del f[name]
+                    if "labels" in f.attrs:
+                        del f.attrs["labels"]
+                else:
+                    dset = f.create_dataset("moves", shape=(0, MAX_PLIES), dtype=np.int8, **_dataset_kwargs(count))
+                    describe(dset)
+                    f.attrs.update(
+                        {**_base_attrs("synthetic"), "seed": seed, "generator": GENERATOR, "first_game": first}
+                    )
+                    written = 0
+                with tqdm(total=count, unit="game", desc=f"generate {out.name}", disable=not progress) as bar:
+                    for a in range(0, count, batch):
+                        moves = random_games(min(batch, count - a), seed, first + a)
+                        dset.resize(written + len(moves), axis=0)
+                        dset[written:] = moves
+                        written += len(moves)
+                        bar.update(len(moves))
+                f.attrs["count"] = written
     return out
 
 
@@ -361,7 +400,7 @@ def store_labels(
         raise DatasetError(f"unknown labels {sorted(unknown)}; choose from {LABELS}")
     with GameFiles(path) as games:
         n = len(games)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, writer_lock(path):
         shutil.copyfile(path, tmp)
         with h5py.File(tmp, "a") as f:
             moves = f["moves"]
@@ -425,6 +464,7 @@ def export_text(spec: str | os.PathLike | Sequence[str | os.PathLike], out: str 
     returns the number of games."""
     from othello.engine.notation import moves_to_string
 
+    refuse_overwriting_inputs(out, resolve_paths(spec))
     with GameFiles(spec) as games, atomic_path(out) as tmp, open(tmp, "w") as f:
         for batch in games.iter_batches(100_000):
             for row in batch:

@@ -56,11 +56,73 @@ def read_run_config(folder: str | os.PathLike) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise CheckpointError(f"{path}: not valid JSON ({error})") from None
-    if int(data.get("format_version", -1)) > CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"{path}: checkpoint format {data['format_version']} is newer than this othello-gpt reads"
-        )
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object with 'model' and 'train', got {type(data).__name__}")
+    try:
+        version = int(data.get("format_version", -1))
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{path}: format_version {data.get('format_version')!r} is not a number") from None
+    if version > CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: checkpoint format {version} is newer than this othello-gpt reads")
+    if not isinstance(data.get("model"), dict):
+        raise CheckpointError(f"{path}: no 'model' object (the model config: n_layers, d_model, n_heads, ...)")
     return data
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file, or a ``CheckpointError`` naming it when it is empty, truncated or not safetensors."""
+    from safetensors import SafetensorError
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        size = path.stat().st_size if path.exists() else 0
+        raise CheckpointError(f"{path}: not a readable safetensors file ({size} bytes: {error})") from None
+
+
+def _header_shapes(path: Path) -> dict[str, list[int]]:
+    """Each tensor's shape from the safetensors header, without loading a tensor."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"{path}: not a safetensors file ({len(head)} bytes)")
+        (length,) = struct.unpack("<Q", head)
+        if length > 100_000_000:
+            raise CheckpointError(f"{path}: a header of {length} bytes: not a safetensors file")
+        try:
+            header = json.loads(f.read(length))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise CheckpointError(f"{path}: its header is not safetensors JSON") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: its header is not safetensors JSON")
+    return {k: v.get("shape") for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
+
+
+def check_weights_fit(cfg: ModelConfig, path: Path) -> None:
+    """Compare a config with the shapes in its weights' header before any model is built, so that a crafted
+    config or file cannot make us allocate for a model the weights do not hold."""
+    shapes = _header_shapes(path)
+    expected = {
+        "embed.weight": [cfg.d_vocab, cfg.d_model],
+        "pos_embed.weight": [cfg.n_ctx, cfg.d_model],
+        f"blocks.{cfg.n_layers - 1}.mlp.in.weight": [cfg.d_mlp, cfg.d_model],
+        "unembed.weight": [cfg.d_vocab, cfg.d_model],
+    }
+    for name, shape in expected.items():
+        if name in shapes and shapes[name] != shape:
+            raise CheckpointError(f"{path}: {name} is {shapes[name]} but config.json implies {shape}")
+    blocks = {int(k.split(".")[1]) for k in shapes if k.startswith("blocks.") and k.split(".")[1].isdigit()}
+    if blocks and len(blocks) != cfg.n_layers:
+        raise CheckpointError(f"{path}: holds {len(blocks)} blocks but config.json says n_layers {cfg.n_layers}")
+
+
+def check_finite(tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Refuse NaN or infinite weights, naming the tensor (they would evaluate to normal-looking figures)."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{where}: tensor {name} holds NaN or infinite values")
 
 
 def _state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -112,12 +174,15 @@ def load_model(folder: str | os.PathLike | None = None, device: str | torch.devi
         )
     folder = Path(folder) if folder is not None else SHIPPED_MODEL
     data = read_run_config(folder)
-    cfg = ModelConfig.from_dict(data["model"])
+    cfg = ModelConfig.from_dict(data["model"], where=str(folder / "config.json"))
     weights = folder / "model.safetensors"
     if not weights.exists():
         raise CheckpointError(f"{folder}: no model.safetensors")
+    check_weights_fit(cfg, weights)
+    tensors = _read_tensors(weights)
+    check_finite(tensors, str(weights))
     model = build_model(cfg, device=device)
-    load_weights(model, load_file(str(weights)), str(weights))
+    load_weights(model, tensors, str(weights))
     model.eval()
     return model
 
@@ -147,9 +212,13 @@ def load_train_state(path: str | os.PathLike, model: torch.nn.Module, optimizer:
     """Restore what ``save_train_state`` wrote; returns the step to continue from."""
     from safetensors import safe_open
 
+    path = Path(path)
+    tensors = _read_tensors(path)  # first: a damaged file is named before anything else reads it
     with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata()
-    tensors = load_file(str(path))
+        metadata = f.metadata() or {}
+    if "adam_steps" not in metadata or "step" not in metadata:
+        raise CheckpointError(f"{path}: no training state in its metadata (adam_steps, step)")
+    check_finite(tensors, str(path))
     load_weights(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(path))
     steps = json.loads(metadata["adam_steps"])
     device = next(model.parameters()).device

@@ -30,23 +30,41 @@ class ModelConfig:
     def d_head(self) -> int:
         return self.d_model // self.n_heads
 
-    def validate(self) -> ModelConfig:
+    def validate(self, where: str = "model config") -> ModelConfig:
+        """Check types and bounds before anything is allocated (a config file is untrusted input)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+                raise ConfigError(f"{where}: {f.name} must be a whole number, got {value!r}")
+            if f.type == "str" and not isinstance(value, str):
+                raise ConfigError(f"{where}: {f.name} must be a string, got {value!r}")
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ConfigError(f"{where}: {name} {value} is outside {low}..{high}")
+        if self.d_vocab != D_VOCAB or self.n_ctx != N_CTX:
+            raise ConfigError(
+                f"{where}: d_vocab {self.d_vocab} and n_ctx {self.n_ctx}: an Othello-GPT reads {D_VOCAB} tokens "
+                f"(padding and the 60 squares) at {N_CTX} positions"
+            )
         if self.d_model % self.n_heads:
-            raise ConfigError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+            raise ConfigError(f"{where}: d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if self.normalization_type not in ("LN", "LNPre"):
-            raise ConfigError(f"normalization_type must be LN or LNPre, got {self.normalization_type!r}")
+            raise ConfigError(f"{where}: normalization_type must be LN or LNPre, got {self.normalization_type!r}")
         return self
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> ModelConfig:
+    def from_dict(cls, data: dict, where: str = "model config") -> ModelConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: the model config must be an object, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ConfigError(f"unknown model config fields {sorted(unknown)}")
-        return cls(**data).validate()
+            raise ConfigError(f"{where}: unknown model config fields {sorted(unknown)}")
+        return cls(**data).validate(where)
 
     def replace(self, **changes: object) -> ModelConfig:
         return dataclasses.replace(self, **changes).validate()  # type: ignore[arg-type]
@@ -67,6 +85,17 @@ class ModelConfig:
                 raise ConfigError(f"--set {text!r}: {name} takes a whole number, got {value!r}") from None
         return name, value
 
+
+# sane bounds on a model's shape, checked before anything is allocated (the published model is 8 x 512)
+LIMITS: dict[str, tuple[int, int]] = {
+    "n_layers": (1, 64),
+    "d_model": (1, 8192),
+    "n_heads": (1, 256),
+    "d_mlp": (1, 65536),
+    "n_ctx": (1, 1024),
+    "d_vocab": (1, 1024),
+    "seed": (0, 2**63 - 1),
+}
 
 PRESETS: dict[str, ModelConfig] = {
     # the published Othello-GPT shape (Li et al.; Nanda et al.)

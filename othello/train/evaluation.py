@@ -94,6 +94,11 @@ def evaluate_dataset(
     from othello.data.datasets import load_moves
 
     moves = load_moves(data, split=split, limit=games)
+    if not len(moves):
+        from othello.data.datasets import DatasetError
+
+        where = f" in its {split} split" if split else ""
+        raise DatasetError(f"{data}: no games{where} to evaluate")
     return {
         "data": [str(d) for d in data] if isinstance(data, (list, tuple)) else str(data),
         **evaluate(model, moves, batch_size, progress),

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -404,14 +405,31 @@ class TrainResult:
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop log rows past ``step`` (written after the checkpoint a resumed run starts from)."""
+    """Drop log rows past ``step`` (written after the checkpoint a resumed run starts from), and a torn last line."""
     if not path.exists():
         return
-    rows = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    rows = [r for r in read_metrics(path.parent) if r["step"] <= step]
     with atomic_path(path) as tmp:
-        tmp.write_text("".join(r + "\n" for r in rows))
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def read_metrics(run: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of ``run/metrics.jsonl``. A torn last line (what kill -9 during a write leaves) is dropped with a
+    warning; a bad line anywhere else is an error naming it."""
     path = Path(run) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    if not path.exists():
+        return []
+    lines = [(n, line) for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1) if line.strip()]
+    rows = []
+    for i, (number, line) in enumerate(lines):
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                raise ValueError("no step")
+        except ValueError:
+            if i == len(lines) - 1:
+                warnings.warn(f"{path}: line {number} is torn (an interrupted write); dropped", stacklevel=2)
+                break
+            raise CheckpointError(f"{path}: line {number} is not a metrics row: {line[:80]!r}") from None
+        rows.append(row)
+    return rows

@@ -1,0 +1,558 @@
+"""Hostile input, generated: damaged game files of every format, bad HDF5 files, bad checkpoints and configs, bad
+flag values. For each case, through the command line as a user meets it: exit status 2 with one line naming the
+input, never a traceback and never a half-written or destroyed file; or, with ``--skip-invalid``, exactly the good
+games kept and the bad ones counted.
+
+The cases are drawn from seeded generators (``random.Random(case)``), so a failure names a case that reproduces.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import struct
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from apps.cli import build_parser, main
+from othello.data.datasets import load_moves
+from othello.data.importers import GameImportError, read_pgn, read_text
+from othello.engine.board import Board
+from othello.engine.games import random_games
+from othello.engine.notation import moves_to_string, square_name
+from othello.errors import OthelloError
+
+GAMES = random_games(400, 11)
+
+
+def _game(rng: random.Random) -> list[int]:
+    g = GAMES[rng.randrange(len(GAMES))]
+    return [int(s) for s in g if s >= 0]
+
+
+def _write(rng: random.Random, game: list[int]) -> str:
+    """A good game in one of the notations people write."""
+    names = [square_name(s) for s in game]
+    style = rng.randrange(3)
+    if style == 0:
+        return " ".join(names)
+    if style == 1:
+        return "".join(names).upper()
+    return " ".join(n.upper() for n in names)
+
+
+def _bad(rng: random.Random, game: list[int]) -> str:
+    """A game that must not import: each way a line goes wrong."""
+    names = [square_name(s) for s in game]
+    kind = rng.randrange(6)
+    k = rng.randrange(1, len(names) - 1)
+    if kind == 0:  # a typo
+        names[k] = names[k][0] + "9"
+    elif kind == 1:  # a square played twice
+        names[k] = names[k - 1]
+    elif kind == 2:  # a pass where the player to move has moves (after the first move white always has some)
+        names.insert(1, "pass")
+    elif kind == 3:  # more than 60 moves
+        names = names + ["f5"] * (61 - len(names) + rng.randrange(3))
+    elif kind == 4:  # no moves at all
+        return rng.choice(["pass", "--", "pass pass"])
+    else:  # a move that flips nothing (a corner early on is never legal at move 1)
+        names[0] = "a1"
+    return " ".join(names)
+
+
+def _text_file(rng: random.Random, path) -> tuple[list[list[int]], int]:
+    """A text or CSV game file with good and bad lines; returns (the good games in order, the number of bad)."""
+    n = rng.randrange(1, 6)
+    bad_at = {i for i in range(n) if rng.random() < 0.35}
+    good: list[list[int]] = []
+    lines = []
+    layout = rng.choice(["plain", "bom", "csv-header", "csv", "csv-opening", "crlf"])
+    for i in range(n):
+        game = _game(rng)
+        text = _bad(rng, game) if i in bad_at else _write(rng, game)
+        if i not in bad_at:
+            good.append(game)
+        if layout.startswith("csv"):
+            text = f"{i + 1},{text}" + (f",{square_name(game[-1])}" if layout == "csv-opening" else "")
+        lines.append(text)
+    if layout == "csv-header":
+        lines.insert(0, "id,moves")
+    if layout == "csv-opening":
+        lines.insert(0, "id,moves,opening")
+    body = ("\r\n" if layout == "crlf" else "\n").join(lines) + "\n"
+    path.write_bytes((b"\xef\xbb\xbf" if layout == "bom" else b"") + body.encode())
+    return good, len(bad_at)
+
+
+def _pgn_entry(rng: random.Random, game: list[int] | None, bad: str | None) -> str:
+    tags = f'[Event "E{rng.randrange(99)}"]\n[Black "B"]\n[White "W"]\n\n'
+    if game is None:
+        return tags + "1. *\n\n"
+    names = bad.split() if bad else [square_name(s) for s in game]
+    parts = []
+    for i, name in enumerate(names):
+        if i % 2 == 0:
+            parts.append(f"{i // 2 + 1}.")
+        parts.append(name + (rng.choice(["", "", "!", "?!"])))
+        roll = rng.random()
+        if roll < 0.05:
+            parts.append("{a comment}")
+        elif roll < 0.08:
+            parts.append("$1")
+        elif roll < 0.1:
+            parts.append("(3. a1 (4. h8) b2)")
+    text = " ".join(parts)
+    if rng.random() < 0.2:
+        text += " ; a comment to the end of the line"
+    return tags + text + "\n" + rng.choice(["*", "33-31", "1-0"]) + "\n\n"
+
+
+def _pgn_file(rng: random.Random, path) -> tuple[list[list[int]], int, int]:
+    """(good games, bad games, entries without moves)."""
+    good, bad, empty, entries = [], 0, 0, []
+    for _ in range(rng.randrange(1, 6)):
+        roll = rng.random()
+        game = _game(rng)
+        if roll < 0.15:
+            entries.append(_pgn_entry(rng, None, None))
+            empty += 1
+        elif roll < 0.45:
+            text = _bad(rng, game)
+            if text in ("pass", "--", "pass pass"):
+                text = " ".join(square_name(s) for s in game) + " zz"
+            entries.append(_pgn_entry(rng, game, text))
+            bad += 1
+        else:
+            entries.append(_pgn_entry(rng, game, None))
+            good.append(game)
+    path.write_text("".join(entries))
+    return good, bad, empty
+
+
+def _one_line_error(code: int, err: str, name: str) -> None:
+    assert code == 2, err
+    lines = [line for line in err.strip().splitlines() if "Warning" not in line]
+    assert len(lines) == 1 and "Traceback" not in err and name in lines[0], err
+
+
+def _import(tmp_path, source, skip: bool, capsys) -> tuple[int, str]:
+    out = tmp_path / "out.h5"
+    if out.exists():
+        out.unlink()
+    code = main(["import", str(source), "--out", str(out), "--quiet"] + (["--skip-invalid"] if skip else []))
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", range(120))
+def test_damaged_text_files(case, tmp_path, capsys):
+    rng = random.Random(case)
+    path = tmp_path / f"g{case}.{rng.choice(['txt', 'csv'])}"
+    good, bad = _text_file(rng, path)
+    code, err = _import(tmp_path, path, False, capsys)
+    if bad:
+        _one_line_error(code, err, path.name)
+        assert not (tmp_path / "out.h5").exists()
+    else:
+        assert code == 0, err
+        assert [list(g[g >= 0]) for g in load_moves(tmp_path / "out.h5")] == good
+    code, err = _import(tmp_path, path, True, capsys)
+    if good:
+        assert code == 0, err
+        assert [list(g[g >= 0]) for g in load_moves(tmp_path / "out.h5")] == good
+        assert sum(line.startswith("skipped:") for line in err.splitlines()) == bad
+    else:
+        _one_line_error(code, err, path.name)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporaries left
+
+
+@pytest.mark.parametrize("case", range(60))
+def test_damaged_pgn_files(case, tmp_path, capsys):
+    rng = random.Random(1000 + case)
+    path = tmp_path / "g.pgn"
+    good, bad, empty = _pgn_file(rng, path)
+    code, err = _import(tmp_path, path, False, capsys)
+    if bad or not good:
+        _one_line_error(code, err, path.name)
+    else:
+        assert code == 0, err
+        assert [list(g[g >= 0]) for g in load_moves(tmp_path / "out.h5")] == good
+    code, err = _import(tmp_path, path, True, capsys)
+    if good:
+        assert code == 0, err
+        assert [list(g[g >= 0]) for g in load_moves(tmp_path / "out.h5")] == good
+        assert sum(line.startswith("skipped:") for line in err.splitlines()) == bad + empty
+    else:
+        _one_line_error(code, err, path.name)
+
+
+def _wtb(games, year=2001, count=None, codes=None) -> bytes:
+    header = struct.pack("<BBBBIHHBBBB", 20, 1, 1, 1, len(games) if count is None else count, 0, year, 8, 0, 22, 0)
+    body = b""
+    for i, g in enumerate(games):
+        c = [(s // 8 + 1) * 10 + s % 8 + 1 for s in g]
+        body += struct.pack("<HHHBB", 0, i, i + 1, 32, 32) + bytes(c + [0] * (60 - len(c)))
+    return header + body
+
+
+@pytest.mark.parametrize("case", range(30))
+def test_damaged_wthor_files(case, tmp_path, capsys):
+    rng = random.Random(2000 + case)
+    games = [_game(rng) for _ in range(rng.randrange(2, 6))]
+    kind = case % 6
+    data = bytearray(_wtb(games, year=rng.choice([1977, 2001, 40000])))
+    bad_game = rng.randrange(len(games))
+    ply = rng.randrange(2, len(games[bad_game]))
+    offset = 16 + 68 * bad_game + 8 + ply
+    if kind == 0:  # fewer games in the header than records
+        struct.pack_into("<I", data, 4, len(games) - 1)
+    elif kind == 1:  # more games in the header than records
+        struct.pack_into("<I", data, 4, len(games) + 3)
+    elif kind == 2:  # truncated
+        data = data[: -rng.randrange(1, 60)]
+    elif kind == 3:  # an off-board byte
+        data[offset] = rng.choice([9, 19, 90, 99, 255])
+    elif kind == 4:  # a square played twice
+        data[offset] = data[offset - 1]
+    path = tmp_path / "g.wtb"
+    path.write_bytes(bytes(data))
+    code, err = _import(tmp_path, path, False, capsys)
+    if kind == 5:  # undamaged (a year over 32767 included)
+        assert code == 0, err
+        assert len(load_moves(tmp_path / "out.h5")) == len(games)
+        return
+    _one_line_error(code, err, "g.wtb")
+    if kind == 3:
+        assert f"ply {ply + 1}: byte" in err
+    code, err = _import(tmp_path, path, True, capsys)
+    if kind in (3, 4):  # one bad game: the others are kept
+        assert code == 0, err
+        kept = [list(g[g >= 0]) for g in load_moves(tmp_path / "out.h5")]
+        assert kept == [g for i, g in enumerate(games) if i != bad_game]
+    else:  # the file itself is damaged: nothing is imported from it
+        _one_line_error(code, err, "g.wtb")
+
+
+def _h5(path, **datasets) -> None:
+    with h5py.File(path, "w") as f:
+        for name, value in datasets.items():
+            if isinstance(value, str):
+                f.create_group(name)
+            else:
+                f.create_dataset(name, data=value)
+
+
+def _bad_h5_files(tmp_path) -> dict[str, object]:
+    good = random_games(20, 3)
+    centre, illegal, far, negative = good.copy(), good.copy(), good.copy(), good.copy()
+    centre[7, 4] = 27
+    illegal[12, 9] = illegal[12, 8]
+    far[15, 3] = 99
+    negative[3, 2] = -5
+    return {
+        "59-plies": good[:, :59],
+        "int16": good.astype(np.int16),
+        "group": "group",
+        "no-moves": None,
+        "zero-games": np.empty((0, 60), np.int8),
+        "centre-square": centre,
+        "illegal": illegal,
+        "value-99": far,
+        "value-minus-5": negative,
+        "garbage": b"not an HDF5 file at all",
+        "empty": b"",
+    }
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["eval", "--data", "{path}"],
+        ["export", "{path}", "--out", "{out}"],
+        ["info", "{path}"],
+        ["train", "--preset", "tiny", "--steps", "1", "--data", "{path}", "--out", "{out}"],
+    ],
+)
+def test_bad_hdf5_files(command, tmp_path, capsys, tiny_model):
+    for name, content in _bad_h5_files(tmp_path).items():
+        path = tmp_path / f"{name}.h5"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif content is None:
+            _h5(path, other=np.zeros(3))
+        else:
+            _h5(path, moves=content)
+        out = tmp_path / f"{name}-out"
+        argv = [a.format(path=path, out=out) for a in command] + (
+            ["--model", str(tiny_model)] if command[0] == "eval" else []
+        )
+        code = main(argv)
+        err = capsys.readouterr().err
+        if name == "zero-games" and command[0] in ("info", "export"):
+            assert code == 0  # an empty file is summarised or exported (as an empty file), not refused
+            continue
+        _one_line_error(code, err, path.name)
+        assert not out.exists() or (command[0] == "train" and not (out / "model.safetensors").exists())
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from othello.model import build_model, preset
+    from othello.model.checkpoints import save_model, write_run_config
+
+    folder = tmp_path_factory.mktemp("tiny")
+    write_run_config(folder, preset("tiny"), None)
+    save_model(folder, build_model(preset("tiny")))
+    return folder
+
+
+def _config(**model) -> dict:
+    from othello.model import preset
+
+    return {"format_version": 1, "model": {**preset("tiny").to_dict(), **model}, "train": None}
+
+
+BAD_CONFIGS = {
+    "n_heads 0": _config(n_heads=0),
+    "n_layers 0": _config(n_layers=0),
+    "n_layers -1": _config(n_layers=-1),
+    "n_layers string": _config(n_layers="2"),
+    "d_model float": _config(d_model=32.5),
+    "d_model huge": _config(d_model=100_000),
+    "n_layers huge": _config(n_layers=1_000_000),
+    "d_vocab 62": _config(d_vocab=62),
+    "n_ctx 60": _config(n_ctx=60),
+    "heads do not divide": _config(n_heads=5),
+    "unknown field": _config(width=3),
+    "normalization": _config(normalization_type="RMS"),
+    "act_fn number": _config(act_fn=3),
+    "no model key": {"format_version": 1, "train": None},
+    "model a list": {"format_version": 1, "model": [1, 2]},
+    "a list": [1, 2, 3],
+    "format from the future": {"format_version": 99, "model": _config()["model"]},
+    "format a word": {"format_version": "one", "model": _config()["model"]},
+    "more blocks than the weights": _config(n_layers=3),
+    "wider than the weights": _config(d_mlp=128),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_CONFIGS))
+def test_bad_checkpoint_configs(name, tmp_path, capsys, tiny_model):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes((tiny_model / "model.safetensors").read_bytes())
+    (folder / "config.json").write_text(json.dumps(BAD_CONFIGS[name]))
+    code = main(["predict", "f5 d6", "--model", str(folder)])
+    _one_line_error(code, capsys.readouterr().err, str(folder))
+
+
+def _weights_variants(tiny_model) -> dict[str, bytes]:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    good = (tiny_model / "model.safetensors").read_bytes()
+    tensors = load_file(str(tiny_model / "model.safetensors"))
+    nan, inf = dict(tensors), dict(tensors)
+    nan["blocks.0.mlp.in.weight"] = nan["blocks.0.mlp.in.weight"].clone()
+    nan["blocks.0.mlp.in.weight"][0, 0] = float("nan")
+    inf["unembed.weight"] = inf["unembed.weight"].clone()
+    inf["unembed.weight"][3, 1] = float("inf")
+    out = {"empty": b"", "truncated": good[: len(good) // 2], "header only": good[:200], "garbage": b"\x00" * 64}
+    out["huge header"] = struct.pack("<Q", 10**12) + b"{}"
+    out["text"] = b"this is not a checkpoint"
+    for name, t in (("nan", nan), ("inf", inf)):
+        path = tiny_model.parent / f"{name}.safetensors"
+        save_file({k: v.contiguous() for k, v in t.items()}, str(path))
+        out[name] = path.read_bytes()
+    wrong = {k: v for k, v in tensors.items() if k != "unembed.weight"}
+    path = tiny_model.parent / "missing.safetensors"
+    save_file(wrong, str(path))
+    out["a tensor missing"] = path.read_bytes()
+    assert torch is not None
+    return out
+
+
+def test_bad_weights(tmp_path, capsys, tiny_model):
+    for name, data in _weights_variants(tiny_model).items():
+        folder = tmp_path / name.replace(" ", "-")
+        folder.mkdir()
+        (folder / "config.json").write_text((tiny_model / "config.json").read_text())
+        (folder / "model.safetensors").write_bytes(data)
+        code = main(["predict", "f5 d6", "--model", str(folder)])
+        _one_line_error(code, capsys.readouterr().err, str(folder))
+
+
+def test_torn_metrics_line_is_dropped_and_resume_works(tmp_path, capsys):
+    args = ["train", "--preset", "tiny", "--steps", "6", "--batch-size", "8", "--eval-every", "3"]
+    args += ["--eval-games", "16", "--checkpoint-every", "3", "--warmup-steps", "1", "--out", str(tmp_path / "r")]
+    assert main(args + ["--stop-at", "3", "--quiet"]) == 0
+    metrics = tmp_path / "r" / "metrics.jsonl"
+    metrics.write_text(metrics.read_text() + '{"step": 4, "loss": 1.')  # what kill -9 mid-write leaves
+    assert main(args + ["--resume", "--quiet"]) == 0
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert rows[-1]["step"] == 6 and len({r["step"] for r in rows}) == len(rows)
+    assert main(["report", str(tmp_path / "r")]) == 0
+    capsys.readouterr()
+
+
+BAD_FLAGS = [
+    (["train", "--out", "x", "--batch-size", "0"], "--batch-size"),
+    (["train", "--out", "x", "--checkpoint-every", "0"], "--checkpoint-every"),
+    (["train", "--out", "x", "--eval-every", "0"], "--eval-every"),
+    (["train", "--out", "x", "--steps", "-1"], "--steps"),
+    (["train", "--out", "x", "--warmup-steps", "-1"], "--warmup-steps"),
+    (["train", "--out", "x", "--pass-weight", "-1"], "--pass-weight"),
+    (["train", "--out", "x", "--lr", "nan"], "--lr"),
+    (["train", "--out", "x", "--threads", "-1"], "--threads"),
+    (["train", "--out", "x", "--seed", str(2**64)], "--seed"),
+    (["train", "--out", "x", "--set", "foo=1"], "--set"),
+    (["train", "--out", "x", "--minutes", "0"], "--minutes"),
+    (["generate", "--games", "-1", "--out", "x.h5"], "--games"),
+    (["generate", "--games", "10", "--out", "x.h5", "--shard", "3/2"], "--shard"),
+    (["eval", "--data", "x.h5", "--games", "-1"], "--games"),
+    (["probe", "--data", "x.h5", "--games", "-5"], "--games"),
+    (["probe", "--data", "x.h5", "--epochs", "0"], "--epochs"),
+    (["probe", "--data", "x.h5", "--positions", "0-59"], "--positions"),
+    (["probe", "--data", "x.h5", "--positions", "-3"], "--positions"),
+    (["probe", "--data", "x.h5", "--layers", "x"], "--layers"),
+    (["probe", "--data", "x.h5", "--kind", "cubic"], "--kind"),
+    (["intervene", "--game", "f5", "--flip", "e4", "--scale", "nan"], "--scale"),
+    (["intervene", "--game", "f5", "--flip", "e4", "--edit-last", "0"], "--edit-last"),
+    (["intervene", "--game", "f5", "--flip", "e4", "--positions", "-3"], "--edit-last"),
+    (["intervene", "--game", "f5", "--flip", "e4", "--reg", "-1"], "--reg"),
+    (["intervene-eval", "--cases", "0"], "--cases"),
+    (["intervene-eval", "--scales", "0,1"], "--scales"),
+    (["readout", "--game", "f5", "--layer", "-1"], "--layer"),
+    (["explore", "--port", "70000"], "--port"),
+    (["demo", "--cases", "0"], "--cases"),
+    (["perft", "99"], "depth"),
+]
+
+
+@pytest.mark.parametrize("argv, flag", BAD_FLAGS)
+def test_bad_flags_are_refused_while_parsing(argv, flag, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(argv)
+    assert stopped.value.code == 2 and flag in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["predict", "f5", "--device", "cuda:7"], "--device cuda:7"),
+        (["predict", "f5", "--device", "tpu"], "--device tpu"),
+        (["show", "f5 f5"], "ply 2"),
+        (["show", "f5 zz"], "'zz'"),
+        (["predict", " ".join(["f5"] * 70)], "ply 2"),
+    ],
+)
+def test_bad_values_found_after_parsing_are_one_line(argv, named, capsys):
+    import torch
+
+    if "cuda" in named and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code = main(argv)
+    _one_line_error(code, capsys.readouterr().err, named)
+
+
+def test_an_output_that_is_an_input_is_refused(tmp_path, capsys):
+    games = tmp_path / "g.txt"
+    games.write_text(moves_to_string(GAMES[0]) + "\n")
+    before = games.read_bytes()
+    code = main(["import", str(games), "--out", str(games)])
+    _one_line_error(code, capsys.readouterr().err, "is the input")
+    assert games.read_bytes() == before
+    assert main(["import", str(games), "--out", str(tmp_path / "g.h5"), "--quiet"]) == 0
+    h5 = (tmp_path / "g.h5").read_bytes()
+    link = tmp_path / "link.h5"
+    link.symlink_to(tmp_path / "g.h5")
+    code = main(["export", str(tmp_path / "g.h5"), "--out", str(link)])
+    _one_line_error(code, capsys.readouterr().err, "is the input")
+    assert (tmp_path / "g.h5").read_bytes() == h5 and link.is_symlink()
+
+
+def test_writing_through_a_symlink_keeps_the_link(tmp_path, capsys):
+    games = tmp_path / "g.h5"
+    assert main(["generate", "--games", "5", "--seed", "1", "--out", str(games), "--quiet"]) == 0
+    target = tmp_path / "real.txt"
+    target.write_text("old\n")
+    link = tmp_path / "out.txt"
+    link.symlink_to(target)
+    assert main(["export", str(games), "--out", str(link)]) == 0
+    assert link.is_symlink() and len(target.read_text().splitlines()) == 5
+
+
+def test_stale_temporaries_of_killed_processes_are_swept(tmp_path, capsys):
+    out = tmp_path / "g.h5"
+    dead = tmp_path / ".g.h5.tmp-999999999"  # no such process
+    dead.write_bytes(b"x" * 1000)
+    alive = tmp_path / f".g.h5.tmp-{1}"  # init: alive, not ours to remove
+    alive.write_bytes(b"y")
+    assert main(["generate", "--games", "5", "--seed", "1", "--out", str(out), "--quiet"]) == 0
+    assert not dead.exists() and alive.exists() and out.exists()
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path, capsys):
+    import os
+
+    out = tmp_path / "g.h5"
+    assert main(["generate", "--games", "5", "--seed", "1", "--out", str(out), "--quiet"]) == 0
+    lock = tmp_path / "g.h5.lock"
+    lock.write_text(str(os.getppid()))  # a live process holds it
+    code = main(["generate", "--games", "5", "--seed", "1", "--out", str(out), "--append", "--quiet"])
+    _one_line_error(code, capsys.readouterr().err, "being written by process")
+    lock.write_text("999999999")  # its process is gone: the lock is taken over
+    assert main(["generate", "--games", "5", "--seed", "1", "--out", str(out), "--append", "--quiet"]) == 0
+    assert len(load_moves(out)) == 10 and not lock.exists()
+
+
+def test_labels_are_dropped_when_games_are_appended(tmp_path, capsys):
+    out = tmp_path / "g.h5"
+    assert main(["generate", "--games", "6", "--seed", "1", "--out", str(out), "--quiet"]) == 0
+    assert main(["labels", str(out), "--quiet"]) == 0
+    assert main(["generate", "--games", "4", "--seed", "1", "--out", str(out), "--append", "--quiet"]) == 0
+    with h5py.File(out) as f:
+        assert f["moves"].shape[0] == 10 and "boards" not in f and "labels" not in f.attrs
+
+
+def test_a_game_file_that_is_too_long_a_line_fails_fast(tmp_path, capsys):
+    path = tmp_path / "long.txt"
+    path.write_text("f5" * 50_000 + "\n")
+    code = main(["import", str(path), "--out", str(tmp_path / "o.h5"), "--quiet"])
+    _one_line_error(code, capsys.readouterr().err, "longer than")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.sampled_from('abcdefghABCDEFGH12345678 ,;.-\n#pas*{}()[]"$!?0'), max_size=300))
+def test_any_text_is_read_or_refused_cleanly(tmp_path, text):
+    """Whatever a text or PGN file holds, the readers return games or raise the project's error: nothing else."""
+    for reader, name in ((read_text, "t.txt"), (read_pgn, "t.pgn")):
+        path = tmp_path / name
+        path.write_text(text)
+        try:
+            games = reader(path)
+        except (GameImportError, OthelloError):
+            continue
+        for row in games.moves:
+            moves = [int(s) for s in row if s >= 0]
+            assert len(moves) <= 60 and all(0 <= s < 64 for s in moves)
+
+
+def test_a_written_pass_is_checked_and_a_needed_one_kept(tmp_path):
+    # find a game with a forced pass, write it with its pass, and see it read; the same pass one move early fails
+    for g in GAMES:
+        board, game = Board(), [int(s) for s in g if s >= 0]
+        for k, s in enumerate(game):
+            if board.must_pass():
+                names = [square_name(x) for x in game]
+                (tmp_path / "p.txt").write_text(" ".join(names[:k] + ["pass"] + names[k:]) + "\n")
+                assert read_text(tmp_path / "p.txt").moves[0][: len(game)].tolist() == game
+                (tmp_path / "q.txt").write_text(" ".join(names[: k - 1] + ["pass"] + names[k - 1 :]) + "\n")
+                assert read_text(tmp_path / "q.txt").invalid
+                return
+            board.push(s)
+    pytest.skip("no forced pass in these games")
