@@ -51,8 +51,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, final)
-    except OSError as error:
-        if error.errno == errno.ENOSPC or "no space left" in str(error).lower():
+    except Exception as error:  # h5py and safetensors report a full disk in their own exception types
+        if getattr(error, "errno", None) == errno.ENOSPC or "no space left" in str(error).lower():
             raise OutputPathError(
                 f"no space left on the disk of {folder}: {final} not written (any old one kept)"
             ) from None
@@ -174,3 +174,19 @@ def check_output_folder(folder: str | os.PathLike) -> Path:
     if not os.access(folder, os.W_OK):
         raise OutputPathError(f"--out {folder}: not writable")
     return folder
+
+
+def check_free_space(path: str | os.PathLike, needed: int) -> None:
+    """Refuse before writing when the disk of ``path`` has less than ``needed`` bytes free (and a margin), rather
+    than fail half-way: some writers (HDF5) cannot recover from a full disk."""
+    import shutil
+
+    folder = Path(path).parent if str(Path(path).parent) else Path(".")
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < needed * 1.2 + 1_000_000:
+        raise OutputPathError(
+            f"no space left on the disk of {folder}: writing {path} needs about {needed / 1e6:.1f} MB, "
+            f"{free / 1e6:.1f} MB free"
+        )

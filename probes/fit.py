@@ -133,6 +133,61 @@ def fit_probe(
     return probe.cpu(), metrics
 
 
+def fit_probe_in_blocks(
+    acts: Any,
+    y: np.ndarray,
+    train: np.ndarray,
+    cfg: ProbeConfig,
+    plies: np.ndarray | None = None,
+    device: str | torch.device | None = None,
+    after_pass: np.ndarray | None = None,
+    block_games: int = 256,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """``fit_probe`` for activations too large for memory: ``acts`` [G, P, d] is read a block of ``block_games``
+    consecutive games at a time (an HDF5 dataset, or any array), so memory holds one block whatever G. Each epoch
+    visits the train games' blocks (``train`` [G] bool) in a fresh random order and the rows of each block in a
+    random order; the held-out games are scored block by block, their rows in the order of ``fit_probe``'s
+    (``plies`` and ``after_pass`` [held-out rows] as there). ``y`` [G, P, targets] stays in memory (int8)."""
+    cfg = cfg.resolved()
+    device = torch.device(device or "cpu")
+    torch.manual_seed(cfg.seed)
+    n_games, _, d = acts.shape
+    blocks = [(a, min(a + block_games, n_games)) for a in range(0, n_games, block_games)]
+    train_blocks = [(a, b) for a, b in blocks if train[a:b].any()]
+    rows = int(train.sum()) * y.shape[1]
+    probe = make_probe(d, cfg, y.shape[2]).to(device)
+    opt = torch.optim.AdamW(probe.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    steps, step = cfg.epochs * -(-rows // cfg.batch_size), 0
+    for _ in range(cfg.epochs):
+        for k in torch.randperm(len(train_blocks), generator=gen).tolist():
+            a, b = train_blocks[k]
+            keep = train[a:b]
+            X = torch.as_tensor(np.asarray(acts[a:b])[keep].reshape(-1, d), dtype=torch.float32).to(device)
+            Y = torch.as_tensor(y[a:b][keep].reshape(len(X), -1), dtype=torch.int64).to(device)
+            order = torch.randperm(len(X), generator=gen)
+            for i in range(0, len(X), cfg.batch_size):
+                for group in opt.param_groups:
+                    group["lr"] = cosine_lr(step, steps, cfg.lr)
+                step += 1
+                idx = order[i : i + cfg.batch_size].to(device)
+                loss = _loss(probe(X[idx]), Y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    probe.eval()
+    held_out = ~train
+    preds, truth = [], []
+    for a, b in blocks:
+        keep = held_out[a:b]
+        if keep.any():
+            preds.append(predict(probe, np.asarray(acts[a:b])[keep].reshape(-1, d)))
+            truth.append(y[a:b][keep].reshape(-1, y.shape[2]))
+    majority = majority_classes(y[train].reshape(-1, y.shape[2]), cfg.n_classes)
+    metrics = probe_metrics(np.concatenate(preds), np.concatenate(truth), majority, plies, after_pass)
+    return probe.cpu(), metrics
+
+
 @torch.no_grad()
 def predict(probe: nn.Module, x: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     """Predicted classes ``[N, 64]``, computed on the probe's device."""

@@ -11,6 +11,7 @@ Probes train on the games of the train split and are scored on the others (a spl
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from othello.model.hooks import HookKind, layer_hook, residual_hook
 from othello.model.tokens import check_prefix
 from othello.model.transformer import untrained_like
 from probes.activations import collect_activations
-from probes.fit import ProbeConfig, fit_probe, ply_majority_accuracy
+from probes.fit import ProbeConfig, fit_probe, fit_probe_in_blocks, ply_majority_accuracy
 from probes.targets import CLASSES, board_labels
 
 __all__ = ["fit_probes_by_layer", "probe_accuracy_by_layer", "read_board", "ACTIVATION_MEMORY"]
@@ -33,15 +34,34 @@ __all__ = ["fit_probes_by_layer", "probe_accuracy_by_layer", "read_board", "ACTI
 # bytes of activations one forward pass may collect: every layer of the shipped model for 2,000 games (1.1 GB);
 # more games are collected in several passes, a group of layers each, so memory stays at this bound
 ACTIVATION_MEMORY = 2 * 1024**3
+# a layer bigger than this (4,400 games at width 256) is streamed through a temporary file instead of held: its
+# fit would copy it (train and held-out rows), so memory would grow with the games
+STREAM_ABOVE = 512 * 1024**2
 
 
 def _layer_activations(
     model: torch.nn.Module, moves: np.ndarray, hooks: dict[int, str], index: np.ndarray, memory: int
-) -> Iterator[tuple[int, np.ndarray]]:
-    """``(layer, float32 [G, P, d])`` for each layer of ``hooks``, collected a group of layers per forward pass."""
+) -> Iterator[tuple[int, Any]]:
+    """``(layer, activations [G, P, d])`` for each layer of ``hooks``: in memory, a group of layers per forward
+    pass, while one layer fits in ``memory`` bytes and ``STREAM_ABOVE``; beyond that, one layer at a time streamed
+    to a temporary HDF5 file (an ``h5py.Dataset``, read a block of games at a time by ``fit_probe_in_blocks``), so
+    memory stays flat however many games."""
     per_layer = len(moves) * len(index) * model.cfg.d_model * 4
-    group = max(1, memory // max(per_layer, 1))
     layers = list(hooks)
+    if per_layer > min(memory, STREAM_ABOVE):
+        import tempfile
+
+        import h5py
+
+        with tempfile.TemporaryDirectory(prefix="othello-gpt-activations-") as folder:
+            for L in layers:
+                path = Path(folder) / f"layer-{L}.h5"
+                collect_activations(model, moves, [hooks[L]], positions=index, out=path)
+                with h5py.File(path) as f:
+                    yield L, f[hooks[L]]
+                path.unlink()
+        return
+    group = max(1, memory // max(per_layer, 1))
     for i in range(0, len(layers), group):
         chunk = layers[i : i + group]
         acts = collect_activations(model, moves, [hooks[L] for L in chunk], positions=index)
@@ -81,7 +101,13 @@ def fit_probes_by_layer(
         if isinstance(positions, slice)
         else (np.arange(59) if positions is None else np.asarray(positions))
     )
-    labels = {name: board_labels(moves, name)[:, index] for name in labellings}
+    # int8 (-1..2), made a chunk of games at a time: board_labels works in int64, 8x the memory
+    labels = {
+        name: np.concatenate(
+            [board_labels(moves[a : a + 2048], name)[:, index].astype(np.int8) for a in range(0, len(moves), 2048)]
+        )
+        for name in labellings
+    }
     off_parity = replay(np.asarray(moves)[:, :N_CTX], ("passed",)).off_parity()[:, index]  # [G, P]
     tr, te = ~held_out, held_out
     ply_baseline = {name: ply_majority_accuracy(y[tr], y[te], len(CLASSES[name])) for name, y in labels.items()}
@@ -98,16 +124,19 @@ def fit_probes_by_layer(
             for kind in kinds:
                 cfg = ProbeConfig(**{**base.__dict__, "kind": kind, "n_classes": len(CLASSES[name])})
                 n = y.shape[-1]  # 64 squares, or 1 for a labelling of the whole position
-                probe, m = fit_probe(
-                    acts[tr].reshape(-1, d),
-                    y[tr].reshape(-1, n),
-                    cfg,
-                    acts[te].reshape(-1, d),
-                    y[te].reshape(-1, n),
-                    plies,
-                    device,
-                    after_pass,
-                )
+                if isinstance(acts, np.ndarray):
+                    probe, m = fit_probe(
+                        acts[tr].reshape(-1, d),
+                        y[tr].reshape(-1, n),
+                        cfg,
+                        acts[te].reshape(-1, d),
+                        y[te].reshape(-1, n),
+                        plies,
+                        device,
+                        after_pass,
+                    )
+                else:  # streamed from disk: more games than memory holds
+                    probe, m = fit_probe_in_blocks(acts, y, tr, cfg, plies, device, after_pass)
                 bar.update(1)
                 yield (
                     {
@@ -138,18 +167,21 @@ def probe_accuracy_by_layer(
     progress: bool = True,
     site: HookKind = "resid_post",
     control: bool = False,
+    memory: int = ACTIVATION_MEMORY,
 ) -> list[dict[str, Any]]:
     """The rows of ``fit_probes_by_layer`` (the probes themselves dropped), each with ``model`` = ``"trained"``;
     with ``control``, the same probes on an untrained model of the same shape follow (``model`` = ``"untrained"``)."""
     rows = [
         {**row, "model": "trained"}
-        for row, _ in fit_probes_by_layer(model, moves, labellings, kinds, layers, positions, config, progress, site)
+        for row, _ in fit_probes_by_layer(
+            model, moves, labellings, kinds, layers, positions, config, progress, site, memory
+        )
     ]
     if control:
         rows += [
             {**row, "model": "untrained"}
             for row, _ in fit_probes_by_layer(
-                untrained_like(model), moves, labellings, kinds, layers, positions, config, progress, site
+                untrained_like(model), moves, labellings, kinds, layers, positions, config, progress, site, memory
             )
         ]
     return rows

@@ -556,3 +556,46 @@ def test_a_written_pass_is_checked_and_a_needed_one_kept(tmp_path):
                 return
             board.push(s)
     pytest.skip("no forced pass in these games")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB file system (tmpfs), where mounting one is allowed (CI runs as root); skipped elsewhere."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small file system here")
+    yield mount
+    subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(small_disk, capsys):
+    code = main(["generate", "--games", "100000", "--seed", "1", "--out", str(small_disk / "g.h5"), "--quiet"])
+    _one_line_error(code, capsys.readouterr().err, "no space left")
+    args = ["train", "--preset", "small", "--steps", "2", "--eval-games", "16", "--out", str(small_disk / "r")]
+    code = main(args + ["--quiet"])
+    _one_line_error(code, capsys.readouterr().err, "no space left")
+    assert not list(small_disk.rglob(".*.tmp-*"))  # no temporary left behind
+
+
+def test_sigterm_stops_cleanly_and_removes_the_temporary(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "g.h5"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apps.cli", "generate", "--games", "3000000", "--seed", "1", "--out", str(out)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 60
+    while not list(tmp_path.glob(".g.h5.tmp-*")) and time.time() < deadline:
+        time.sleep(0.1)  # wait until it writes
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "stopped" in err and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".g.h5.tmp-*"))

@@ -135,3 +135,26 @@ def test_metrics_after_a_pass_by_hand():
     assert m["after_pass_samples"] == 2 and m["after_pass_accuracy"] == pytest.approx(1 / 3)
     assert probe_metrics(pred, y, np.array([0, 1]), after_pass=np.zeros(3, bool))["after_pass_accuracy"] is None
     assert "after_pass_accuracy" not in probe_metrics(pred, y, np.array([0, 1]))
+
+
+def test_probes_streamed_from_disk_match_those_fitted_in_memory():
+    # memory=1: every layer goes through a temporary HDF5 file, read a block of games at a time
+    from othello.engine.games import random_games
+    from othello.model import build_model, preset
+    from probes.fit import ProbeConfig
+    from probes.layers import probe_accuracy_by_layer
+
+    model = build_model(preset("tiny", seed=2))
+    games = random_games(300, 4)
+    cfg = ProbeConfig(epochs=3)
+    held = probe_accuracy_by_layer(model, games, ("relative",), ("linear",), layers=[1, 2], config=cfg, progress=False)
+    streamed = list(
+        probe_accuracy_by_layer(
+            model, games, ("relative",), ("linear",), layers=[1, 2], config=cfg, progress=False, memory=1
+        )
+    )
+    for a, b in zip(held, streamed):
+        assert a["layer"] == b["layer"] and a["test_games"] == b["test_games"]
+        assert a["baseline"] == b["baseline"] and len(a["per_ply"]) == len(b["per_ply"])
+        # the same fit up to the order minibatches see the rows in
+        assert abs(a["accuracy"] - b["accuracy"]) < 0.03

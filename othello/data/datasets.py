@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from othello import __version__
 from othello.engine.games import MAX_PLIES, check_games, describe_error, game_lengths, random_games, set_workers
 from othello.errors import OthelloError
-from othello.files import atomic_path, refuse_overwriting_inputs, writer_lock
+from othello.files import atomic_path, check_free_space, refuse_overwriting_inputs, writer_lock
 
 FORMAT_VERSION = 1
 GENERATOR = "splitmix64-uniform-v1"  # bump when the random stream changes: files of two generators never mix
@@ -105,6 +105,7 @@ def write_games(
     if bad.size:
         g = int(bad[0])
         raise DatasetError(describe_error(moves[g], int(error_ply[g]), int(error_code[g]), f"writing {path}", g))
+    check_free_space(path, moves.nbytes)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         describe(f.create_dataset("moves", data=moves, **_dataset_kwargs(len(moves))))
         for name, values in (metadata or {}).items():
@@ -351,6 +352,8 @@ def generate(
                 )
             first, count = int(attrs["first_game"]) + int(attrs["count"]), games
         set_workers(workers)
+        # about 46 bytes a game once compressed (measured); the raw 60 bytes as the bound, plus an append's copy
+        check_free_space(out, 60 * count + (out.stat().st_size if append else 0))
         with atomic_path(out) as tmp:
             if append:
                 shutil.copyfile(out, tmp)
