@@ -2,7 +2,7 @@
 issue 35 measured), fitted on 2,000 and on 20,000 games, each in a fresh process; the default (streamed above
 ``probes.layers.STREAM_ABOVE``, held below it) against always held in memory (the way before).
 
-    .venv/bin/python benchmarks/probe_memory.py [--games 2000 20000]
+    .venv/bin/python benchmarks/probe_memory.py [--games 2000 20000] [--ways default in-memory]
 
 Prints, per run, the games, the way, the peak resident memory of its process and the wall time.
 """
@@ -36,9 +36,10 @@ print(f"{games:>6} games  {way:9s}  peak {peak:7.0f} MB  {seconds:6.1f} s  accur
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", type=int, nargs="+", default=[2000, 20000])
+    parser.add_argument("--ways", nargs="+", default=["default", "in-memory"], choices=["default", "in-memory"])
     args = parser.parse_args()
     for games in args.games:
-        for way in ("default", "in-memory"):
+        for way in args.ways:
             out = subprocess.run([sys.executable, "-c", CHILD, str(games), way], capture_output=True, text=True)
             print(out.stdout.strip() or out.stderr.strip().splitlines()[-1], flush=True)
 

@@ -90,6 +90,31 @@ def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).long(), ignore_index=-1)
 
 
+def _minibatches(
+    probe: nn.Module,
+    opt: torch.optim.Optimizer,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    order: torch.Tensor,
+    cfg: ProbeConfig,
+    step: int,
+    steps: int,
+) -> int:
+    """One pass over the rows of ``X`` [N, d], ``Y`` [N, targets] in ``order``, minibatch AdamW; returns the step
+    reached. The learning rate follows a cosine to zero over all ``steps``: it lets minibatch AdamW settle where
+    scikit-learn's lbfgs converges (BENCHMARKS.md)."""
+    for a in range(0, len(X), cfg.batch_size):
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(step, steps, cfg.lr)
+        step += 1
+        idx = order[a : a + cfg.batch_size].to(X.device)
+        loss = _loss(probe(X[idx]), Y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
 def fit_probe(
     x: np.ndarray,
     y: np.ndarray,
@@ -114,17 +139,7 @@ def fit_probe(
     gen = torch.Generator().manual_seed(cfg.seed)
     steps, step = cfg.epochs * -(-len(X) // cfg.batch_size), 0
     for _ in range(cfg.epochs):
-        order = torch.randperm(len(X), generator=gen)
-        for a in range(0, len(X), cfg.batch_size):
-            # a cosine to zero lets minibatch AdamW settle where scikit-learn's lbfgs converges (BENCHMARKS.md)
-            for group in opt.param_groups:
-                group["lr"] = cosine_lr(step, steps, cfg.lr)
-            step += 1
-            idx = order[a : a + cfg.batch_size].to(device)
-            loss = _loss(probe(X[idx]), Y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        step = _minibatches(probe, opt, X, Y, torch.randperm(len(X), generator=gen), cfg, step, steps)
     probe.eval()
     del X, Y
     majority = majority_classes(y, cfg.n_classes)
@@ -165,16 +180,7 @@ def fit_probe_in_blocks(
             keep = train[a:b]
             X = torch.as_tensor(np.asarray(acts[a:b])[keep].reshape(-1, d), dtype=torch.float32).to(device)
             Y = torch.as_tensor(y[a:b][keep].reshape(len(X), -1), dtype=torch.int64).to(device)
-            order = torch.randperm(len(X), generator=gen)
-            for i in range(0, len(X), cfg.batch_size):
-                for group in opt.param_groups:
-                    group["lr"] = cosine_lr(step, steps, cfg.lr)
-                step += 1
-                idx = order[i : i + cfg.batch_size].to(device)
-                loss = _loss(probe(X[idx]), Y[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+            step = _minibatches(probe, opt, X, Y, torch.randperm(len(X), generator=gen), cfg, step, steps)
     probe.eval()
     held_out = ~train
     preds, truth = [], []

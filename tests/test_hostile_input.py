@@ -323,6 +323,7 @@ BAD_CONFIGS = {
     "n_layers string": _config(n_layers="2"),
     "d_model float": _config(d_model=32.5),
     "d_model huge": _config(d_model=100_000),
+    "too many weights": _config(n_layers=64, d_model=8192, n_heads=8, d_mlp=32768),
     "n_layers huge": _config(n_layers=1_000_000),
     "d_vocab 62": _config(d_vocab=62),
     "n_ctx 60": _config(n_ctx=60),

@@ -26,6 +26,11 @@ class ModelConfig:
     d_vocab: int = D_VOCAB  # 0 = padding, 1..60 = squares
     seed: int = 0  # initialisation seed
 
+    def parameters(self) -> int:
+        """About how many weights a model of this shape has (embeddings, attention, MLP, unembedding)."""
+        d = self.d_model
+        return self.n_layers * (4 * d * d + 2 * d * self.d_mlp) + 2 * self.d_vocab * d + self.n_ctx * d
+
     @property
     def d_head(self) -> int:
         return self.d_model // self.n_heads
@@ -42,6 +47,11 @@ class ModelConfig:
             value = getattr(self, name)
             if not low <= value <= high:
                 raise ConfigError(f"{where}: {name} {value} is outside {low}..{high}")
+        if self.parameters() > MAX_PARAMETERS:
+            raise ConfigError(
+                f"{where}: {self.parameters() / 1e6:.0f}M parameters ({self.n_layers} blocks of width {self.d_model}, "
+                f"MLP {self.d_mlp}); at most {MAX_PARAMETERS / 1e6:.0f}M are built (the published model has 25M)"
+            )
         if self.d_vocab != D_VOCAB or self.n_ctx != N_CTX:
             raise ConfigError(
                 f"{where}: d_vocab {self.d_vocab} and n_ctx {self.n_ctx}: an Othello-GPT reads {D_VOCAB} tokens "
@@ -96,6 +106,9 @@ LIMITS: dict[str, tuple[int, int]] = {
     "d_vocab": (1, 1024),
     "seed": (0, 2**63 - 1),
 }
+
+# the largest model built from a config (a config file is untrusted): 1B weights, 4 GB in fp32
+MAX_PARAMETERS = 1_000_000_000
 
 PRESETS: dict[str, ModelConfig] = {
     # the published Othello-GPT shape (Li et al.; Nanda et al.)
