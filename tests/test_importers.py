@@ -108,3 +108,13 @@ def test_pgn_entries_without_moves_are_no_games_and_are_counted(tmp_path):
     assert len(got.moves) == 1 and moves_to_string(got.moves[0]) == "f5 d6 c3"
     assert got.metadata["black_player"].tolist() == ["Ann"]
     assert len(got.skipped) == 4 and all("no moves" in m for m in got.skipped)
+
+
+def test_commas_between_moves_are_not_csv_columns(tmp_path):
+    game = random_games(1, 6)[0]
+    names = moves_to_string(game).split()
+    (tmp_path / "g.txt").write_text(",".join(names) + "\n")
+    assert np.array_equal(import_games([tmp_path / "g.txt"]).moves[0], game)
+    # a CSV whose last column is one square (an opening's last move) keeps the game column
+    (tmp_path / "o.csv").write_text("moves,opening\n" + "".join(names) + ",f5\n")
+    assert np.array_equal(import_games([tmp_path / "o.csv"]).moves[0], game)

@@ -186,16 +186,21 @@ def _csv_columns(first: list[str]) -> tuple[bool, int | None]:
     return not any(_SQUARE_IN_TEXT.search(f) or f.strip().isdigit() for f in first), None
 
 
+def _move_count(field_: str) -> int | None:
+    """How many moves a field holds (None: it holds something else)."""
+    try:
+        return len(parse_moves(_PASS.sub(" ", field_)))
+    except InvalidMoveError:
+        return None
+
+
 def _moves_column(fields: list[str]) -> int:
     """The column of a CSV row that holds the most moves (the game; other columns may hold one square, e.g. an
     opening's last move)."""
     best, column = -1, len(fields) - 1
     for i, field_ in enumerate(fields):
-        try:
-            n = len(parse_moves(_PASS.sub(" ", field_)))
-        except InvalidMoveError:
-            continue
-        if n > best:
+        n = _move_count(field_)
+        if n is not None and n > best:
             best, column = n, i
     return column
 
@@ -229,7 +234,8 @@ def read_text(path: str | os.PathLike) -> ImportedGames:
             if not text or text.startswith("#"):
                 continue
             if csv_mode is None:
-                csv_mode = "," in text
+                # commas between single moves (f5,d6,c3) separate moves, not columns
+                csv_mode = "," in text and not all(_move_count(f) == 1 for f in text.split(","))
                 if csv_mode:
                     header, column = _csv_columns(text.split(","))
                     if header:
