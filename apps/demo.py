@@ -160,7 +160,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         )
 
         def train_stage() -> dict[str, Any]:
-            # a forced rerun continues the same run for another ``train_minutes``
+            # a forced rerun resumes the run on its planned schedule (a finished one has nothing left to do)
             trained = train(
                 tc,
                 model_dir,
