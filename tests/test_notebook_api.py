@@ -82,3 +82,31 @@ def test_numbers_on_a_heatmap_contrast_with_their_cell():
     viridis = matplotlib.colormaps["viridis"]
     assert _text_colour(viridis, 0.0) == "white"  # dark purple
     assert _text_colour(viridis, 1.0) == "black"  # light yellow
+
+
+def test_the_pictures_say_what_they_show():
+    from matplotlib.ticker import PercentFormatter
+
+    from views import plots
+
+    # colour bars in %, like the numbers on the cells
+    fig = plots.plot_square_accuracy(np.linspace(0.8, 1, 64), None, "squares")
+    assert isinstance(fig.axes[-1].yaxis.get_major_formatter(), PercentFormatter)
+    # both baselines and the untrained control are labelled
+    rows = [
+        {"layer": L, "label": "relative", "kind": "linear", "accuracy": 0.9, "baseline": 0.5, "ply_baseline": 0.6}
+        for L in range(3)
+    ] + [{"layer": L, "label": "relative", "kind": "linear", "accuracy": 0.6, "model": "untrained"} for L in range(3)]
+    labels = plots.plot_accuracy_by_layer(rows).axes[0].get_legend_handles_labels()[1]
+    assert {"relative: majority baseline", "relative: by-ply baseline", "relative, linear, untrained model"} <= set(
+        labels
+    )
+    # the read-out's confidence has a panel of its own, numbers on every square
+    fig = plots.plot_probe_readout(_readout_probs(), ("empty", "mine", "theirs"), None, 1, [0] * 64)
+    assert len([ax for ax in fig.axes if ax.get_title()]) == 3 and len(fig.axes[1].texts) == 64
+
+
+def test_the_report_keeps_wide_tables_inside_the_page():
+    from apps.report import _table
+
+    assert _table(["a"] * 30, [[1] * 30]).startswith("<div class='wide'><table>")
