@@ -153,8 +153,14 @@ def test_damaged_text_files(case, tmp_path, capsys):
     rng = random.Random(case)
     path = tmp_path / f"g{case}.{rng.choice(['txt', 'csv'])}"
     good, bad = _text_file(rng, path)
+    _check_import(tmp_path, path, good, refused=bool(bad), skipped=bad, capsys=capsys)
+
+
+def _check_import(tmp_path, path, good: list[list[int]], refused: bool, skipped: int, capsys) -> None:
+    """Without --skip-invalid: refused in one line (nothing written) or exactly ``good`` imported; with it:
+    exactly ``good`` kept and ``skipped`` games named on stderr (or refused when no game is good)."""
     code, err = _import(tmp_path, path, False, capsys)
-    if bad:
+    if refused:
         _one_line_error(code, err, path.name)
         assert not (tmp_path / "out.h5").exists()
     else:
@@ -164,7 +170,7 @@ def test_damaged_text_files(case, tmp_path, capsys):
     if good:
         assert code == 0, err
         assert [list(g[g >= 0]) for g in load_moves(tmp_path / "out.h5")] == good
-        assert sum(line.startswith("skipped:") for line in err.splitlines()) == bad
+        assert sum(line.startswith("skipped:") for line in err.splitlines()) == skipped
     else:
         _one_line_error(code, err, path.name)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporaries left
@@ -175,19 +181,7 @@ def test_damaged_pgn_files(case, tmp_path, capsys):
     rng = random.Random(1000 + case)
     path = tmp_path / "g.pgn"
     good, bad, empty = _pgn_file(rng, path)
-    code, err = _import(tmp_path, path, False, capsys)
-    if bad or not good:
-        _one_line_error(code, err, path.name)
-    else:
-        assert code == 0, err
-        assert [list(g[g >= 0]) for g in load_moves(tmp_path / "out.h5")] == good
-    code, err = _import(tmp_path, path, True, capsys)
-    if good:
-        assert code == 0, err
-        assert [list(g[g >= 0]) for g in load_moves(tmp_path / "out.h5")] == good
-        assert sum(line.startswith("skipped:") for line in err.splitlines()) == bad + empty
-    else:
-        _one_line_error(code, err, path.name)
+    _check_import(tmp_path, path, good, refused=bool(bad) or not good, skipped=bad + empty, capsys=capsys)
 
 
 def _wtb(games, year=2001, count=None, codes=None) -> bytes:
