@@ -39,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
     except (OthelloError, OSError) as error:  # bad input or a file problem: one line; anything else is a bug
+        if sys.stderr.isatty():
+            print(file=sys.stderr)  # below a progress bar that the error cut short, not glued to it
         print(f"othello-gpt {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Terminated):
