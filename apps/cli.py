@@ -23,8 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(Exception):
-    """SIGTERM, raised where the command is, so that ``finally`` blocks remove temporary files on the way out."""
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is, so that ``finally`` blocks remove temporary files on the way out; a
+    ``BaseException`` like ``KeyboardInterrupt``, so that no ``except Exception`` on the way (a library compiling,
+    a reader wrapping errors) takes it for an error of its own."""
 
 
 def _terminate(signum: int, frame: object) -> None:
