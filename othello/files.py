@@ -36,12 +36,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     if final.is_dir():
         raise OutputPathError(f"cannot write {final}: it is a folder")
     folder = final.parent if str(final.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputPathError(f"cannot write {final}: cannot create its folder ({error.strerror})") from None
-    if not os.access(folder, os.W_OK):
-        raise OutputPathError(f"cannot write {final}: folder {folder} is not writable")
+    _writable_folder(
+        folder, f"cannot write {final}: cannot create its folder", f"cannot write {final}: folder {folder} is"
+    )
     sweep_temporaries(final)
     temporary = folder / f".{final.name}.tmp-{os.getpid()}"
     try:
@@ -167,13 +164,18 @@ def check_output_folder(folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputPathError(f"--out {folder}: a file, not a folder")
+    _writable_folder(folder, f"--out {folder}: cannot create it", f"--out {folder}:")
+    return folder
+
+
+def _writable_folder(folder: Path, cannot_create: str, not_writable: str) -> None:
+    """Create ``folder`` if missing and check it can be written; the messages say which path was asked for."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputPathError(f"--out {folder}: cannot create it ({error.strerror})") from None
+        raise OutputPathError(f"{cannot_create} ({error.strerror})") from None
     if not os.access(folder, os.W_OK):
-        raise OutputPathError(f"--out {folder}: not writable")
-    return folder
+        raise OutputPathError(f"{not_writable} not writable")
 
 
 def check_free_space(path: str | os.PathLike, needed: int) -> None:
