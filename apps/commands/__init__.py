@@ -3,11 +3,12 @@ handler parses nothing itself, calls one library function and prints what a view
 
 - ``world``: generate, import, export, labels, info, show, perft, train, eval, predict, convert.
 - ``probing``: probe, readout, intervene-eval, intervene.
+- ``circuits``: neurons, neuron, heads, attribute, patch.
 - ``runs``: demo, explore, report.
 """
 
-from apps.commands import probing, runs, world
+from apps.commands import circuits, probing, runs, world
 
 __all__ = ["FAMILIES"]
 
-FAMILIES = (world, probing, runs)
+FAMILIES = (world, probing, circuits, runs)
