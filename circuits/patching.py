@@ -276,3 +276,27 @@ def patching_agreement(real: Patching, estimate: Patching) -> dict[str, float]:
         a, b = real.grids[site].ravel(), estimate.grids[site].ravel()
         out[site] = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
     return out
+
+
+def corrupted_games(moves: str | Sequence[int], ply: int) -> list[list[int]]:
+    """Corrupted versions of a game prefix for patching: move ``ply`` (0-based) replaced by another move legal
+    there, keeping only those where every later move of the prefix stays legal (so the corruption changes the
+    board, not the game's grammar). Ordered by the replacement's square."""
+    from othello.engine.board import Board
+    from othello.errors import OthelloError
+
+    squares = check_prefix(parse_moves(moves) if isinstance(moves, str) else moves)
+    if not 0 <= ply < len(squares):
+        raise ConfigError(f"ply {ply} is out of range 0..{len(squares) - 1}")
+    before = Board(squares[:ply])
+    out = []
+    for alternative in sorted(before.legal_moves):
+        if alternative == squares[ply]:
+            continue
+        game = squares[:ply] + [alternative] + squares[ply + 1 :]
+        try:
+            Board(game)
+        except OthelloError:
+            continue
+        out.append(game)
+    return out

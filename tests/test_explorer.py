@@ -24,7 +24,13 @@ GAME = "f5 d6 c3 d3 c4"
 def backend(tmp_path_factory):
     data = generate(tmp_path_factory.mktemp("games") / "g.h5", 5, seed=2, progress=False)
     return ExplorerBackend(
-        build_model(preset("tiny")), name="tiny", data=data, probe_games=80, probe_config=FAST, progress=False
+        build_model(preset("tiny")),
+        name="tiny",
+        data=data,
+        probe_games=80,
+        probe_config=FAST,
+        progress=False,
+        circuit_games=8,
     )
 
 
@@ -37,6 +43,36 @@ def test_info(client):
     info = client.get("/api/info").json()
     assert info["model"] == "tiny" and info["n_layers"] == 2 and info["sites"] == ["resid_post", "resid_mid"]
     assert info["labellings"] == ["relative", "colour"] and info["games"] == 5 and info["defaults"]["layers"] == "1-2"
+
+
+def test_circuits_views(client):
+    table = client.get("/api/neurons", params={"layer": 1, "sort": "share", "top": 5}).json()
+    assert table["layer"] == 1 and len(table["rows"]) == 5 and table["sort"] == "subspace_share"
+    shares = [r["subspace_share"] for r in table["rows"]]
+    assert shares == sorted(shares, reverse=True) and {"r2", "rule", "top_squares"} <= set(table["rows"][0])
+    page = client.get("/api/neuron/1/3").json()
+    assert page["neuron"] == 3 and len(page["conditional"]["mine"]) == 64 and "c4" in page["weights"]["out_moves"]
+    assert set(page["examples"][0]["board"].values()) <= {"empty", "black", "white"}
+    classes = client.get("/api/head-classes").json()
+    assert len(classes) == 2 * 2 and {c["kind"] for c in classes} <= {"mine", "theirs", "last", "other"}
+    game = "f5 d6 c3 g5 e6 f3 c4 d7 c7 b3 e7 f7 f4 c2 c5 g4 a2 b4 f6 d8"
+    patch = client.post("/api/patch", json={"moves": game, "corrupt": "c2"}).json()
+    assert patch["shape"] == [2, 20] and set(patch["grids"]) == {"resid_pre", "attn_out", "mlp_out"}
+    assert patch["replaced"] == {"ply": 14, "played": "c2", "instead": patch["replaced"]["instead"]}
+    assert patch["replaced"]["instead"] != "c2" and len(patch["grids"]["resid_pre"][0]) == 20
+    # positions before the corrupted move read the same moves: patching them changes nothing
+    assert all(abs(v) < 1e-3 for row in patch["grids"]["resid_pre"] for v in row[:13])
+    for bad in (
+        client.get("/api/neurons", params={"layer": 9}),
+        client.get("/api/neurons", params={"layer": 0, "sort": "x"}),
+        client.get("/api/neuron/0/99999"),
+        client.post("/api/patch", json={"moves": game, "corrupt": "h8"}),
+        client.post("/api/patch", json={"moves": game, "corrupt": "zz"}),
+        client.post("/api/patch", json={"moves": "f5 f5", "corrupt": "f5"}),
+        client.post("/api/patch", json={"moves": game, "corrupt": "f5"}),
+    ):
+        assert 400 <= bad.status_code < 500, bad.text
+        assert bad.json()["detail"]
 
 
 def test_analyze_gives_every_field_of_the_contract(client):
@@ -224,6 +260,23 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         assert "e=" + disc in page.url
         page.click("#show-heads")
         page.wait_for_selector("#attention rect")
+        page.click("#show-classes")
+        page.wait_for_selector("#head-classes div[data-head='1.1']")
+        page.select_option("#neuron-layer", "1")
+        page.click("#show-neurons")
+        page.wait_for_selector("#neuron-table tr[data-neuron]")
+        page.click("#neuron-table tr[data-neuron]")
+        page.wait_for_selector("#neuron-maps svg")
+        assert "rule:" in page.text_content("#neuron-title")
+        assert page.eval_on_selector_all("#neuron-maps svg", "e => e.length") == 7
+        page.click("#paste")
+        page.fill("#paste", "f5 d6 c3 g5 e6 f3 c4 d7 c7 b3 e7 f7 f4 c2 c5 g4 a2 b4 f6 d8")
+        page.click("#paste-go")
+        page.wait_for_function("document.querySelector('#status').textContent.includes('after 20 moves')")
+        page.select_option("#patch-move", "c2")
+        page.click("#show-patch")
+        page.wait_for_selector("#patch-grids svg[data-site='mlp_out'] rect")
+        assert "c2 (move 14)" in page.text_content("#patch-status")
         shot = os.environ.get("OTHELLO_GPT_SCREENSHOT") or str(tmp_path / "explorer.png")
         page.screenshot(path=shot, full_page=True)
         browser.close()

@@ -20,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from apps.explorer.circuits import PatchRequest
 from apps.explorer.service import AnalyzeRequest, AttentionRequest, ExplorerBackend
 from othello.errors import OthelloError
 
@@ -28,6 +29,7 @@ __all__ = ["create_app", "serve", "Background", "STATIC", "MAX_BODY", "TIME_LIMI
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 * 1024  # bytes
 TIME_LIMIT_S = 60.0
+CIRCUITS_TIME_LIMIT_S = 600.0  # a layer's neuron profiles, computed once per layer, take a minute or two on CPU
 
 
 def create_app(backend: ExplorerBackend, time_limit_s: float = TIME_LIMIT_S) -> FastAPI:
@@ -52,13 +54,14 @@ def create_app(backend: ExplorerBackend, time_limit_s: float = TIME_LIMIT_S) -> 
     async def bad_input(request: Request, error: OthelloError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=400)
 
-    async def off_loop(fn: Callable[..., Any], *args: Any) -> Any:
+    async def off_loop(fn: Callable[..., Any], *args: Any, limit: float | None = None) -> Any:
+        limit = time_limit_s if limit is None else max(time_limit_s, limit)
         try:
             # a JSONResponse of the plain dict: FastAPI's own encoder walks every value and took a fifth of the time
-            return JSONResponse(await asyncio.wait_for(run_in_threadpool(fn, *args), timeout=time_limit_s))
+            return JSONResponse(await asyncio.wait_for(run_in_threadpool(fn, *args), timeout=limit))
         except asyncio.TimeoutError:
             return JSONResponse(
-                {"detail": f"the request took longer than {time_limit_s:g} s; try fewer layers or steps"},
+                {"detail": f"the request took longer than {limit:g} s; try fewer layers or steps"},
                 status_code=408,
             )
 
@@ -76,6 +79,27 @@ def create_app(backend: ExplorerBackend, time_limit_s: float = TIME_LIMIT_S) -> 
     async def attention(request: AttentionRequest) -> Any:
         """One head's attention pattern over the game, rows and columns labelled with the moves."""
         return await off_loop(backend.attention, request)
+
+    @app.get("/api/neurons")
+    async def neurons(layer: int, sort: str = "r2", top: int = 50) -> Any:
+        """The neuron table of block ``layer``'s MLP: rule, held-out R^2, probe-subspace share; sorted by ``sort``
+        ("r2" or "share"). The first call for a layer computes its profiles (a minute or two on CPU)."""
+        return await off_loop(backend.circuits.neurons, layer, sort, top, limit=CIRCUITS_TIME_LIMIT_S)
+
+    @app.get("/api/neuron/{layer}/{neuron}")
+    async def neuron(layer: int, neuron: int) -> Any:
+        """One neuron's page: its maps by square state, its weights in the probe basis, spectrum and top boards."""
+        return await off_loop(backend.circuits.neuron, layer, neuron, limit=CIRCUITS_TIME_LIMIT_S)
+
+    @app.get("/api/head-classes")
+    async def head_classes() -> Any:
+        """Every head's class (mine / theirs / last / other) and the scores behind it."""
+        return await off_loop(backend.circuits.heads, limit=CIRCUITS_TIME_LIMIT_S)
+
+    @app.post("/api/patch")
+    async def patch(request: PatchRequest) -> Any:
+        """Activation patching of the game against itself with one move replaced: layer x position grids."""
+        return await off_loop(backend.circuits.patch, request)
 
     @app.get("/api/random")
     async def random_game(seed: int | None = None) -> dict[str, Any]:

@@ -92,6 +92,7 @@ class ExplorerBackend:
     probe_games: int = PROBE_GAMES  # games the probes are fitted on where none are stored (tests use fewer)
     probe_config: ProbeConfig | None = None  # their fitting settings (None: the defaults the stored probes use)
     progress: bool = True
+    circuit_games: int = 1000  # held-out games the neuron and head views are computed over (tests use fewer)
     probes: dict[tuple[str, str], dict[int, torch.nn.Module]] = field(default_factory=dict)
     edit_probes: dict[str, dict[int, torch.nn.Module]] = field(default_factory=dict)
 
@@ -112,10 +113,28 @@ class ExplorerBackend:
                 self.model, labelling, kind, games=self.probe_games, config=self.probe_config, progress=self.progress
             )
         self._games: np.ndarray | None = None
+        self._circuits: Any = None
         if self.data is not None:
             from othello.data.datasets import load_moves
 
             self._games = load_moves(self.data)
+
+    @property
+    def circuits(self) -> Any:
+        """The circuits views' backend (``apps.explorer.circuits``), made on first use."""
+        if self._circuits is None:
+            from apps.explorer.circuits import CircuitsBackend
+
+            probes = {
+                site: self.probes[("relative", site)] for site in ("resid_mid", "resid_post") if site in self.sites
+            }
+            self._circuits = CircuitsBackend(
+                self.model,
+                games=self.circuit_games,
+                probes=probes if len(probes) == 2 else None,
+                progress=self.progress,
+            )
+        return self._circuits
 
     @property
     def n_layers(self) -> int:

@@ -68,6 +68,7 @@ function play(squares, keepRedo = false) {
 
 // -------------------------------------------------------------------------------------------------------- drawing
 function render() {
+  patchMoves();
   const r = state.result;
   const probs = r.probabilities || {};
   const peak = Math.max(0.05, ...Object.values(probs));
@@ -213,10 +214,128 @@ async function showHeads() {
   }));
 }
 
+async function showClasses() {
+  try { state.classes = await api("/api/head-classes"); showError(null); } catch (error) { showError(error); return; }
+  const box = $("head-classes");
+  box.innerHTML = "";
+  box.style.gridTemplateColumns = `repeat(${state.info.n_heads}, 4.5em)`;
+  for (const h of state.classes) {
+    const d = document.createElement("div");
+    d.className = `kind-${h.kind}`;
+    d.dataset.head = `${h.layer}.${h.head}`;
+    d.textContent = `${h.layer}.${h.head} ${h.kind} ${Math.round(100 * h[h.decided_by])}%`;
+    d.title = `mine ${(100 * h.mine_score).toFixed(0)}%, theirs ${(100 * h.theirs_score).toFixed(0)}%, last ${(100 * h.last_score).toFixed(0)}%, first ${(100 * h.first_score).toFixed(0)}%`;
+    d.addEventListener("click", () => { $("head-layer").value = h.layer; $("head-index").value = h.head; showHeads(); });
+    box.appendChild(d);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------------- neurons
+function signedColour(v, peak) {
+  const t = Math.max(-1, Math.min(1, (v || 0) / (peak || 1)));
+  return t >= 0 ? `rgb(${255 - Math.round(80 * t)},${255 - Math.round(200 * t)},${255 - Math.round(200 * t)})`
+                : `rgb(${255 + Math.round(200 * t)},${255 + Math.round(150 * t)},255)`;
+}
+
+function mapBoard(values, title, signed) {
+  const svg = el("svg", { class: "board" });
+  const finite = Object.values(values).filter((v) => v !== null);
+  const peak = Math.max(1e-9, ...finite.map(Math.abs));
+  drawBoard(svg, { title, size: 200, attr: "data-map-square" });
+  for (const rect of svg.querySelectorAll("rect[data-map-square]")) {
+    const v = values[rect.getAttribute("data-map-square")];
+    rect.setAttribute("fill", v === null ? "#ccc" : signed ? signedColour(v, peak) : heatColour(v / peak));
+    rect.parentNode.querySelector("title").textContent = `${rect.getAttribute("data-map-square")}: ${v === null ? "never" : v.toFixed(3)}`;
+  }
+  return svg;
+}
+
+async function showNeurons() {
+  const layer = Number($("neuron-layer").value);
+  $("neuron-status").textContent = "computing...";
+  try { state.neurons = await api(`/api/neurons?layer=${layer}&sort=${$("neuron-sort").value}&top=50`); showError(null); }
+  catch (error) { $("neuron-status").textContent = ""; showError(error); return; }
+  const t = state.neurons;
+  $("neuron-status").textContent = `${(100 * t.explained_share).toFixed(1)} % of layer ${t.layer}'s neurons rule-explained (R^2 >= 0.7, ${t.games} games)`;
+  const table = $("neuron-table");
+  table.innerHTML = "<tr><th>neuron</th><th>R^2</th><th>in probe span</th><th>rule</th></tr>";
+  for (const r of t.rows) {
+    const tr = document.createElement("tr");
+    tr.dataset.neuron = r.neuron;
+    const share = r.subspace_share === undefined ? "" : `${Math.round(100 * r.subspace_share)} %`;
+    tr.innerHTML = `<td>L${r.layer}N${r.neuron}</td><td>${r.r2.toFixed(2)}</td><td>${share}</td><td></td>`;
+    tr.lastChild.textContent = r.rule;
+    tr.addEventListener("click", () => showNeuron(r.layer, r.neuron, tr));
+    table.appendChild(tr);
+  }
+}
+
+async function showNeuron(layer, neuron, row) {
+  try { state.neuron = await api(`/api/neuron/${layer}/${neuron}`); showError(null); } catch (error) { showError(error); return; }
+  for (const tr of $("neuron-table").querySelectorAll("tr")) tr.classList.toggle("chosen", tr === row);
+  const p = state.neuron;
+  $("neuron-title").textContent = `L${p.layer}N${p.neuron}: R^2 ${p.r2.toFixed(2)}; rule: ${p.rule}`;
+  const maps = $("neuron-maps");
+  maps.innerHTML = "";
+  for (const g of ["empty", "mine", "theirs", "flipped", "legal"]) maps.appendChild(mapBoard(p.conditional[g], `mean where ${g}`, false));
+  if (p.weights) {
+    maps.appendChild(mapBoard(p.weights.in_mine, "input . mine_dir", true));
+    maps.appendChild(mapBoard(p.weights.out_moves, "output -> move logits", true));
+  }
+  const examples = $("neuron-examples");
+  examples.innerHTML = "";
+  for (const ex of p.examples.slice(0, 6)) {
+    const svg = el("svg", { class: "board" });
+    const last = ex.moves.split(" ").at(-1);
+    drawBoard(svg, { discs: ex.board, outlined: [last], size: 180, title: `${ex.activation.toFixed(2)}`, attr: "data-example-square",
+                     onClick: () => { const line = ex.moves.split(" "); jump(line.length, line); } });
+    examples.appendChild(svg);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------------ patching
+function patchMoves() {
+  const chosen = $("patch-move").value;
+  options($("patch-move"), state.moves);
+  if (state.moves.includes(chosen)) $("patch-move").value = chosen;
+}
+
+async function showPatch() {
+  if (!state.moves.length) { showError("play a game first"); return; }
+  $("patch-status").textContent = "patching...";
+  const body = { moves: state.moves.join(" "), corrupt: $("patch-move").value };
+  if ($("patch-target").value.trim()) body.move = $("patch-target").value.trim();
+  try { state.patch = await api("/api/patch", body); showError(null); }
+  catch (error) { $("patch-status").textContent = ""; showError(error); return; }
+  const p = state.patch;
+  $("patch-status").textContent = `${p.replaced.played} (move ${p.replaced.ply}) -> ${p.replaced.instead}; target ${p.move}: log-prob ${p.clean_metric.toFixed(2)} clean, ${p.corrupt_metric.toFixed(2)} corrupted`;
+  const box = $("patch-grids");
+  box.innerHTML = "";
+  const [n, T] = p.shape, cell = Math.max(8, Math.min(18, 560 / T)), pad = 40;
+  for (const [site, grid] of Object.entries(p.grids)) {
+    const svg = el("svg", { width: pad + T * cell + 4, height: pad + n * cell + 22, "data-site": site });
+    el("text", { x: pad, y: 12, "font-size": 12 }, svg).textContent = site;
+    const peak = Math.max(1, ...grid.flat().map(Math.abs));
+    p.labels.forEach((label, i) => {
+      el("text", { x: pad + (i + 0.5) * cell, y: pad - 4, "font-size": Math.min(10, cell), "text-anchor": "start",
+                   transform: `rotate(-60 ${pad + (i + 0.5) * cell} ${pad - 4})` }, svg).textContent = label;
+    });
+    grid.forEach((row, L) => {
+      el("text", { x: pad - 4, y: pad + (L + 0.7) * cell, "text-anchor": "end", "font-size": 10 }, svg).textContent = `L${L}`;
+      row.forEach((v, i) => {
+        const r = el("rect", { x: pad + i * cell, y: pad + L * cell, width: cell, height: cell, fill: signedColour(v, peak), stroke: "#eee" }, svg);
+        el("title", {}, r).textContent = `${site}, layer ${L}, position ${i} (${p.labels[i]}): ${v.toFixed(3)}`;
+      });
+    });
+    box.appendChild(svg);
+  }
+}
+
 // ------------------------------------------------------------------------------------------------------ downloads
 const VIEWS = { board: () => [$("board"), state.result], predict: () => [$("board"), state.result && { top: state.result.top, probabilities: state.result.probabilities }],
   probe: () => [$("probe-board"), state.result && state.result.probes], edit: () => [$("edited-board"), state.result && state.result.edited],
-  attention: () => [$("attention"), state.attention] };
+  attention: () => [$("attention"), state.attention], neuron: () => [$("neuron-maps").querySelector("svg"), state.neuron],
+  patch: () => [$("patch-grids").querySelector("svg"), state.patch] };
 
 function save(blob, name) {
   const a = document.createElement("a");
@@ -228,6 +347,7 @@ function save(blob, name) {
 
 function download(view, kind) {
   const [svg, data] = VIEWS[view]();
+  if (!data || (!svg && kind !== "json")) { showError("nothing drawn there yet"); return; }
   const stem = `othello-${view}-${state.moves.length}`;
   if (kind === "json") return save(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }), stem + ".json");
   const text = new XMLSerializer().serializeToString(svg);
@@ -284,6 +404,10 @@ async function start() {
   $("edit-cancel").addEventListener("click", () => { $("edit-menu").hidden = true; });
   $("clear-edits").addEventListener("click", () => { state.edits = []; refresh(); });
   $("show-heads").addEventListener("click", showHeads);
+  $("show-classes").addEventListener("click", showClasses);
+  options($("neuron-layer"), [...Array(info.n_layers).keys()]);
+  $("show-neurons").addEventListener("click", showNeurons);
+  $("show-patch").addEventListener("click", showPatch);
   for (const id of ["labelling", "method", "writes", "edit-layers", "scale", "positions"]) $(id).addEventListener("change", refresh);
   $("site").addEventListener("change", renderProbes);
   window.addEventListener("hashchange", () => { readUrl(); refresh(); });
