@@ -7,7 +7,7 @@ TORCH := torch==2.13.0
 QUIET := 2>&1 | grep -v "^WARNING: Location" || true
 TL4 := "transformer_lens>=4.3,<5"
 TL3 := "transformer_lens==3.9.0"
-MODEL_TESTS := tests/test_model.py tests/test_convert.py tests/test_training.py tests/test_activations.py tests/test_targets.py tests/test_probes.py tests/test_layers.py tests/test_interventions.py
+MODEL_TESTS := tests/test_model.py tests/test_convert.py tests/test_training.py tests/test_activations.py tests/test_targets.py tests/test_probes.py tests/test_layers.py tests/test_interventions.py tests/test_circuits.py
 
 .PHONY: test lint demo venv bench clean
 

@@ -68,6 +68,7 @@ class DemoConfig:
     train_minutes: float | None = None  # train a fresh model for this long first
     preset: str = "small"
     train_steps: int = 20000  # the longest schedule of a fresh training (planned to fit train_minutes)
+    circuit_games: int = 1000  # held-out games for the neuron rules and head classes
     device: str = "cpu"
     force: tuple[str, ...] = ()  # stages to redo ("all" for every one)
     progress: bool = True
@@ -285,6 +286,13 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         interventions_stage,
     )
 
+    summary["circuits"] = _stage(
+        cfg,
+        "circuits",
+        {"model": fp, "games": cfg.circuit_games, "probe_games": cfg.probe_games, "probe": probe_settings, "depth": 4},
+        lambda: circuits_summary(model, cfg, probe_cfg),
+    )
+
     def figures_stage() -> dict[str, Any]:
         return draw_figures(model, model_dir, summary, probe_cfg, cfg)
 
@@ -299,6 +307,63 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
     summary["report"] = str(write_report(out))
     return summary
+
+
+def circuits_summary(model: torch.nn.Module, cfg: DemoConfig, probe_cfg: ProbeConfig) -> dict[str, Any]:
+    """The circuits stage: head classes, the rules of one layer's neurons (three blocks before the last: block 5 of
+    the shipped model, where the posts' example neuron lives) with the ablation check, the layer's best neuron's
+    page, and one patching pair; figures into ``cfg.out``."""
+    from circuits.directions import directions_from_probes, neuron_weights
+    from circuits.heads import head_scores
+    from circuits.neurons import neuron_page, neuron_profiles, rule_ablation
+    from circuits.patching import activation_patching, attribution_patching, patching_agreement, patching_pair
+    from othello.data.seeds import CIRCUITS_SEED
+    from othello.engine.notation import square_name
+    from views.circuits import plot_head_classes, plot_neuron, plot_neuron_examples, plot_patching
+
+    out = Path(cfg.out)
+    n = model.cfg.n_layers
+    layer = max(0, n - 3)
+    games = random_games(cfg.circuit_games, CIRCUITS_SEED)
+    heads = head_scores(model, games[:500])
+    plot_head_classes(heads, out / "circuits_heads.png")
+    found = {}
+    for site in ("resid_mid", "resid_post"):
+        found[site] = layer_probes(
+            model, "relative", "linear", [layer + 1], games=cfg.probe_games, config=probe_cfg, site=site, progress=False
+        )[layer + 1]
+    weights = neuron_weights(
+        model, layer, directions_from_probes(found["resid_mid"]), directions_from_probes(found["resid_post"])
+    )
+    prof = neuron_profiles(model, layer, games, depth=4, weights=weights, keep_activations=True, progress=cfg.progress)
+    rows = sorted(prof.rows(), key=lambda r: -r["r2"])
+    ablation = rule_ablation(model, prof, random_games(300, EVAL_SEED), progress=False)
+    page = neuron_page(prof, rows[0]["neuron"])
+    plot_neuron(page, out / "circuits_neuron.png")
+    plot_neuron_examples(page, out / "circuits_neuron_examples.png", count=6)
+    clean, corrupt, target = patching_pair(model, random_games(200, EVAL_SEED))
+    real = activation_patching(model, clean, corrupt, target)
+    estimate = attribution_patching(model, clean, corrupt, target)
+    plot_patching(real.summary(), out / "circuits_patching.png")
+    return {
+        "layer": layer,
+        "games": cfg.circuit_games,
+        "explained": sum(r["explained"] for r in rows),
+        "explained_share": prof.explained_share(),
+        "neurons": rows[:10],
+        "example": {k: page[k] for k in ("layer", "neuron", "r2", "rule", "top_squares")},
+        "ablation": ablation,
+        "heads": heads,
+        "head_kinds": {k: sum(h["kind"] == k for h in heads) for k in ("mine", "theirs", "last", "other")},
+        "patching": {
+            "clean": " ".join(square_name(s) for s in clean),
+            "corrupt": " ".join(square_name(s) for s in corrupt),
+            "move": square_name(target),
+            "clean_metric": real.clean_metric,
+            "corrupt_metric": real.corrupt_metric,
+            "agreement": patching_agreement(real, estimate),
+        },
+    }
 
 
 def summary_table(summary: dict[str, Any]) -> str:

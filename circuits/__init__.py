@@ -17,7 +17,13 @@ from othello._lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "circuits.directions": ["DIRECTIONS", "neuron_weights", "probe_attribution", "probe_directions"],
+        "circuits.directions": [
+            "DIRECTIONS",
+            "directions_from_probes",
+            "neuron_weights",
+            "probe_attribution",
+            "probe_directions",
+        ],
         "circuits.neurons": [
             "FEATURES",
             "NeuronProfiles",
@@ -25,15 +31,18 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "fit_rules",
             "neuron_profiles",
             "rule_ablation",
+            "neuron_page",
         ],
         "circuits.heads": ["HEAD_KINDS", "classify_head", "head_pattern", "head_scores", "attention_scores"],
-        "circuits.attribution": ["direct_logit_attribution", "logit_components"],
+        "circuits.attribution": ["average_logit_attribution", "direct_logit_attribution", "logit_components"],
         "circuits.patching": [
             "PATCH_SITES",
             "Patching",
             "activation_patching",
             "attribution_patching",
             "patching_agreement",
+            "corrupted_games",
+            "patching_pair",
         ],
     },
 )

@@ -38,6 +38,8 @@ __all__ = [
     "attribution_patching",
     "patched_effect",
     "patching_agreement",
+    "corrupted_games",
+    "patching_pair",
 ]
 
 PATCH_SITES = ("resid_pre", "attn_out", "mlp_out", "head")
@@ -300,3 +302,26 @@ def corrupted_games(moves: str | Sequence[int], ply: int) -> list[list[int]]:
             continue
         out.append(game)
     return out
+
+
+def patching_pair(
+    model: torch.nn.Module, games: np.ndarray, lengths: Sequence[int] = range(30, 45), back: int = 6
+) -> tuple[list[int], list[int], int]:
+    """A clean prefix and a corrupted one for patching, from games ``[G, 60]``: an earlier move (within ``back``
+    plies of the end) replaced so that the rest stays legal (``corrupted_games``), chosen so that the model's top
+    move after the clean prefix is illegal after the corrupted one. Returns (clean, corrupt, target square)."""
+    from othello.engine.board import real_mover_board
+    from othello.model.tokens import move_probabilities
+
+    for game in np.asarray(games):
+        squares = [int(s) for s in game if s >= 0]
+        for length in lengths:
+            if length > min(len(squares), 59):
+                break
+            prefix = squares[:length]
+            top = int(np.argmax(move_probabilities(model, prefix)))
+            for ply in range(max(0, length - back), length - 1):
+                for corrupt in corrupted_games(prefix, ply):
+                    if top not in real_mover_board(corrupt).legal_moves:
+                        return prefix, corrupt, top
+    raise ConfigError("no clean / corrupted pair found in these games: give more games")

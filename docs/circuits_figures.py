@@ -18,13 +18,12 @@ from circuits.attribution import average_logit_attribution
 from circuits.directions import neuron_weights
 from circuits.heads import head_scores
 from circuits.neurons import neuron_page, neuron_profiles, rule_ablation
-from circuits.patching import activation_patching, attribution_patching, corrupted_games, patching_agreement
+from circuits.patching import activation_patching, attribution_patching, patching_agreement, patching_pair
 from othello.data.seeds import CIRCUITS_SEED, EVAL_SEED
-from othello.engine.board import real_mover_board
 from othello.engine.games import random_games
 from othello.engine.notation import square_name
 from othello.files import write_json
-from othello.model import load_model, move_probabilities
+from othello.model import load_model
 from views.circuits import (
     plot_head_classes,
     plot_logit_attribution,
@@ -33,22 +32,6 @@ from views.circuits import (
     plot_patching,
     plot_rule_share,
 )
-
-
-def patching_pair(model, games: np.ndarray) -> tuple[list[int], list[int], int]:
-    """A clean prefix, a corrupted one (one earlier move replaced, the rest still legal) and a target: the clean
-    run's top move, legal after the clean prefix and illegal after the corrupted one."""
-    for game in games:
-        squares = [int(s) for s in game if s >= 0]
-        for length in range(30, 45):
-            prefix = squares[:length]
-            top = int(np.argmax(move_probabilities(model, prefix)))
-            for ply in range(length - 6, length - 1):
-                for corrupt in corrupted_games(prefix, ply):
-                    mover = real_mover_board(corrupt)
-                    if top not in mover.legal_moves:
-                        return prefix, corrupt, top
-    raise RuntimeError("no pair found")
 
 
 def main() -> None:

@@ -27,6 +27,8 @@ def demo_run(tmp_path_factory):
         "6",
         "--steps",
         "5",
+        "--circuit-games",
+        "30",
     ]
     assert main(args) == 0
     return out, args
@@ -67,6 +69,10 @@ def test_demo_runs_every_stage_and_caches_them(demo_run, capsys):
         and "probe relative linear" in text
     )
     assert "probe whose turn (next_mover) linear, by layer" in text
+    circuits = summary["circuits"]
+    assert circuits["games"] == 30 and len(circuits["heads"]) == 2 * 2 and circuits["patching"]["move"]
+    assert {"layer", "neuron", "r2", "rule", "top_squares"} <= set(circuits["neurons"][0])
+    assert (out / "circuits_patching.png").exists() and (out / "circuits_neuron.png").exists()
     assert main(args + ["--force", "figures"]) == 0
     assert "[figures] running" in capsys.readouterr().out
 
@@ -85,6 +91,9 @@ def test_report_is_one_self_contained_page(demo_run, capsys):
         "Gallery",
         "Nanda et al.",
         "model_fingerprint",
+        "<h2>Circuits</h2>",
+        "rule-explained neurons",
+        "Head classes over 500 games",
     ):
         assert text in page
     # a training folder gets a report of its own

@@ -20,6 +20,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
             ("probe_games", args.probe_games),
             ("cases", args.cases),
             ("gradient_steps", args.steps),
+            ("circuit_games", args.circuit_games),
         )
         if v is not None
     }  # None: DemoConfig's default
@@ -91,6 +92,12 @@ def _app_commands(sub: Any) -> None:
     )
     p.add_argument(
         "--cases", type=types.positive_int, default=None, help="intervention cases per data set (default 300)"
+    )
+    p.add_argument(
+        "--circuit-games",
+        type=types.bounded_int(2),
+        default=None,
+        help="held-out games for the neuron rules and head classes (default 1000)",
     )
     p.add_argument(
         "--steps", type=types.positive_int, default=None, help="gradient edits: Adam steps per layer (default 1000)"
