@@ -1,5 +1,6 @@
 # make test: set up .venv (CPU torch, pinned; TransformerLens 4.x) and .venv-tl3 (TransformerLens 3.9), check the
-# code with ruff (make lint), run the suite in the first and the model-facing tests in the second.
+# code with ruff (make lint), run the suite in the first and the model-facing tests in the second (with sae-lens
+# beside TransformerLens 3.9: the SAE round trip).
 # make demo: set up, then run the whole experiment on the shipped model (othello-gpt demo: evaluate, probe,
 # intervene, draw, write runs/demo/report.html), with the WTHOR games of $(WTHOR) when that folder holds them.
 PYTHON ?= python3
@@ -7,6 +8,7 @@ TORCH := torch==2.13.0
 QUIET := 2>&1 | grep -v "^WARNING: Location" || true
 TL4 := "transformer_lens>=4.3,<5"
 TL3 := "transformer_lens==3.9.0"
+SAE_LENS := "sae-lens==6.54.12"
 MODEL_TESTS := tests/test_model.py tests/test_convert.py tests/test_training.py tests/test_activations.py tests/test_targets.py tests/test_probes.py tests/test_layers.py tests/test_interventions.py tests/test_circuits.py
 
 .PHONY: test lint demo venv bench clean
@@ -25,7 +27,7 @@ endef
 	$(call install,.venv,$(TL4))
 
 .venv-tl3/.installed: pyproject.toml
-	$(call install,.venv-tl3,$(TL3))
+	$(call install,.venv-tl3,$(TL3) $(SAE_LENS))
 
 venv: .venv/.installed
 
@@ -36,6 +38,7 @@ lint: .venv/.installed
 test: .venv/.installed .venv-tl3/.installed lint
 	.venv/bin/python -m pytest -q
 	.venv-tl3/bin/python -m pytest -q $(MODEL_TESTS)
+	.venv-tl3/bin/python -m pytest -q tests/test_sae.py -k sae_lens
 
 WTHOR ?= ../shared/data/wthor
 

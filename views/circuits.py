@@ -42,8 +42,8 @@ def plot_neuron(page: dict[str, Any], path: PathLike = None) -> Figure:
     if page.get("weights"):
         panels.append(("input . mine_dir (cosine)", page["weights"]["in_mine"], "RdBu_r"))
         panels.append(("output -> move logits", page["weights"]["out_moves"], "RdBu_r"))
-    fig = Figure(figsize=(15, 7))
-    axes = fig.subplots(2, 4, gridspec_kw={"wspace": 0.45}).ravel()
+    fig = Figure(figsize=(15, 7), layout="constrained")
+    axes = fig.subplots(2, 4).ravel()
     hi = max(_symmetric(page["conditional"][g]) for g in ("empty", "mine", "theirs", "flipped", "legal"))
     lo = min(float(np.nanmin(page["conditional"][g])) for g in ("empty", "mine", "theirs"))
     for ax, (title, values, cmap) in zip(axes, panels):
@@ -153,7 +153,7 @@ def plot_patching(summary: dict[str, Any], path: PathLike = None) -> Figure:
     """Patching grids: layer x position for each position site, layer x head for heads; 1 = clean, 0 = corrupted."""
     rows = summary["rows"]
     sites = list(dict.fromkeys(r["site"] for r in rows))
-    fig = Figure(figsize=(4.2 * len(sites) + 1, 4.2))
+    fig = Figure(figsize=(4.6 * len(sites) + 1, 4.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(sites)))
     labels = summary["labels"]
     for ax, site in zip(axes, sites):

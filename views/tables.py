@@ -257,3 +257,55 @@ def demo_summary_lines(summary: dict[str, Any], best_rows: Sequence[dict[str, An
             f"{pct(r['moved_right'], 0)} % of changed squares moved the right way)"
         )
     return lines
+
+
+# Karvonen et al. (NeurIPS 2024), Othello, d_model 512: the published figures beside ours
+SAE_PUBLISHED = {
+    "coverage": "0.77 (TopK), 0.76 (Gated), 0.56 (standard); random model 0.43; MLP neurons 0.83",
+    "reconstruction_f1": "about 0.95",
+}
+
+
+def sae_table_lines(result: dict[str, Any]) -> list[str]:
+    """An SAE's evaluation (``sae.runs.evaluate_run``) as text: one row per metric, a column per dictionary."""
+    base = result.get("baselines") or {}
+    columns = [("this SAE", result)] + [
+        (name.replace("_", " "), base[name]) for name in ("random_model", "mlp_neurons") if base.get(name)
+    ]
+    metrics = [
+        ("coverage (board)", "coverage", 3),
+        ("coverage (legal)", "coverage_legal", 3),
+        ("coverage (flipped)", "coverage_flipped", 3),
+        ("board reconstruction F1", "reconstruction_f1", 3),
+        ("FVU", "fvu", 3),
+        ("L0", "l0", 1),
+        ("dead latents", "dead", 0),
+        ("dense latents (>10 %)", "dense", 0),
+        ("loss recovered", "loss_recovered", 3),
+        ("top-1 legal, spliced", "top1_legal", 4),
+    ]
+
+    def cell(row: dict[str, Any], key: str, digits: int) -> str:
+        value = row.get(key)
+        return "" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    header = ["metric"] + [name for name, _ in columns] + ["published"]
+    body = [
+        [label] + [cell(row, key, d) for _, row in columns] + [SAE_PUBLISHED.get(key, "")] for label, key, d in metrics
+    ]
+    lines = [
+        f"{result['arch']} SAE, {result['latents']} latents at {result['hook']}, {result['games']} held-out games "
+        f"({result['tokens']:,} tokens)"
+    ]
+    lines += render_text(header, body).splitlines()
+    lines.append(
+        f"clean model: top-1 legal {result['top1_legal_clean']:.4f}, next-move loss {result['loss_clean']:.3f}; "
+        f"spliced {result['loss_sae']:.3f}; mean-ablated {result['loss_ablated']:.3f}"
+    )
+    probe = base.get("probe")
+    if probe:
+        lines.append(
+            f"linear probe at the same activations (layer {probe['layer']}, {probe['site']}): "
+            f"{100 * probe['accuracy']:.1f} % of squares right"
+        )
+    return lines

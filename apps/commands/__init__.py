@@ -4,11 +4,12 @@ handler parses nothing itself, calls one library function and prints what a view
 - ``world``: generate, import, export, labels, info, show, perft, train, eval, predict, convert.
 - ``probing``: probe, readout, intervene-eval, intervene.
 - ``circuits``: neurons, neuron, heads, attribute, patch.
+- ``sae``: sae train, sae eval, sae features.
 - ``runs``: demo, explore, report.
 """
 
-from apps.commands import circuits, probing, runs, world
+from apps.commands import circuits, probing, runs, sae, world
 
 __all__ = ["FAMILIES"]
 
-FAMILIES = (world, probing, circuits, runs)
+FAMILIES = (world, probing, circuits, sae, runs)
