@@ -287,3 +287,28 @@ def test_the_page_in_headless_chromium(server, tmp_path):
 def test_edit_layers_are_read_by_the_command_line_parser(client):
     r = client.post("/api/analyze", json={"moves": GAME, "edits": [{"square": "d4"}], "layers": "2-1"})
     assert r.status_code == 400 and "LOW-HIGH" in r.json()["detail"]
+
+
+def test_sae_views(tmp_path):
+    from sae.train import SAETrainConfig, train_sae
+
+    model = build_model(preset("tiny"))
+    run = tmp_path / "sae"
+    cfg = SAETrainConfig(hook="blocks.1.hook_resid_mid", latents=32, k=4, tokens=4 * 256, batch_size=256, chunk_games=6)
+    train_sae(model, cfg, run, progress=False)
+    backend = ExplorerBackend(model, probe_games=80, probe_config=FAST, progress=False, sae_run=run)
+    client = TestClient(create_app(backend), raise_server_exceptions=False)
+    info = client.get("/api/info").json()["sae"]
+    assert info["latents"] == 32 and info["hook"] == "blocks.1.hook_resid_mid" and not info["evaluated"]
+    page = client.get("/api/sae/feature/3").json()
+    assert page["latent"] == 3 and len(page["decoder_cosine"]["mine_dir"]) == 64
+    assert all(set(ex["board"].values()) <= {"empty", "black", "white"} for ex in page["examples"])
+    active = client.post("/api/sae/active", json={"moves": GAME, "top": 3}).json()
+    assert [p["move"] for p in active["positions"]] == GAME.split()
+    assert all(len(p["latents"]) <= 3 and all(x["activation"] > 0 for x in p["latents"]) for p in active["positions"])
+    assert client.get("/api/sae/feature/999").status_code == 400
+    assert client.post("/api/sae/active", json={"moves": "f5 f5"}).status_code == 400
+    # without --sae the SAE views answer 400 with what to do
+    plain = TestClient(create_app(ExplorerBackend(model, probe_games=80, probe_config=FAST, progress=False)))
+    r = plain.get("/api/sae/feature/0")
+    assert r.status_code == 400 and "--sae" in r.json()["detail"]

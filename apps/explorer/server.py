@@ -21,7 +21,8 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from apps.explorer.circuits import PatchRequest
-from apps.explorer.service import AnalyzeRequest, AttentionRequest, ExplorerBackend
+from apps.explorer.sae import ActiveRequest
+from apps.explorer.service import AnalyzeRequest, AttentionRequest, ExplorerBackend, ExplorerError
 from othello.errors import OthelloError
 
 __all__ = ["create_app", "serve", "Background", "STATIC", "MAX_BODY", "TIME_LIMIT_S"]
@@ -100,6 +101,21 @@ def create_app(backend: ExplorerBackend, time_limit_s: float = TIME_LIMIT_S) -> 
     async def patch(request: PatchRequest) -> Any:
         """Activation patching of the game against itself with one move replaced: layer x position grids."""
         return await off_loop(backend.circuits.patch, request)
+
+    def sae_views() -> Any:
+        if backend.sae is None:
+            raise ExplorerError("no SAE: start the explorer with --sae RUN (a folder written by othello-gpt sae train)")
+        return backend.sae
+
+    @app.get("/api/sae/feature/{latent}")
+    async def sae_feature(latent: int) -> Any:
+        """One latent: its F1 for every board property (8x8 maps), top-activating boards, decoder cosines."""
+        return await off_loop(sae_views().feature, latent, limit=CIRCUITS_TIME_LIMIT_S)
+
+    @app.post("/api/sae/active")
+    async def sae_active(request: ActiveRequest) -> Any:
+        """The most active latents at each position of the game."""
+        return await off_loop(sae_views().active, request)
 
     @app.get("/api/random")
     async def random_game(seed: int | None = None) -> dict[str, Any]:

@@ -93,6 +93,7 @@ class ExplorerBackend:
     probe_config: ProbeConfig | None = None  # their fitting settings (None: the defaults the stored probes use)
     progress: bool = True
     circuit_games: int = 1000  # held-out games the neuron and head views are computed over (tests use fewer)
+    sae_run: str | os.PathLike | None = None  # an SAE run folder: the SAE views (``apps.explorer.sae``)
     probes: dict[tuple[str, str], dict[int, torch.nn.Module]] = field(default_factory=dict)
     edit_probes: dict[str, dict[int, torch.nn.Module]] = field(default_factory=dict)
 
@@ -114,6 +115,11 @@ class ExplorerBackend:
             )
         self._games: np.ndarray | None = None
         self._circuits: Any = None
+        self.sae: Any = None
+        if self.sae_run is not None:
+            from apps.explorer.sae import SAEBackend
+
+            self.sae = SAEBackend(self.model, self.sae_run)
         if self.data is not None:
             from othello.data.datasets import load_moves
 
@@ -162,6 +168,7 @@ class ExplorerBackend:
                 "positions": 5,
             },
             "games": 0 if self._games is None else len(self._games),
+            "sae": None if self.sae is None else self.sae.info(),
         }
 
     def game(self, index: int) -> dict[str, Any]:

@@ -293,6 +293,60 @@ async function showNeuron(layer, neuron, row) {
   }
 }
 
+// --------------------------------------------------------------------------------------------------- SAE features
+function setupSae(info) {
+  if (!info.sae) return;
+  $("sae").hidden = false;
+  const s = info.sae;
+  $("sae-note").textContent = `${s.arch} SAE, ${s.latents} latents at ${s.hook}` + (s.evaluated ? "; the best latents by board-property F1:" : " (not evaluated: run othello-gpt sae eval for the property maps)");
+  const box = $("sae-best");
+  box.innerHTML = "";
+  for (const r of s.best || []) {
+    const b = document.createElement("button");
+    b.textContent = `${r.latent}: ${r.property} ${r.f1.toFixed(2)}`;
+    b.dataset.latent = r.latent;
+    b.addEventListener("click", () => { $("latent").value = r.latent; showLatent(); });
+    box.appendChild(b);
+  }
+}
+
+async function showLatent() {
+  try { state.feature = await api(`/api/sae/feature/${Number($("latent").value)}`); showError(null); } catch (error) { showError(error); return; }
+  const p = state.feature;
+  $("latent-title").textContent = `latent ${p.latent}` + (p.label ? `: best property ${p.label.property}, F1 ${p.label.f1.toFixed(3)}` : "");
+  const maps = $("latent-maps");
+  maps.innerHTML = "";
+  for (const [g, values] of Object.entries(p.f1 || {})) {
+    const byName = Object.fromEntries(values.map((v, i) => [SQUARES[i], v]));
+    maps.appendChild(mapBoard(byName, `F1 as "${g}"`, false));
+  }
+  for (const [d, values] of Object.entries(p.decoder_cosine || {})) {
+    maps.appendChild(mapBoard(Object.fromEntries(values.map((v, i) => [SQUARES[i], v])), `decoder . ${d}`, true));
+  }
+  const examples = $("latent-examples");
+  examples.innerHTML = "";
+  for (const ex of p.examples) {
+    const svg = el("svg", { class: "board" });
+    drawBoard(svg, { discs: ex.board, outlined: [ex.moves.split(" ").at(-1)], size: 180, title: ex.activation.toFixed(2),
+                     attr: "data-latent-square", onClick: () => { const line = ex.moves.split(" "); jump(line.length, line); } });
+    examples.appendChild(svg);
+  }
+}
+
+async function showActive() {
+  if (!state.moves.length) { showError("play a move first"); return; }
+  try { state.active = await api("/api/sae/active", { moves: state.moves.join(" ") }); showError(null); } catch (error) { showError(error); return; }
+  const table = $("active-table");
+  table.innerHTML = "<tr><th>position</th><th>move</th><th>most active latents</th></tr>";
+  for (const p of state.active.positions) {
+    const tr = document.createElement("tr");
+    tr.dataset.position = p.position;
+    tr.innerHTML = `<td>${p.position}</td><td>${p.move}</td><td></td>`;
+    tr.lastChild.textContent = p.latents.map((l) => `${l.latent} (${l.activation.toFixed(2)}${l.property ? ", " + l.property : ""})`).join("; ");
+    table.appendChild(tr);
+  }
+}
+
 // ------------------------------------------------------------------------------------------------------ patching
 function patchMoves() {
   const chosen = $("patch-move").value;
@@ -335,7 +389,7 @@ async function showPatch() {
 const VIEWS = { board: () => [$("board"), state.result], predict: () => [$("board"), state.result && { top: state.result.top, probabilities: state.result.probabilities }],
   probe: () => [$("probe-board"), state.result && state.result.probes], edit: () => [$("edited-board"), state.result && state.result.edited],
   attention: () => [$("attention"), state.attention], neuron: () => [$("neuron-maps").querySelector("svg"), state.neuron],
-  patch: () => [$("patch-grids").querySelector("svg"), state.patch] };
+  patch: () => [$("patch-grids").querySelector("svg"), state.patch], feature: () => [$("latent-maps").querySelector("svg"), state.feature] };
 
 function save(blob, name) {
   const a = document.createElement("a");
@@ -408,6 +462,9 @@ async function start() {
   options($("neuron-layer"), [...Array(info.n_layers).keys()]);
   $("show-neurons").addEventListener("click", showNeurons);
   $("show-patch").addEventListener("click", showPatch);
+  $("show-latent").addEventListener("click", showLatent);
+  $("show-active").addEventListener("click", showActive);
+  setupSae(info);
   for (const id of ["labelling", "method", "writes", "edit-layers", "scale", "positions"]) $(id).addEventListener("change", refresh);
   $("site").addEventListener("change", renderProbes);
   window.addEventListener("hashchange", () => { readUrl(); refresh(); });
