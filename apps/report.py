@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from othello.files import write_text
-from views.tables import intervention_grid, probe_grid
+from views.tables import intervention_grid, probe_grid, sae_notes, sae_table
 
 # published figures the tables are set beside (../shared/docs/REFERENCE.md)
 PUBLISHED_PROBES = [
@@ -161,6 +161,32 @@ def _circuits_section(folder: Path, c: dict[str, Any]) -> str:
     )
 
 
+def _sae_eval(folder: Path, summary: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """The SAE table to show: ``RUN/sae/eval.json`` (an SAE trained and evaluated into the run), else, for the
+    shipped model, the SAE shipped beside it."""
+    from othello.model.checkpoints import SHIPPED_MODEL
+
+    own = folder / "sae" / "eval.json"
+    if own.exists():
+        return json.loads(own.read_text()), str(own.parent)
+    shipped = SHIPPED_MODEL / "sae" / "eval.json"
+    if shipped.exists() and summary.get("provenance", {}).get("model") in (str(SHIPPED_MODEL), None):
+        return json.loads(shipped.read_text()), "the SAE shipped beside the model"
+    return None
+
+
+def _sae_section(result: dict[str, Any], where: str) -> str:
+    notes = sae_notes(result)
+    return (
+        "<h2>SAE features</h2><p class='note'>Karvonen et al.'s board metrics: a latent is on above t x its maximum; "
+        "coverage = each property's best F1 over the latents, averaged, at the best t; board reconstruction = the "
+        "properties of the latents with precision &gt;= 0.95 that are on, scored by F1 on held-out positions. "
+        f"From {html.escape(where)}.</p><p>{html.escape(notes[0])}</p>"
+        + _table(*sae_table(result))
+        + "".join(f"<p>{html.escape(line)}</p>" for line in notes[1:])
+    )
+
+
 def write_report(folder: str | os.PathLike) -> Path:
     """Write ``folder/report.html`` from the run's files and return its path."""
     folder = Path(folder)
@@ -220,6 +246,9 @@ def write_report(folder: str | os.PathLike) -> Path:
         parts.append(_intervention_section(folder, summary))
         if "circuits" in summary:
             parts.append(_circuits_section(folder, summary["circuits"]))
+        sae_eval = _sae_eval(folder, summary)
+        if sae_eval is not None:
+            parts.append(_sae_section(*sae_eval))
     else:
         config_path = folder / "config.json"
         if not config_path.exists():

@@ -79,6 +79,11 @@ def test_demo_runs_every_stage_and_caches_them(demo_run, capsys):
 
 def test_report_is_one_self_contained_page(demo_run, capsys):
     out, _ = demo_run
+    # an SAE trained and evaluated into the run gets its section
+    model = ["--model", str(out / "model"), "--quiet"]
+    sae = ["sae", "train", "--hook", "blocks.1.hook_resid_mid", "--latents", "32", "--k", "4", "--tokens", "1k"]
+    assert main(sae + ["--batch-size", "128", "--chunk-games", "4", "--out", str(out / "sae")] + model) == 0
+    assert main(["sae", "eval", str(out / "sae"), "--games", "8"] + model) == 0
     assert main(["report", str(out)]) == 0
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 12 and 'src="http' not in page
@@ -94,6 +99,8 @@ def test_report_is_one_self_contained_page(demo_run, capsys):
         "<h2>Circuits</h2>",
         "rule-explained neurons",
         "Head classes over 500 games",
+        "<h2>SAE features</h2>",
+        "board reconstruction F1",
     ):
         assert text in page
     # a training folder gets a report of its own

@@ -178,6 +178,10 @@ def test_sae_commands(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["step"] == 7
     assert main(["sae", "eval", run, "--games", "8", "--quiet"] + base) == 0
     assert "coverage (board)" in capsys.readouterr().out
+    from views.tables import sae_table
+
+    header, rows = sae_table(json.loads((tmp_path / "run" / "eval.json").read_text()))
+    assert header[:2] == ["metric", "this SAE"] and rows[0][0] == "coverage (board)" and rows[0][1]
     assert main(["sae", "features", run, "--top", "3", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 3
     assert main(["sae", "eval", str(tmp_path), "--quiet"] + base) == 2

@@ -266,8 +266,9 @@ SAE_PUBLISHED = {
 }
 
 
-def sae_table_lines(result: dict[str, Any]) -> list[str]:
-    """An SAE's evaluation (``sae.runs.evaluate_run``) as text: one row per metric, a column per dictionary."""
+def sae_table(result: dict[str, Any]) -> tuple[list[str], list[list[Cell]]]:
+    """An SAE's evaluation (``sae.runs.evaluate_run``) as a table: one row per metric, a column per dictionary (the
+    SAE, and with baselines the random-model SAE and the MLP neurons), then the published figures."""
     base = result.get("baselines") or {}
     columns = [("this SAE", result)] + [
         (name.replace("_", " "), base[name]) for name in ("random_model", "mlp_neurons") if base.get(name)
@@ -290,22 +291,30 @@ def sae_table_lines(result: dict[str, Any]) -> list[str]:
         return "" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
     header = ["metric"] + [name for name, _ in columns] + ["published"]
-    body = [
+    body: list[list[Cell]] = [
         [label] + [cell(row, key, d) for _, row in columns] + [SAE_PUBLISHED.get(key, "")] for label, key, d in metrics
     ]
+    return header, body
+
+
+def sae_notes(result: dict[str, Any]) -> list[str]:
+    """The lines around the table: what was scored, the clean model, the probe baseline."""
     lines = [
         f"{result['arch']} SAE, {result['latents']} latents at {result['hook']}, {result['games']} held-out games "
-        f"({result['tokens']:,} tokens)"
-    ]
-    lines += render_text(header, body).splitlines()
-    lines.append(
+        f"({result['tokens']:,} tokens)",
         f"clean model: top-1 legal {result['top1_legal_clean']:.4f}, next-move loss {result['loss_clean']:.3f}; "
-        f"spliced {result['loss_sae']:.3f}; mean-ablated {result['loss_ablated']:.3f}"
-    )
-    probe = base.get("probe")
+        f"spliced {result['loss_sae']:.3f}; mean-ablated {result['loss_ablated']:.3f}",
+    ]
+    probe = (result.get("baselines") or {}).get("probe")
     if probe:
         lines.append(
             f"linear probe at the same activations (layer {probe['layer']}, {probe['site']}): "
             f"{100 * probe['accuracy']:.1f} % of squares right"
         )
     return lines
+
+
+def sae_table_lines(result: dict[str, Any]) -> list[str]:
+    """``sae_table`` as text, between its notes."""
+    notes = sae_notes(result)
+    return notes[:1] + render_text(*sae_table(result)).splitlines() + notes[1:]
