@@ -15,8 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -60,7 +58,8 @@ def peak_memory(tokens: int) -> float:
         "from sae.train import SAETrainConfig, train_sae\n"
         f"cfg = SAETrainConfig(hook={HOOK!r}, latents=1024, tokens={tokens}, checkpoint_every=10**9)\n"
         "train_sae(load_model(), cfg, tempfile.mkdtemp(), progress=False)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through fork and exec
+        "print([line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')][0])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return int(out.split()[-1]) / 1024
@@ -72,7 +71,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--eval-games", type=int, default=1000)
     parser.add_argument("--memory-tokens", type=int, default=50_000)
+    parser.add_argument("--memory-only", action="store_true")
     args = parser.parse_args()
+    if args.memory_only:
+        small, large = peak_memory(args.memory_tokens), peak_memory(10 * args.memory_tokens)
+        print(f"peak memory: {small:,.0f} MB at {args.memory_tokens:,} tokens, {large:,.0f} MB at 10x")
+        return
     model = load_model(args.model)
     print(f"torch threads {torch.get_num_threads()}", flush=True)
 
@@ -132,7 +136,6 @@ def main() -> None:
         f"peak memory: {small:,.0f} MB at {args.memory_tokens:,} tokens, {large:,.0f} MB at "
         f"{10 * args.memory_tokens:,} ({large / small:.2f}x)"
     )
-    print(json.dumps({"rusage_self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 if __name__ == "__main__":
