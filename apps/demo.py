@@ -316,9 +316,8 @@ def circuits_summary(model: torch.nn.Module, cfg: DemoConfig, probe_cfg: ProbeCo
     from circuits.directions import directions_from_probes, neuron_weights
     from circuits.heads import head_scores
     from circuits.neurons import neuron_page, neuron_profiles, rule_ablation
-    from circuits.patching import activation_patching, attribution_patching, patching_agreement, patching_pair
+    from circuits.patching import activation_patching, attribution_patching, pair_summary, patching_pair
     from othello.data.seeds import CIRCUITS_SEED
-    from othello.engine.notation import square_name
     from views.circuits import plot_head_classes, plot_neuron, plot_neuron_examples, plot_patching
 
     out = Path(cfg.out)
@@ -355,14 +354,7 @@ def circuits_summary(model: torch.nn.Module, cfg: DemoConfig, probe_cfg: ProbeCo
         "ablation": ablation,
         "heads": heads,
         "head_kinds": {k: sum(h["kind"] == k for h in heads) for k in ("mine", "theirs", "last", "other")},
-        "patching": {
-            "clean": " ".join(square_name(s) for s in clean),
-            "corrupt": " ".join(square_name(s) for s in corrupt),
-            "move": square_name(target),
-            "clean_metric": real.clean_metric,
-            "corrupt_metric": real.corrupt_metric,
-            "agreement": patching_agreement(real, estimate),
-        },
+        "patching": pair_summary(real, estimate),
     }
 
 

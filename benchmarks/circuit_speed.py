@@ -15,11 +15,11 @@ Prints the median seconds over ``--repeats`` runs (one run for the neuron profil
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
 import torch
+from timing import median_time  # benchmarks/timing.py: scripts here run with this folder on the path
 
 from circuits.neurons import board_features, neuron_profiles
 from circuits.patching import PATCH_SITES, activation_patching, attribution_patching, site_hook
@@ -31,15 +31,6 @@ from probes.activations import collect_activations
 
 CLEAN = "f5 d6 c3 d3 c4 f4 f6 f3 e6 e7 d7 c6 b6 c5 b4 e3 f2 c7 d8 f7 g5 e8 g6 h6 b5 a6 h5 g4 c8 h3"
 CORRUPT = "f5 d6 c3 d3 c4 f4 f6 f3 e6 e7 d7 c6 b6 c5 b4 e3 f2 c7 d8 f7 g5 e8 g6 h6 b5 a6 h5 g4 c8 h4"
-
-
-def median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -79,7 +70,7 @@ def main() -> None:
         f"{d_mlp} (scaled); ratio to ours {per_neuron * d_mlp / ours:.1f}x"
     )
 
-    batched = median_seconds(lambda: activation_patching(model, CLEAN, CORRUPT, "h5"), args.repeats)
+    batched = median_time(lambda: activation_patching(model, CLEAN, CORRUPT, "h5"), args.repeats)
     n, T, H = model.cfg.n_layers, len(CLEAN.split()), model.cfg.n_heads
 
     hooks = {site_hook(s, L) for s in PATCH_SITES for L in range(n)}
@@ -103,11 +94,11 @@ def main() -> None:
 
                     model.run_with_hooks(corrupt, fwd_hooks=[(name, patch)])
 
-    single = median_seconds(one_at_a_time, 1)
+    single = median_time(one_at_a_time, 1)
     patches = 3 * n * T + n * H
     print(f"activation patching, {patches} patches ({n} layers x {T} positions x 3 sites + {n * H} heads):")
     print(f"  batched {batched:.2f} s; one forward per patch {single:.1f} s; ratio {single / batched:.1f}x")
-    attribution = median_seconds(lambda: attribution_patching(model, CLEAN, CORRUPT, "h5"), args.repeats)
+    attribution = median_time(lambda: attribution_patching(model, CLEAN, CORRUPT, "h5"), args.repeats)
     print(f"attribution patching, the same grid: {attribution:.3f} s; {batched / attribution:.1f}x faster than batched")
     real = activation_patching(model, CLEAN, CORRUPT, "h5")
     estimate = attribution_patching(model, CLEAN, CORRUPT, "h5")

@@ -10,25 +10,15 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numba
+from timing import median_time  # benchmarks/timing.py: scripts here run with this folder on the path
 
 from othello.data.datasets import generate
 from othello.engine.board import Board
 from othello.engine.games import perft, random_games, replay, set_workers
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def python_random_games(n: int, seed: int) -> None:

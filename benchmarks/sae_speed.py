@@ -15,12 +15,12 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import time
 
 import torch
+from timing import median_time  # benchmarks/timing.py: scripts here run with this folder on the path
 
 from othello.data.seeds import SAE_SEED
 from othello.engine.games import random_games
@@ -31,15 +31,6 @@ from sae.evaluate import evaluate_sae
 from sae.train import SAETrainConfig, _loss, activations_at
 
 HOOK = "blocks.6.hook_resid_mid"
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def gather_step(sae: SparseAutoencoder, x: torch.Tensor, k: int) -> torch.Tensor:

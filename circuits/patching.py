@@ -40,6 +40,7 @@ __all__ = [
     "patching_agreement",
     "corrupted_games",
     "patching_pair",
+    "pair_summary",
 ]
 
 PATCH_SITES = ("resid_pre", "attn_out", "mlp_out", "head")
@@ -325,3 +326,16 @@ def patching_pair(
                     if top not in real_mover_board(corrupt).legal_moves:
                         return prefix, corrupt, top
     raise ConfigError("no clean / corrupted pair found in these games: give more games")
+
+
+def pair_summary(real: Patching, estimate: Patching) -> dict[str, Any]:
+    """A clean / corrupted pair as reports show it: the games, the target, both metrics and the agreement of the
+    gradient estimate with real patching."""
+    return {
+        "clean": " ".join(square_name(s) for s in real.clean),
+        "corrupt": " ".join(square_name(s) for s in real.corrupt),
+        "move": square_name(real.move),
+        "clean_metric": real.clean_metric,
+        "corrupt_metric": real.corrupt_metric,
+        "agreement": patching_agreement(real, estimate),
+    }

@@ -18,10 +18,9 @@ from circuits.attribution import average_logit_attribution
 from circuits.directions import neuron_weights
 from circuits.heads import head_scores
 from circuits.neurons import neuron_page, neuron_profiles, rule_ablation
-from circuits.patching import activation_patching, attribution_patching, patching_agreement, patching_pair
+from circuits.patching import activation_patching, attribution_patching, pair_summary, patching_pair
 from othello.data.seeds import CIRCUITS_SEED, EVAL_SEED
 from othello.engine.games import random_games
-from othello.engine.notation import square_name
 from othello.files import write_json
 from othello.model import load_model
 from views.circuits import (
@@ -87,15 +86,7 @@ def main() -> None:
     start = time.perf_counter()
     estimate = attribution_patching(model, clean, corrupt, target)
     timings["attribution_s"] = time.perf_counter() - start
-    results["patching"] = {
-        "clean": " ".join(square_name(s) for s in clean),
-        "corrupt": " ".join(square_name(s) for s in corrupt),
-        "move": square_name(target),
-        "clean_metric": real.clean_metric,
-        "corrupt_metric": real.corrupt_metric,
-        "agreement": patching_agreement(real, estimate),
-        **timings,
-    }
+    results["patching"] = {**pair_summary(real, estimate), **timings}
     plot_patching(real.summary(), out / "patching_activation.png")
     plot_patching(estimate.summary(), out / "patching_attribution.png")
     dla = average_logit_attribution(model, random_games(200, EVAL_SEED))
