@@ -123,15 +123,15 @@ def probe_attribution(
     }
 
 
-def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().float() for k, v in model.state_dict().items()}
+def _weight(model: torch.nn.Module, name: str) -> torch.Tensor:
+    """One LayerNorm weight by its state-dict name (the bridge exposes no ``W_``-style property for it)."""
+    return model.state_dict()[name].detach().float()
 
 
 def unembedding_by_square(model: torch.nn.Module) -> torch.Tensor:
     """The unembedding with the final LayerNorm's weight folded in, by square: ``[d_model, 64]`` (the centre
     squares, which are never moves, are 0)."""
-    state = _state(model)
-    W_U = model.W_U.detach().float() * state["ln_final.weight"][:, None]  # [d, 61]
+    W_U = model.W_U.detach().float() * _weight(model, "ln_final.weight")[:, None]  # [d, 61]
     out = torch.zeros(W_U.shape[0], 64)
     out[:, torch.as_tensor(TOKEN_TO_SQUARE[1:].astype(np.int64))] = W_U[:, 1:].cpu()
     return out
@@ -165,8 +165,7 @@ def neuron_weights(
         directions_in = probe_directions(model, block + 1, "resid_mid", flipped=False, progress=progress)
     if directions_out is None:
         directions_out = probe_directions(model, block + 1, flipped=False, progress=progress)
-    state = _state(model)
-    W_in = (model.W_in[block].detach().float() * state[f"blocks.{block}.ln2.weight"][:, None]).cpu()  # [d, m]
+    W_in = (model.W_in[block].detach().float() * _weight(model, f"blocks.{block}.ln2.weight")[:, None]).cpu()
     W_out = model.W_out[block].detach().float().cpu()  # [m, d]
 
     def cosine(w: torch.Tensor, d: torch.Tensor) -> np.ndarray:  # w [m, d], d [64, d] unit rows

@@ -70,21 +70,29 @@ def board_properties(moves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @torch.no_grad()
 def collect_rows(
     model: torch.nn.Module, moves: np.ndarray, hooks: list[str], batch_size: int = 250
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """``({hook: [rows, d]}, properties [rows, 320], game of each row [rows])`` at the positions with a next
-    mover."""
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, torch.Tensor]]:
+    """One pass over games ``moves``: ``({hook: [rows, d]}, properties [rows, 320], each row's game [rows], its
+    position [rows], {hook: each position's mean activation [59, d]})``. The rows are the positions with a next
+    mover; the means (what mean ablation writes) take every position that reads a move."""
     props, valid = board_properties(moves)
     device = next(model.parameters()).device
     parts: dict[str, list[np.ndarray]] = {h: [] for h in hooks}
+    sums: dict[str, torch.Tensor] = {}
+    count = None
     for a in range(0, len(moves), batch_size):
-        _, cache = model.run_with_cache(
-            model_inputs(moves[a : a + batch_size]).to(device), names_filter=lambda name: name in hooks
-        )
+        batch = moves[a : a + batch_size]
+        _, cache = model.run_with_cache(model_inputs(batch).to(device), names_filter=lambda name: name in hooks)
         v = valid[a : a + batch_size]
         for h in hooks:
-            parts[h].append(cache[h].float().cpu().numpy()[v])
-    games = np.nonzero(valid)[0]
-    return {h: np.concatenate(p) for h, p in parts.items()}, props[valid], games
+            act = cache[h].float().cpu()
+            parts[h].append(act.numpy()[v])
+            read = torch.from_numpy(batch[:, : act.shape[1]] >= 0).float()[:, :, None]
+            sums[h] = sums[h] + (act * read).sum(0) if h in sums else (act * read).sum(0)
+            if h == hooks[0]:
+                count = read.sum(0) if count is None else count + read.sum(0)
+    games, positions = np.nonzero(valid)
+    means = {h: total / count.clamp_min(1) for h, total in sums.items()}
+    return {h: np.concatenate(p) for h, p in parts.items()}, props[valid], games, positions, means
 
 
 def dictionary_metrics(
@@ -243,13 +251,12 @@ def evaluate_sae(
     """The whole table for one SAE on held-out games ``moves``: reconstruction, downstream and board metrics, and
     with ``mlp_baseline`` the nearest MLP's neurons scored as a dictionary (``mlp_neurons``)."""
     hooks = [hook] + ([mlp_hook_for(hook, model.cfg.n_layers)] if mlp_baseline else [])
-    rows, props, games = collect_rows(model, moves, hooks)
+    rows, props, games, _, means = collect_rows(model, moves, hooks)
     fit = games < len(moves) // 2
     x = rows[hook]
     result: dict[str, Any] = {"hook": hook, "games": len(moves), "tokens": len(x)}
     result |= reconstruction_metrics(sae, x)
-    acts = collect_position_means(model, moves, hook)
-    result |= downstream_metrics(model, sae, hook, moves, acts)
+    result |= downstream_metrics(model, sae, hook, moves, means[hook])
     board = dictionary_metrics(lambda b: sae.encode(b), x, props, fit, progress=progress)
     arrays = {"f1": board.pop("f1"), "fires": board.pop("fires")}
     result |= board
@@ -260,21 +267,6 @@ def evaluate_sae(
         result["mlp_neurons"] = {"hook": hooks[1], **neurons, "dead": int((fires == 0).sum())}
     result["_arrays"] = arrays
     return result
-
-
-@torch.no_grad()
-def collect_position_means(model: torch.nn.Module, moves: np.ndarray, hook: str) -> torch.Tensor:
-    """Each position's mean activation at ``hook`` over games ``moves``: ``[59, d]`` (what mean ablation writes)."""
-    total, count = None, None
-    device = next(model.parameters()).device
-    for a in range(0, len(moves), 250):
-        batch = moves[a : a + 250]
-        _, cache = model.run_with_cache(model_inputs(batch).to(device), names_filter=lambda name: name == hook)
-        act = cache[hook].float().cpu()
-        valid = torch.from_numpy(batch[:, : act.shape[1]] >= 0).float()[:, :, None]
-        s, c = (act * valid).sum(0), valid.sum(0)
-        total, count = (s, c) if total is None else (total + s, count + c)
-    return total / count.clamp_min(1)
 
 
 def probe_site(hook: str, n_layers: int) -> tuple[int, str] | None:

@@ -145,19 +145,15 @@ def feature_page(
             for name, start in (("empty", 0), ("mine", 64), ("theirs", 128), ("legal", 192), ("flipped", 256))
         }
     moves = _eval_games(games)
-    rows, _, game_of = collect_rows(model, moves, [hook])
+    rows, _, game_of, position_of, _ = collect_rows(model, moves, [hook])
     with torch.no_grad():
         acts = sae.encode(torch.from_numpy(rows[hook]))[:, latent]
     values, index = acts.topk(min(top, len(acts)))
-    valid = np.zeros(len(game_of), dtype=np.int64)
-    for g in np.unique(game_of):  # the position of each row within its game
-        where = np.flatnonzero(game_of == g)
-        valid[where] = np.arange(len(where))
     examples = []
     for value, i in zip(values.tolist(), index.tolist()):
         if value <= 0:
             break
-        g, t = int(game_of[i]), int(valid[i])
+        g, t = int(game_of[i]), int(position_of[i])
         r = replay(moves[g : g + 1], ("boards", "next_mover"))
         examples.append(
             {

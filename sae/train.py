@@ -108,12 +108,6 @@ class ActivationChunks:
         elif model is None:
             raise ConfigError("training data: give a model (synthetic games) or an activation file")
 
-    @property
-    def d_in(self) -> int:
-        if self.file is not None:
-            return int(self.file[self.cfg.hook].shape[-1])
-        return int(self.chunk(0).shape[1])
-
     def _raw(self, c: int) -> np.ndarray:
         n = self.cfg.chunk_games
         if self.file is not None:
