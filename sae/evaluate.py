@@ -10,10 +10,15 @@ activation exceeds t x its maximum over the games (t = 0, 0.1, ..., 1; at 0: abo
 
 - coverage (per group): for each t, each property's best F1 over the latents, averaged over the group's
   properties that hold somewhere in the games (the centre squares are never empty nor legal); the best t's value
-  (``coverage`` for the board, ``coverage_legal``, ``coverage_flipped``);
+  (``coverage`` for the whole board, ``coverage_mine_theirs`` for its pieces only, ``coverage_legal``,
+  ``coverage_flipped``);
 - board reconstruction: on the first half of the games, each latent with precision >= 0.95 for a board property
   and at least 10 firings stands for it; on the second half, the union of the properties of the latents that are
   on is the predicted board, scored by F1 against the true one (``reconstruction_f1``; t chosen on the first half).
+  ``reconstruction_f1_mine_theirs`` does the same with the empty squares left out of the board.
+
+Karvonen et al.'s code scores the Othello board both ways: with the empty class and with it masked out (their
+``..._blank_mask`` board function), so both are reported.
 
 Any dictionary can be scored: ``dictionary_metrics`` takes the latents as a function of the rows, which is how the
 MLP neurons are scored as an identity dictionary (``mlp_neuron_baseline``).
@@ -48,7 +53,14 @@ __all__ = [
 ]
 
 THRESHOLDS = tuple(round(0.1 * i, 1) for i in range(11))
-PROPERTY_GROUPS = {"board": slice(0, 192), "legal": slice(192, 256), "flipped": slice(256, 320)}
+PROPERTY_GROUPS = {
+    "board": slice(0, 192),
+    "mine_theirs": slice(64, 192),
+    "legal": slice(192, 256),
+    "flipped": slice(256, 320),
+}
+# the board as a whole, and with its empty squares masked out
+_RECONSTRUCTED = {"reconstruction_f1": slice(0, 192), "reconstruction_f1_mine_theirs": slice(64, 192)}
 _SQUARES = [f"{'abcdefgh'[s % 8]}{s // 8 + 1}" for s in range(64)]
 PROPERTY_NAMES = tuple(
     [f"{sq} {state}" for state in ("empty", "mine", "theirs") for sq in _SQUARES]
@@ -148,19 +160,35 @@ def dictionary_metrics(
     out["f1"] = f1[t_best].numpy()
     out["fires"] = all_on[0].numpy()
     # board reconstruction: properties each latent stands for, from the fit rows
-    board = PROPERTY_GROUPS["board"]
-    precision = tp["fit"][:, :, board] / on_count["fit"][:, :, None].clamp_min(1)
-    stands = (precision >= MIN_PRECISION) & (on_count["fit"][:, :, None] >= MIN_FIRINGS)  # [T, L, 192]
+    precision = tp["fit"] / on_count["fit"][:, :, None].clamp_min(1)
+    firm = (precision >= MIN_PRECISION) & (on_count["fit"][:, :, None] >= MIN_FIRINGS)  # [T, L, P]
+    for key, sl in _RECONSTRUCTED.items():
+        out |= _reconstruction(encode, x, P[:, sl].bool(), fit_t, cuts, firm[:, :, sl].float(), batch_size, key)
+    return out
+
+
+def _reconstruction(
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    truth: torch.Tensor,
+    fit: torch.Tensor,
+    cuts: torch.Tensor,
+    stands: torch.Tensor,
+    batch_size: int,
+    key: str,
+) -> dict[str, Any]:
+    """Board reconstruction F1 on the rows not in ``fit`` (``truth`` [rows, P]), each latent on at ``cuts`` [T, L]
+    predicting the properties it ``stands`` for ([T, L, P]), the threshold chosen on the ``fit`` rows."""
+    T = len(cuts)
     scores = {s: torch.zeros(T, 3) for s in ("fit", "test")}  # tp, fp, fn
-    for a in batches:
+    for a in range(0, len(x), batch_size):
         f = encode(x[a : a + batch_size])
-        truth = P[a : a + batch_size, board].bool()
-        for split, rows_in in (("fit", fit_t[a : a + batch_size]), ("test", ~fit_t[a : a + batch_size])):
+        for split, rows_in in (("fit", fit[a : a + batch_size]), ("test", ~fit[a : a + batch_size])):
             if not rows_in.any():
                 continue
-            fs, ts = f[rows_in], truth[rows_in]
+            fs, ts = f[rows_in], truth[a : a + batch_size][rows_in]
             for i in range(T):
-                predicted = ((fs > cuts[i]).float() @ stands[i].float()) > 0
+                predicted = ((fs > cuts[i]).float() @ stands[i]) > 0
                 scores[split][i] += torch.tensor(
                     [(predicted & ts).sum(), (predicted & ~ts).sum(), (~predicted & ts).sum()], dtype=torch.float32
                 )
@@ -169,10 +197,12 @@ def dictionary_metrics(
         return 2 * s[:, 0] / (2 * s[:, 0] + s[:, 1] + s[:, 2]).clamp_min(1)
 
     chosen = int(f1_of(scores["fit"]).argmax())
-    out["reconstruction_f1"] = float(f1_of(scores["test"])[chosen])
-    out["reconstruction_threshold"] = THRESHOLDS[chosen]
-    out["reconstruction_latents"] = int(stands[chosen].any(1).sum())
-    return out
+    name = key.replace("_f1", "")
+    return {
+        key: float(f1_of(scores["test"])[chosen]),
+        f"{name}_threshold": THRESHOLDS[chosen],
+        f"{name}_latents": int(stands[chosen].any(1).sum()),
+    }
 
 
 @torch.no_grad()

@@ -62,6 +62,8 @@ def test_coverage_and_reconstruction_of_known_dictionaries():
     halves = np.arange(4000) < 2000
     perfect = dictionary_metrics(lambda rows: rows, independent[:, :192], independent, halves)
     assert perfect["coverage"] == pytest.approx(1.0) and perfect["reconstruction_f1"] == pytest.approx(1.0)
+    assert perfect["coverage_mine_theirs"] == pytest.approx(1.0)
+    assert perfect["reconstruction_f1_mine_theirs"] == pytest.approx(1.0)
     twice = np.concatenate([np.repeat(P, 10, 0), P])  # every property that holds fires often enough to be assigned
     board = dictionary_metrics(lambda rows: rows, twice[:, :192], twice, np.arange(len(twice)) < 10 * len(P))
     assert board["coverage"] == pytest.approx(1.0) and 0.99 < board["reconstruction_f1"] <= 1.0
@@ -73,7 +75,11 @@ def test_coverage_and_reconstruction_of_known_dictionaries():
     assert found["f1"][1].max() < 0.6
     # a latent on at random still scores on the common properties (F1 = 2pr / (p + r)): as a random model does
     assert found["coverage"] < 0.45 and found["reconstruction_f1"] < 0.1
-    assert set(PROPERTY_GROUPS) == {"board", "legal", "flipped"}
+    assert set(PROPERTY_GROUPS) == {"board", "mine_theirs", "legal", "flipped"}
+    # the pieces only: a dictionary of the empty squares alone covers none of them and reconstructs nothing
+    empties = dictionary_metrics(lambda r: r[:, :64], P, P, fit)
+    assert empties["coverage"] > 0.3 and empties["coverage_mine_theirs"] < 0.6
+    assert empties["reconstruction_f1"] > 0.3 and empties["reconstruction_f1_mine_theirs"] == 0.0
 
 
 def test_resume_is_bit_exact(tmp_path):

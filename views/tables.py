@@ -275,9 +275,11 @@ def sae_table(result: dict[str, Any]) -> tuple[list[str], list[list[Cell]]]:
     ]
     metrics = [
         ("coverage (board)", "coverage", 3),
+        ("coverage (mine / theirs)", "coverage_mine_theirs", 3),
         ("coverage (legal)", "coverage_legal", 3),
         ("coverage (flipped)", "coverage_flipped", 3),
         ("board reconstruction F1", "reconstruction_f1", 3),
+        ("board reconstruction F1 (mine / theirs)", "reconstruction_f1_mine_theirs", 3),
         ("FVU", "fvu", 3),
         ("L0", "l0", 1),
         ("dead latents", "dead", 0),
