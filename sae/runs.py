@@ -12,6 +12,7 @@ untrained model of the same shape, in ``random_model/`` inside the run (trained 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,8 @@ def evaluate_run(
     if baselines:
         result["baselines"] = {"mlp_neurons": result.pop("mlp_neurons")}
         random = untrained_like(model)
-        cfg = SAETrainConfig.from_dict(info["train"])
+        # the same recipe on the untrained model's own activations: never the trained model's activation file
+        cfg = replace(SAETrainConfig.from_dict(info["train"]), data=None)
         sub = folder / "random_model"
         state = read_train_state(sub)
         if state is None or state["step"] < cfg.steps:

@@ -13,6 +13,7 @@ from apps.cli import main
 from othello.engine.games import random_games
 from othello.model import build_model, preset, save_model
 from othello.model.checkpoints import write_run_config
+from probes.activations import collect_activations
 from sae.autoencoder import SAEConfig, SparseAutoencoder, load_sae, save_sae
 from sae.evaluate import PROPERTY_GROUPS, board_properties, dictionary_metrics
 from sae.runs import EVAL_FIELDS, evaluate_run, feature_page, feature_rows
@@ -167,6 +168,18 @@ def test_evaluate_run_gives_the_table_and_its_baselines(tiny_run):
     assert len(page["f1"]["mine"]) == 64 and len(page["decoder_cosine"]["mine_dir"]) == 64
     with pytest.raises(Exception, match="no latent"):
         feature_page(model, sae, "blocks.1.hook_resid_mid", 9999, folder, games=8)
+
+
+def test_the_random_model_baseline_reads_the_untrained_models_own_activations(tmp_path):
+    # an SAE trained from the trained model's activation file: its baseline must not train on that file
+    model = build_model(preset("tiny"))
+    hook = "blocks.1.hook_resid_mid"
+    data = collect_activations(model, random_games(12, 5), [hook], out=tmp_path / "acts.h5")
+    cfg = SAETrainConfig(hook=hook, latents=32, k=4, tokens=4 * 128, batch_size=128, chunk_games=6, data=str(data))
+    train_sae(None, cfg, tmp_path / "run", progress=False)
+    evaluate_run(model, tmp_path / "run", games=6, baselines=True, progress=False, probe_games=30)
+    baseline = json.loads((tmp_path / "run" / "random_model" / "sae.json").read_text())
+    assert baseline["model"] == "untrained" and baseline["train"]["data"] is None
 
 
 def test_sae_commands(tmp_path, capsys):
