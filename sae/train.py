@@ -1,7 +1,7 @@
 """Training a sparse autoencoder on one hook's activations, streamed: from the model on synthetic games, or from an
 HDF5 activation file written by ``probes.activations.collect_activations(out=...)``.
 
-    >>> cfg = SAETrainConfig(hook="blocks.6.hook_resid_mid", arch="topk", latents=4096, k=32, tokens=5_000_000)
+    >>> cfg = SAETrainConfig(hook="blocks.6.hook_resid_mid", arch="topk", latents=4096, k=64, tokens=3_000_000)
     >>> train_sae(model, cfg, "runs/sae")                   # resumable: train_sae(..., resume=True)
 
 The data come in chunks of ``chunk_games`` games: the chunk's activations at every position that reads a move,
@@ -52,11 +52,11 @@ class SAETrainConfig:
     hook: str = "blocks.6.hook_resid_mid"
     arch: Literal["topk", "relu"] = "topk"
     latents: int = 4096
-    k: int = 32
+    k: int = 64  # the best of 32 / 64 / 128 on the shipped model (README, "SAE features")
     l1: float = 5.0  # ReLU: weight of the latents' L1 norm (inputs normalised to mean norm sqrt(d_in))
-    lr: float = 4e-4
-    tokens: int = 5_000_000
-    batch_size: int = 4096
+    lr: float = 5e-4
+    tokens: int = 3_000_000
+    batch_size: int = 256  # at a fixed token count, more and smaller steps gave the better dictionary
     chunk_games: int = 500
     aux_k: int = 256  # TopK: latents the auxiliary loss lets each dead-latent reconstruction use
     aux_coefficient: float = 1 / 32
