@@ -162,8 +162,7 @@ def dictionary_metrics(
     # board reconstruction: properties each latent stands for, from the fit rows
     precision = tp["fit"] / on_count["fit"][:, :, None].clamp_min(1)
     firm = (precision >= MIN_PRECISION) & (on_count["fit"][:, :, None] >= MIN_FIRINGS)  # [T, L, P]
-    for key, sl in _RECONSTRUCTED.items():
-        out |= _reconstruction(encode, x, P[:, sl].bool(), fit_t, cuts, firm[:, :, sl].float(), batch_size, key)
+    out |= _reconstruction(encode, x, P.bool(), fit_t, cuts, firm.float(), batch_size)
     return out
 
 
@@ -175,12 +174,12 @@ def _reconstruction(
     cuts: torch.Tensor,
     stands: torch.Tensor,
     batch_size: int,
-    key: str,
 ) -> dict[str, Any]:
-    """Board reconstruction F1 on the rows not in ``fit`` (``truth`` [rows, P]), each latent on at ``cuts`` [T, L]
-    predicting the properties it ``stands`` for ([T, L, P]), the threshold chosen on the ``fit`` rows."""
+    """Board reconstruction F1 (each of ``_RECONSTRUCTED``) on the rows not in ``fit`` (``truth`` [rows, P]), each
+    latent on at ``cuts`` [T, L] predicting the properties it ``stands`` for ([T, L, P]), the threshold chosen on the
+    ``fit`` rows. One pass over the rows serves every board."""
     T = len(cuts)
-    scores = {s: torch.zeros(T, 3) for s in ("fit", "test")}  # tp, fp, fn
+    scores = {(key, s): torch.zeros(T, 3) for key in _RECONSTRUCTED for s in ("fit", "test")}  # tp, fp, fn
     for a in range(0, len(x), batch_size):
         f = encode(x[a : a + batch_size])
         for split, rows_in in (("fit", fit[a : a + batch_size]), ("test", ~fit[a : a + batch_size])):
@@ -188,21 +187,25 @@ def _reconstruction(
                 continue
             fs, ts = f[rows_in], truth[a : a + batch_size][rows_in]
             for i in range(T):
-                predicted = ((fs > cuts[i]).float() @ stands[i]) > 0
-                scores[split][i] += torch.tensor(
-                    [(predicted & ts).sum(), (predicted & ~ts).sum(), (~predicted & ts).sum()], dtype=torch.float32
-                )
+                on = (fs > cuts[i]).float()
+                for key, sl in _RECONSTRUCTED.items():
+                    predicted, true = (on @ stands[i][:, sl]) > 0, ts[:, sl]
+                    scores[key, split][i] += torch.tensor(
+                        [(predicted & true).sum(), (predicted & ~true).sum(), (~predicted & true).sum()],
+                        dtype=torch.float32,
+                    )
 
     def f1_of(s: torch.Tensor) -> torch.Tensor:
         return 2 * s[:, 0] / (2 * s[:, 0] + s[:, 1] + s[:, 2]).clamp_min(1)
 
-    chosen = int(f1_of(scores["fit"]).argmax())
-    name = key.replace("_f1", "")
-    return {
-        key: float(f1_of(scores["test"])[chosen]),
-        f"{name}_threshold": THRESHOLDS[chosen],
-        f"{name}_latents": int(stands[chosen].any(1).sum()),
-    }
+    out: dict[str, Any] = {}
+    for key, sl in _RECONSTRUCTED.items():
+        chosen = int(f1_of(scores[key, "fit"]).argmax())
+        name = key.replace("_f1", "")
+        out[key] = float(f1_of(scores[key, "test"])[chosen])
+        out[f"{name}_threshold"] = THRESHOLDS[chosen]
+        out[f"{name}_latents"] = int(stands[chosen][:, sl].any(1).sum())
+    return out
 
 
 @torch.no_grad()
