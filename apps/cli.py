@@ -4,10 +4,11 @@ what a view renders; the same names work from Python (README, "Python API")."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from apps.commands import FAMILIES
 from othello.errors import OthelloError
@@ -33,13 +34,41 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
+@contextlib.contextmanager
+def stops_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into ``Terminated`` inside the block (main thread only; elsewhere nothing changes).
+
+    Python runs a signal handler at whatever line comes next, and that line may be inside a callback whose
+    exceptions are printed and dropped (a ctypes callback while numba compiles, a finaliser): the stop would be
+    lost and the command run to the end. A dropped stop is raised again a moment later, from SIGALRM, once the
+    callback has returned."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous_hook = sys.unraisablehook
+
+    def raise_again(unraisable: sys.UnraisableHookArgs) -> None:
+        if isinstance(unraisable.exc_value, (Terminated, KeyboardInterrupt)):
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+        else:
+            previous_hook(unraisable)
+
+    previous = {number: signal.signal(number, _terminate) for number in (signal.SIGTERM, signal.SIGALRM)}
+    sys.unraisablehook = raise_again
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.unraisablehook = previous_hook
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    previous = (
-        signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
-    )
     try:
-        args.func(args)
+        with stops_on_sigterm():
+            args.func(args)
     except (OthelloError, OSError) as error:  # bad input or a file problem: one line; anything else is a bug
         if sys.stderr.isatty():
             print(file=sys.stderr)  # below a progress bar that the error cut short, not glued to it
@@ -48,9 +77,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, Terminated):
         print(f"othello-gpt {args.command}: stopped (no file was left half-written)", file=sys.stderr)
         return 130
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -592,5 +592,27 @@ def test_sigterm_stops_cleanly_and_removes_the_temporary(tmp_path):
         time.sleep(0.1)  # wait until it writes
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 130 and "stopped" in err and "Traceback" not in err
+    assert process.returncode == 130 and "stopped" in err and "Traceback" not in err, err
     assert not out.exists() and not list(tmp_path.glob(".g.h5.tmp-*"))
+
+
+def test_a_stop_that_a_callback_drops_is_raised_again():
+    """SIGTERM landing in a finaliser (or a ctypes callback, as when numba compiles) is printed and dropped by
+    Python; the command must stop all the same."""
+    import os
+    import signal
+    import time
+
+    from apps.cli import Terminated, stops_on_sigterm
+
+    class StoppedWhileFinalising:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here, inside the finaliser
+
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated), stops_on_sigterm():
+        StoppedWhileFinalising()
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            time.sleep(0.01)
+    assert signal.getsignal(signal.SIGTERM) is handler and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
