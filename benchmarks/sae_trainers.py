@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from timing import median_time  # benchmarks/timing.py: scripts here run with this folder on the path
 
-from sae.train import ActivationChunks, SAETrainConfig, train_sae
+from sae.config import SAETrainConfig
+from sae.train import ActivationChunks, train_sae
 
 D_IN, LATENTS, K, BATCH, LR = 256, 4096, 32, 4096, 4e-4
 

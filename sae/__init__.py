@@ -1,8 +1,8 @@
 """Sparse autoencoders of the residual stream, scored by the board (Karvonen et al.).
 
-- ``autoencoder``: ``SAEConfig``, ``SparseAutoencoder`` (TopK or ReLU + L1), ``save_sae`` / ``load_sae`` in
-  sae-lens's on-disk format.
-- ``train``: ``SAETrainConfig``, ``train_sae`` (streamed from the model or an HDF5 activation file; resumable).
+- ``config``: ``SAEConfig`` (an SAE's shape), ``SAETrainConfig`` (its training recipe); no torch.
+- ``autoencoder``: ``SparseAutoencoder`` (TopK or ReLU + L1), ``save_sae`` / ``load_sae`` in sae-lens's on-disk format.
+- ``train``: ``train_sae`` (streamed from the model or an HDF5 activation file; resumable).
 - ``evaluate``: ``evaluate_sae`` (reconstruction, downstream, coverage, board reconstruction),
   ``dictionary_metrics`` (any dictionary, the MLP neurons included).
 - ``runs``: a run folder end to end: ``evaluate_run`` (with the baselines), ``feature_rows``, ``feature_page``.
@@ -13,8 +13,9 @@ from othello._lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "sae.autoencoder": ["SAEConfig", "SAEError", "SparseAutoencoder", "load_sae", "save_sae"],
-        "sae.train": ["SAETrainConfig", "train_sae", "read_train_state"],
+        "sae.config": ["SAEConfig", "SAETrainConfig"],
+        "sae.autoencoder": ["SAEError", "SparseAutoencoder", "load_sae", "save_sae"],
+        "sae.train": ["train_sae", "read_train_state"],
         "sae.evaluate": ["THRESHOLDS", "PROPERTY_NAMES", "board_properties", "dictionary_metrics", "evaluate_sae"],
         "sae.runs": ["EVAL_FIELDS", "evaluate_run", "feature_page", "feature_rows"],
     },

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from othello.errors import ConfigError
 from othello.files import atomic_path, write_json
+from sae.config import SAEConfig
 
 __all__ = ["SAEConfig", "SparseAutoencoder", "save_sae", "load_sae", "SAE_LENS_FILES", "SAEError"]
 
@@ -34,25 +35,6 @@ SAE_LENS_FILES = ("cfg.json", "sae_weights.safetensors")
 
 class SAEError(ConfigError):
     """A folder that holds no readable SAE, or an SAE that does not fit what it is used with."""
-
-
-@dataclass
-class SAEConfig:
-    """The shape of an SAE (saved beside its weights)."""
-
-    d_in: int
-    d_sae: int
-    arch: Literal["topk", "relu"] = "topk"
-    k: int = 32  # TopK: latents kept per token
-
-    def validate(self) -> SAEConfig:
-        if self.arch not in ("topk", "relu"):
-            raise ConfigError(f"arch must be topk or relu, got {self.arch!r}")
-        if self.d_in < 1 or self.d_sae < 1:
-            raise ConfigError(f"d_in and d_sae must be positive, got {self.d_in}, {self.d_sae}")
-        if self.arch == "topk" and not 1 <= self.k <= self.d_sae:
-            raise ConfigError(f"k must lie in 1..{self.d_sae} (the latents), got {self.k}")
-        return self
 
 
 class SparseAutoencoder(nn.Module):

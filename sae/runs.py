@@ -27,8 +27,9 @@ from othello.files import atomic_path, write_json
 from othello.model.transformer import untrained_like
 from probes.store import PROBE_GAMES
 from sae.autoencoder import SAEError, SparseAutoencoder, load_sae
+from sae.config import SAETrainConfig
 from sae.evaluate import PROPERTY_GROUPS, PROPERTY_NAMES, collect_rows, evaluate_sae, probe_site
-from sae.train import EVAL_GAMES, SAETrainConfig, read_train_state, train_sae
+from sae.train import EVAL_GAMES, read_train_state, train_sae
 
 __all__ = ["evaluate_run", "feature_rows", "feature_page", "EVAL_FIELDS"]
 

@@ -24,9 +24,9 @@ import json
 import math
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import h5py
 import numpy as np
@@ -40,49 +40,12 @@ from othello.engine.notation import N_CTX
 from othello.errors import ConfigError
 from othello.files import atomic_path, write_json
 from othello.model.tokens import model_inputs
-from sae.autoencoder import SAEConfig, SparseAutoencoder, save_sae
+from sae.autoencoder import SparseAutoencoder, save_sae
+from sae.config import SAEConfig, SAETrainConfig
 
-__all__ = ["SAETrainConfig", "ActivationChunks", "train_sae", "EVAL_GAMES", "read_train_state"]
+__all__ = ["ActivationChunks", "train_sae", "EVAL_GAMES", "read_train_state"]
 
 EVAL_GAMES = 10_000  # the first games of stream SAE_SEED: held out for evaluation, never trained on
-
-
-@dataclass
-class SAETrainConfig:
-    hook: str = "blocks.6.hook_resid_mid"
-    arch: Literal["topk", "relu"] = "topk"
-    latents: int = 4096
-    k: int = 64  # the best of 32 / 64 / 128 on the shipped model (README, "SAE features")
-    l1: float = 5.0  # ReLU: weight of the latents' L1 norm (inputs normalised to mean norm sqrt(d_in))
-    lr: float = 5e-4
-    tokens: int = 3_000_000
-    batch_size: int = 256  # at a fixed token count, more and smaller steps gave the better dictionary
-    chunk_games: int = 500
-    aux_k: int = 256  # TopK: latents the auxiliary loss lets each dead-latent reconstruction use
-    aux_coefficient: float = 1 / 32
-    dead_tokens: int = 200_000
-    checkpoint_every: int = 100
-    seed: int = 0
-    data: str | None = None  # an HDF5 activation file; None: synthetic games through the model
-
-    @property
-    def steps(self) -> int:
-        return max(1, self.tokens // self.batch_size)
-
-    def validate(self) -> SAETrainConfig:
-        for name in ("latents", "tokens", "batch_size", "chunk_games", "checkpoint_every", "aux_k", "dead_tokens"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("lr", "l1", "aux_coefficient"):
-            if not getattr(self, name) >= 0 or math.isinf(getattr(self, name)):
-                raise ConfigError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
-        SAEConfig(1, self.latents, self.arch, self.k).validate()
-        return self
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SAETrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class ActivationChunks:

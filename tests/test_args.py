@@ -121,3 +121,12 @@ def test_every_command_with_progress_bars_takes_quiet_and_json(command):
 )
 def test_every_reporting_command_takes_json(command):
     assert build_parser().parse_args([*command, "--json"]).json
+
+
+def test_the_parser_and_its_defaults_need_no_torch():
+    """``othello-gpt --help`` answers at once: the commands' defaults come from torch-free config dataclasses."""
+    import subprocess
+    import sys
+
+    code = "import sys, apps.cli; apps.cli.build_parser(); print(sorted({'torch', 'h5py'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"

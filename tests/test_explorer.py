@@ -290,7 +290,8 @@ def test_edit_layers_are_read_by_the_command_line_parser(client):
 
 
 def test_sae_views(tmp_path):
-    from sae.train import SAETrainConfig, train_sae
+    from sae.config import SAETrainConfig
+    from sae.train import train_sae
 
     model = build_model(preset("tiny"))
     run = tmp_path / "sae"

@@ -14,10 +14,11 @@ from othello.engine.games import random_games
 from othello.model import build_model, preset, save_model
 from othello.model.checkpoints import write_run_config
 from probes.activations import collect_activations
-from sae.autoencoder import SAEConfig, SparseAutoencoder, load_sae, save_sae
+from sae.autoencoder import SparseAutoencoder, load_sae, save_sae
+from sae.config import SAEConfig, SAETrainConfig
 from sae.evaluate import PROPERTY_GROUPS, board_properties, dictionary_metrics
 from sae.runs import EVAL_FIELDS, evaluate_run, feature_page, feature_rows
-from sae.train import SAETrainConfig, train_sae
+from sae.train import train_sae
 
 
 def planted_file(path, atoms, games=300, per_token=3, seed=0):

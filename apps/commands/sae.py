@@ -15,7 +15,8 @@ FEATURE_FIELDS = ["latent", "property", "f1", "fires"]
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from sae.train import SAETrainConfig, train_sae
+    from sae.config import SAETrainConfig
+    from sae.train import train_sae
 
     cfg = SAETrainConfig(
         hook=args.hook,
@@ -93,21 +94,24 @@ def add_commands(sub: Any) -> None:
         p.set_defaults(func=func)
         return p
 
+    from sae.config import SAETrainConfig
+
+    d = SAETrainConfig()
     p = command("train", cmd_train, "train an SAE on one hook's activations (streamed; resumable)")
     model_flags(p)
-    p.add_argument("--hook", default="blocks.6.hook_resid_mid", help="the TransformerLens hook whose activations")
-    p.add_argument("--arch", choices=["topk", "relu"], default="topk")
-    p.add_argument("--latents", type=types.positive_int, default=4096)
-    p.add_argument("--k", type=types.positive_int, default=64, help="topk: latents kept per token")
-    p.add_argument("--l1", type=types.non_negative_float, default=5.0, help="relu: L1 coefficient")
-    p.add_argument("--lr", type=types.positive_float, default=5e-4)
-    p.add_argument("--tokens", type=_count, default=3_000_000, help="training tokens: 3000000, 3M or 500k")
-    p.add_argument("--batch-size", type=types.positive_int, default=256, help="tokens per step")
-    p.add_argument("--chunk-games", type=types.positive_int, default=500, help="games per shuffled chunk")
-    p.add_argument("--checkpoint-every", type=types.positive_int, default=100)
+    p.add_argument("--hook", default=d.hook, help="the TransformerLens hook whose activations")
+    p.add_argument("--arch", choices=["topk", "relu"], default=d.arch)
+    p.add_argument("--latents", type=types.positive_int, default=d.latents)
+    p.add_argument("--k", type=types.positive_int, default=d.k, help="topk: latents kept per token")
+    p.add_argument("--l1", type=types.non_negative_float, default=d.l1, help="relu: L1 coefficient")
+    p.add_argument("--lr", type=types.positive_float, default=d.lr)
+    p.add_argument("--tokens", type=_count, default=d.tokens, help="training tokens: 3000000, 3M or 500k")
+    p.add_argument("--batch-size", type=types.positive_int, default=d.batch_size, help="tokens per step")
+    p.add_argument("--chunk-games", type=types.positive_int, default=d.chunk_games, help="games per shuffled chunk")
+    p.add_argument("--checkpoint-every", type=types.positive_int, default=d.checkpoint_every)
     p.add_argument("--stop-at", type=types.positive_int, default=None, help="stop after this step (resume later)")
-    p.add_argument("--seed", type=types.seed, default=0)
-    p.add_argument("--data", default=None, help="an HDF5 activation file (default: synthetic games through the model)")
+    p.add_argument("--seed", type=types.seed, default=d.seed)
+    p.add_argument("--data", default=d.data, help="an HDF5 activation file (default: synthetic games, the model)")
     p.add_argument("--out", required=True, help="the run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     output_flags(p)
