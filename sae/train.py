@@ -56,6 +56,7 @@ class ActivationChunks:
     def __init__(self, model: torch.nn.Module | None, cfg: SAETrainConfig) -> None:
         self.model, self.cfg = model, cfg
         self.file: h5py.File | None = None
+        self._last: tuple[int, np.ndarray] | None = None
         if cfg.data is not None:
             try:
                 self.file = h5py.File(cfg.data, "r")
@@ -89,9 +90,10 @@ class ActivationChunks:
         return np.concatenate(parts)
 
     def chunk(self, c: int) -> np.ndarray:
-        x = self._raw(c)
-        order = np.random.default_rng([self.cfg.seed, c]).permutation(len(x))
-        return x[order]
+        if self._last is None or self._last[0] != c:  # the one asked again: the chunk that sized the SAE
+            x = self._raw(c)
+            self._last = (c, x[np.random.default_rng([self.cfg.seed, c]).permutation(len(x))])
+        return self._last[1]
 
     def batches(self, chunk: int, batch: int) -> Iterator[tuple[int, int, torch.Tensor]]:
         """``(chunk, batch, x [batch_size, d_in])`` from batch ``batch`` of chunk ``chunk`` on, forever."""
@@ -220,7 +222,7 @@ def train_sae(
     out.mkdir(parents=True, exist_ok=True)
     data = ActivationChunks(model, cfg)
     try:
-        first = data.chunk(0)
+        first = data.chunk(0 if previous is None else previous["chunk"])  # where the stream starts: computed once
         sae = SparseAutoencoder(SAEConfig(first.shape[1], cfg.latents, cfg.arch, cfg.k), seed=cfg.seed).to(device)
         opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
         last_fired = torch.zeros(cfg.latents, dtype=torch.long)
