@@ -133,12 +133,35 @@ def _scale(values: torch.Tensor, clean: float, corrupt: float) -> np.ndarray:
     return delta / (clean - corrupt) if abs(clean - corrupt) > _EPS else delta
 
 
+@dataclass
+class _CleanRun:
+    """What every patching starts from: the pair, the metric, the clean run's metric and its activations at
+    ``hooks`` (``cached[hook]`` [T, ...], the batch axis dropped)."""
+
+    clean: list[int]
+    corrupt: list[int]
+    target: int
+    metric: Callable[[torch.Tensor], torch.Tensor]
+    clean_metric: float
+    cached: dict[str, torch.Tensor]
+    corrupt_tokens: torch.Tensor  # [1, T], on the model's device
+
+
 @torch.no_grad()
 def _clean_run(
-    model: torch.nn.Module, tokens: torch.Tensor, hooks: set[str], metric: Callable
-) -> tuple[float, dict[str, torch.Tensor]]:
-    logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name in hooks)
-    return float(metric(logits)[0]), {h: cache[h][0] for h in hooks}
+    model: torch.nn.Module,
+    clean: str | Sequence[int],
+    corrupt: str | Sequence[int],
+    move: str | int,
+    metric: Metric,
+    hooks: set[str],
+) -> _CleanRun:
+    clean_sq, corrupt_sq, target, token = _inputs(clean, corrupt, move)
+    device = next(model.parameters()).device
+    fn = _metric_fn(metric, token)
+    logits, cache = model.run_with_cache(to_tokens(clean_sq).to(device), names_filter=lambda name: name in hooks)
+    cached = {h: cache[h][0] for h in hooks}
+    return _CleanRun(clean_sq, corrupt_sq, target, fn, float(fn(logits)[0]), cached, to_tokens(corrupt_sq).to(device))
 
 
 @torch.no_grad()
@@ -152,24 +175,20 @@ def activation_patching(
 ) -> Patching:
     """Patch each site of ``sites`` from the clean run into the corrupted one, one patch at a time; the effect on
     the metric of ``move`` at the last position, scaled 0 (corrupted) .. 1 (clean)."""
-    clean_sq, corrupt_sq, target, token = _inputs(clean, corrupt, move)
-    n, H, T = model.cfg.n_layers, model.cfg.n_heads, len(clean_sq)
-    device = next(model.parameters()).device
-    fn = _metric_fn(metric, token)
-    hooks = {site_hook(s, L) for s in sites for L in range(n)}
-    corrupt_tokens = to_tokens(corrupt_sq).to(device)
-    m_clean, cached = _clean_run(model, to_tokens(clean_sq).to(device), hooks, fn)
-    m_corrupt = float(fn(model(corrupt_tokens))[0])
-    result = Patching(clean_sq, corrupt_sq, target, metric, m_clean, m_corrupt)
+    n, H = model.cfg.n_layers, model.cfg.n_heads
+    run = _clean_run(model, clean, corrupt, move, metric, {site_hook(s, L) for s in sites for L in range(n)})
+    T = len(run.clean)
+    m_corrupt = float(run.metric(model(run.corrupt_tokens))[0])
+    result = Patching(run.clean, run.corrupt, run.target, metric, run.clean_metric, m_corrupt)
     for site in sites:
         width = H if site == "head" else T  # what one layer's patches range over
-        batch = corrupt_tokens.expand(n * width, T)
+        batch = run.corrupt_tokens.expand(n * width, T)
 
         def patcher(layer: int, site: str = site, width: int = width) -> Callable[[torch.Tensor, Any], torch.Tensor]:
-            return lambda act, hook: _patch_layer(act, cached[site_hook(site, layer)], site, layer, width)
+            return lambda act, hook: _patch_layer(act, run.cached[site_hook(site, layer)], site, layer, width)
 
         logits = model.run_with_hooks(batch, fwd_hooks=[(site_hook(site, L), patcher(L)) for L in range(n)])
-        result.grids[site] = _scale(fn(logits), m_clean, m_corrupt).reshape(n, width)
+        result.grids[site] = _scale(run.metric(logits), run.clean_metric, m_corrupt).reshape(n, width)
     return result
 
 
@@ -200,26 +219,23 @@ def patched_effect(
     """One patch of several positions (or heads) at once: the corrupted run with ``site`` of block ``layer``
     taken from the clean run at ``positions`` (all by default; for ``head``: ``heads`` at every position, all by
     default), scaled 0 (corrupted) .. 1 (clean)."""
-    clean_sq, corrupt_sq, _, token = _inputs(clean, corrupt, move)
-    device = next(model.parameters()).device
-    fn = _metric_fn(metric, token)
     name = site_hook(site, layer)
-    m_clean, cached = _clean_run(model, to_tokens(clean_sq).to(device), {name}, fn)
-    corrupt_tokens = to_tokens(corrupt_sq).to(device)
-    m_corrupt = float(fn(model(corrupt_tokens))[0])
-    index = list(range(model.cfg.n_heads if site == "head" else len(clean_sq)))
+    run = _clean_run(model, clean, corrupt, move, metric, {name})
+    m_corrupt = float(run.metric(model(run.corrupt_tokens))[0])
+    index = list(range(model.cfg.n_heads if site == "head" else len(run.clean)))
     chosen = list(heads if site == "head" and heads is not None else positions if positions is not None else index)
+    clean_act = run.cached[name]
 
     def patch(act: torch.Tensor, hook: Any) -> torch.Tensor:
         act = act.clone()
         if site == "head":
-            act[0, :, chosen] = cached[name][:, chosen]
+            act[0, :, chosen] = clean_act[:, chosen]
         else:
-            act[0, chosen] = cached[name][chosen]
+            act[0, chosen] = clean_act[chosen]
         return act
 
-    value = fn(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)]))
-    return float(_scale(value, m_clean, m_corrupt)[0])
+    value = run.metric(model.run_with_hooks(run.corrupt_tokens, fwd_hooks=[(name, patch)]))
+    return float(_scale(value, run.clean_metric, m_corrupt)[0])
 
 
 def attribution_patching(
@@ -233,12 +249,9 @@ def attribution_patching(
     """The gradient approximation of ``activation_patching``: each patch's effect estimated as the metric's
     gradient at the corrupted run times (clean - corrupted activation), from one forward and one backward pass.
     Exact where the metric is linear in the patched activation."""
-    clean_sq, corrupt_sq, target, token = _inputs(clean, corrupt, move)
     n = model.cfg.n_layers
-    device = next(model.parameters()).device
-    fn = _metric_fn(metric, token)
     hooks = {site_hook(s, L) for s in sites for L in range(n)}
-    m_clean, cached = _clean_run(model, to_tokens(clean_sq).to(device), hooks, fn)
+    run = _clean_run(model, clean, corrupt, move, metric, hooks)
     held: dict[str, torch.Tensor] = {}
 
     def keeper(name: str) -> Callable[[torch.Tensor, Any], torch.Tensor]:
@@ -250,23 +263,21 @@ def attribution_patching(
         return keep
 
     with torch.enable_grad():
-        logits = model.run_with_hooks(
-            to_tokens(corrupt_sq).to(device), fwd_hooks=[(h, keeper(h)) for h in sorted(hooks)]
-        )
-        value = fn(logits)[0]
+        logits = model.run_with_hooks(run.corrupt_tokens, fwd_hooks=[(h, keeper(h)) for h in sorted(hooks)])
+        value = run.metric(logits)[0]
         value.backward()
     model.zero_grad(set_to_none=True)
     m_corrupt = float(value.detach())
-    result = Patching(clean_sq, corrupt_sq, target, metric, m_clean, m_corrupt, method="attribution")
+    result = Patching(run.clean, run.corrupt, run.target, metric, run.clean_metric, m_corrupt, method="attribution")
     for site in sites:
         grid = []
         for L in range(n):
             name = site_hook(site, L)
             act = held[name]
-            estimate = act.grad[0] * (cached[name] - act.detach()[0])  # [T, d] or [T, heads, d_head]
+            estimate = act.grad[0] * (run.cached[name] - act.detach()[0])  # [T, d] or [T, heads, d_head]
             grid.append(estimate.sum((0, 2)) if site == "head" else estimate.sum(-1))
         values = torch.stack(grid).double().cpu().numpy()  # [n, width]: estimated changes of the metric
-        scale = m_clean - m_corrupt
+        scale = run.clean_metric - m_corrupt
         result.grids[site] = values / scale if abs(scale) > _EPS else values
     return result
 
