@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from othello.engine.notation import SQUARE_NAMES, TOKEN_TO_SQUARE
 from othello.errors import ConfigError
-from othello.model.tokens import model_inputs
+from othello.model.tokens import model_inputs, top_moves
 from probes.activations import iter_activations
 from probes.targets import board_labels
 
@@ -288,9 +288,7 @@ def neuron_profiles(
 def top1_legal_rate(logits: torch.Tensor, legal: np.ndarray, valid: np.ndarray) -> tuple[int, int]:
     """(positions whose top move is legal, positions) for logits ``[G, 59, 61]``, legal ``[G, 59, 64]`` and the
     positions to count ``[G, 59]``."""
-    logits = logits.float().clone()
-    logits[..., 0] = -float("inf")  # padding is never a move
-    top = TOKEN_TO_SQUARE[logits.argmax(-1).cpu().numpy()]  # [G, 59] squares
+    top = TOKEN_TO_SQUARE[top_moves(logits).cpu().numpy()]  # [G, 59] squares
     hit = np.take_along_axis(legal, top[..., None].astype(np.int64), -1)[..., 0] == 1
     return int((hit & valid).sum()), int(valid.sum())
 

@@ -27,6 +27,7 @@ __all__ = [
     "pad_prefixes",
     "legal_token_mask",
     "move_logits",
+    "top_moves",
     "square_probabilities",
     "move_probabilities",
     "position_labels",
@@ -79,6 +80,12 @@ def move_logits(model: torch.nn.Module, moves: np.ndarray, batch_size: int = 512
         tokens = model_inputs(moves[a : a + batch_size]).to(device)
         out.append(model(tokens).float().cpu())
     return torch.cat(out) if out else torch.empty(0, N_CTX, 61)
+
+
+def top_moves(logits: torch.Tensor) -> torch.Tensor:
+    """The predicted move's token ``[...]`` from next-move logits ``[..., 61]``: the argmax, padding (token 0)
+    never chosen."""
+    return logits[..., 1:].argmax(-1) + 1
 
 
 def square_probabilities(logits: torch.Tensor) -> np.ndarray:

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from othello.engine.games import replay
 from othello.engine.notation import N_CTX
-from othello.model.tokens import legal_token_mask, move_logits
+from othello.model.tokens import legal_token_mask, move_logits, top_moves
 
 __all__ = ["evaluate", "evaluate_dataset", "legal_move_scores", "legal_set_errors"]
 
@@ -25,11 +25,10 @@ def legal_move_scores(logits: torch.Tensor, legal_tokens: torch.Tensor, mask: to
     predictions, N = the number of legal moves; count false positives + false negatives.
     """
     logits, legal_tokens = logits[mask], legal_tokens[mask]
-    logits = logits.clone()
-    logits[:, 0] = -float("inf")  # padding is never a move
-    top1 = logits.argmax(-1)
+    top1 = top_moves(logits)
     top1_legal = legal_tokens.gather(1, top1[:, None])[:, 0].float()
-    errors = torch.from_numpy(legal_set_errors(logits.numpy(), legal_tokens.numpy())).float()
+    # over the 60 moves: padding is never a move
+    errors = torch.from_numpy(legal_set_errors(logits[:, 1:].numpy(), legal_tokens[:, 1:].numpy())).float()
     return {
         "positions": int(mask.sum()),
         "top1_legal": float(top1_legal.mean()) if len(top1) else float("nan"),
