@@ -13,7 +13,6 @@ from typing import Literal
 
 import numpy as np
 
-from othello.engine.games import replay
 from othello.engine.notation import N_CTX
 from othello.errors import ConfigError
 
@@ -52,6 +51,8 @@ def board_labels(moves: np.ndarray, labelling: Labelling) -> np.ndarray:
     if labelling not in CLASSES:
         raise ConfigError(f"unknown labelling {labelling!r}; choose from {', '.join(CLASSES)}")
     moves = np.asarray(moves)[:, :N_CTX]
+    from othello.engine.games import replay  # here: the CLI reads CLASSES without loading the kernels (numba)
+
     r = replay(moves, _REPLAYED[labelling])
     exists = (moves >= 0)[:, :, None]
     if labelling == "colour":

@@ -128,5 +128,5 @@ def test_the_parser_and_its_defaults_need_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, apps.cli; apps.cli.build_parser(); print(sorted({'torch', 'h5py'} & set(sys.modules)))"
+    code = "import sys, apps.cli; apps.cli.build_parser(); print(sorted({'torch', 'h5py', 'numba'} & set(sys.modules)))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
