@@ -167,6 +167,15 @@ def test_evaluate_run_gives_the_table_and_its_baselines(tiny_run):
     sae, _ = load_sae(folder)
     page = feature_page(model, sae, "blocks.1.hook_resid_mid", rows[0]["latent"], folder, games=8)
     assert len(page["f1"]["mine"]) == 64 and len(page["decoder_cosine"]["mine_dir"]) == 64
+    from views.sae import plot_feature
+
+    def drawn(fig):
+        return sum(ax.axison for ax in fig.axes if ax.get_label() != "<colorbar>")
+
+    shown = min(3, len(page["examples"]))
+    assert drawn(plot_feature(page)) == 5 + 2 + shown  # F1 maps, the two cosine maps, the top boards
+    bare = {**page, "f1": None, "decoder_cosine": None}  # an SAE not evaluated, at a hook no probe reads
+    assert drawn(plot_feature(bare)) == shown
     with pytest.raises(Exception, match="no latent"):
         feature_page(model, sae, "blocks.1.hook_resid_mid", 9999, folder, games=8)
 

@@ -3,6 +3,8 @@
 - ``plots``: matplotlib figures (boards with discs and heatmaps, accuracy by layer, intervention panels, curves).
 - ``tables``: the tables the commands print and the report draws as HTML (probes, interventions, evaluation).
 - ``position``: one position as text and JSON (the board, next-move probabilities, a read-out, an edit).
+- ``circuits``: a neuron's page, rule shares, head classes, patching grids, logit attribution.
+- ``sae``: an SAE latent's page (F1 maps, decoder against the probe directions, top positions).
 """
 
 from othello._lazy import lazy_exports
@@ -22,5 +24,15 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "probe_readout_discs",
         ],
         "views.tables": ["edit_scope", "render_text", "probe_grid", "intervention_grid"],
+        "views.circuits": [
+            "plot_neuron",
+            "plot_neuron_examples",
+            "plot_rule_share",
+            "plot_head_classes",
+            "plot_attention_pattern",
+            "plot_patching",
+            "plot_logit_attribution",
+        ],
+        "views.sae": ["plot_feature"],
     },
 )
