@@ -1,6 +1,7 @@
 """Sparse-autoencoder speed and memory on the shipped model, each beside a baseline measured in the same run.
 
     .venv/bin/python benchmarks/sae_speed.py [--model models/small8] [--steps 10] [--memory-tokens 50000]
+                                             [--eval-only] [--memory-only]
 
 - training throughput of the first round's shape (4,096 latents, k 32, batches of 4,096 tokens at
   blocks.6.hook_resid_mid): the activations (the model run up to the hook, against the whole forward pass), the SAE
@@ -58,6 +59,14 @@ def peak_memory(tokens: int) -> float:
     return int(out.split()[-1]) / 1024
 
 
+def evaluation_time(model: torch.nn.Module, games: int) -> None:
+    moves = random_games(games, SAE_SEED)
+    sae = SparseAutoencoder(SAEConfig(256, 4096, "topk", 32))
+    t = time.perf_counter()
+    evaluate_sae(model, sae, HOOK, moves)
+    print(f"evaluation table, {games} games: {time.perf_counter() - t:.0f} s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
@@ -65,6 +74,7 @@ def main() -> None:
     parser.add_argument("--eval-games", type=int, default=1000)
     parser.add_argument("--memory-tokens", type=int, default=50_000)
     parser.add_argument("--memory-only", action="store_true")
+    parser.add_argument("--eval-only", action="store_true", help="only the evaluation table")
     args = parser.parse_args()
     if args.memory_only:
         small, large = peak_memory(args.memory_tokens), peak_memory(10 * args.memory_tokens)
@@ -72,6 +82,9 @@ def main() -> None:
         return
     model = load_model(args.model)
     print(f"torch threads {torch.get_num_threads()}", flush=True)
+    if args.eval_only:
+        evaluation_time(model, args.eval_games)
+        return
 
     tokens = model_inputs(random_games(250, SAE_SEED, first_index=20_000))
     n_tokens = int((tokens > 0).sum())
@@ -118,11 +131,7 @@ def main() -> None:
         f"training, activations and steps together: {together:,.0f} tokens/s (5M tokens: {5e6 / together / 60:.0f} min)"
     )
 
-    moves = random_games(args.eval_games, SAE_SEED)
-    sae = SparseAutoencoder(SAEConfig(256, 4096, "topk", 32))
-    t = time.perf_counter()
-    evaluate_sae(model, sae, HOOK, moves)
-    print(f"evaluation table, {args.eval_games} games: {time.perf_counter() - t:.0f} s", flush=True)
+    evaluation_time(model, args.eval_games)
 
     small, large = peak_memory(args.memory_tokens), peak_memory(10 * args.memory_tokens)
     print(

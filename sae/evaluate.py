@@ -33,9 +33,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from othello.model.tokens import model_inputs
-from othello.train.evaluation import evaluate
-from othello.train.loop import next_move_loss
+from othello.engine.games import replay
+from othello.engine.notation import N_CTX
+from othello.model.tokens import legal_token_mask, model_inputs, move_logits
+from othello.train.evaluation import legal_move_scores
+from othello.train.loop import loss_of_logits
 from probes.targets import board_labels
 from sae.autoencoder import SparseAutoencoder
 
@@ -249,14 +251,15 @@ def downstream_metrics(
     def ablated(act: torch.Tensor) -> torch.Tensor:
         return mean[: act.shape[1]].to(act.device, act.dtype).expand_as(act).clone()
 
+    legal = torch.from_numpy(legal_token_mask(replay(moves[:, :N_CTX], ("legal",)).legal)).reshape(-1, 61)
+    has_next = torch.from_numpy(moves[:, 1 : N_CTX + 1] >= 0).reshape(-1)
     out: dict[str, Any] = {}
     for name, fn in (("clean", None), ("sae", spliced), ("ablated", ablated)):
         hooks = [] if fn is None else [(hook, lambda act, hook, fn=fn: fn(act))]  # noqa: B023
         with model.hooks(fwd_hooks=hooks):
-            scores = evaluate(model, moves)
-            loss = next_move_loss(model, moves)
-        out[f"top1_legal_{name}"] = scores["top1_legal"]
-        out[f"loss_{name}"] = loss
+            logits = move_logits(model, moves)  # one pass gives both scores
+        out[f"top1_legal_{name}"] = legal_move_scores(logits.reshape(-1, 61), legal, has_next)["top1_legal"]
+        out[f"loss_{name}"] = float(loss_of_logits(logits, moves))
     gap = out["loss_ablated"] - out["loss_clean"]
     out["loss_recovered"] = (out["loss_ablated"] - out["loss_sae"]) / gap if abs(gap) > 1e-9 else None
     out["top1_legal"] = out["top1_legal_sae"]

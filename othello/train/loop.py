@@ -50,6 +50,7 @@ __all__ = [
     "TrainResult",
     "init_weights",
     "loss_on",
+    "loss_of_logits",
     "lr_at",
     "position_weights",
     "soft_targets",
@@ -102,7 +103,14 @@ def loss_on(
 ) -> torch.Tensor:
     """Cross-entropy of the next move over real positions of games ``[B, 60]``, averaged with
     ``position_weights`` (a plain mean when ``pass_weight`` is 1)."""
-    logits = model(model_inputs(moves).to(device))
+    return loss_of_logits(model(model_inputs(moves).to(device)), moves, soft, pass_weight)
+
+
+def loss_of_logits(
+    logits: torch.Tensor, moves: np.ndarray, soft: bool = False, pass_weight: float = 1.0
+) -> torch.Tensor:
+    """``loss_on`` from logits already computed: ``logits`` ``[B, 59, 61]`` of games ``moves`` ``[B, 60]``."""
+    device = logits.device
     logits = logits.float()  # the loss in fp32 whatever the autocast dtype
     if soft:
         target, mask = soft_targets(moves)
