@@ -587,11 +587,14 @@ def test_sigterm_stops_cleanly_and_removes_the_temporary(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + 60
-    while not list(tmp_path.glob(".g.h5.tmp-*")) and time.time() < deadline:
-        time.sleep(0.1)  # wait until it writes
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
+    try:
+        deadline = time.time() + 60
+        while not list(tmp_path.glob(".g.h5.tmp-*")) and time.time() < deadline:
+            time.sleep(0.1)  # wait until it writes
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()  # a command that ignored the stop must not go on generating beside the rest of the suite
     assert process.returncode == 130 and "stopped" in err and "Traceback" not in err, err
     assert not out.exists() and not list(tmp_path.glob(".g.h5.tmp-*"))
 
