@@ -41,24 +41,27 @@ def stops_on_sigterm() -> Iterator[None]:
     Python runs a signal handler at whatever line comes next, and that line may be inside a callback whose
     exceptions are printed and dropped (a ctypes callback while numba compiles, a finaliser): the stop would be
     lost and the command run to the end. A dropped stop is raised again a moment later, from SIGALRM, once the
-    callback has returned."""
+    callback has returned (where there is SIGALRM: not on Windows)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    alarm = hasattr(signal, "setitimer")
     previous_hook = sys.unraisablehook
 
     def raise_again(unraisable: sys.UnraisableHookArgs) -> None:
-        if isinstance(unraisable.exc_value, (Terminated, KeyboardInterrupt)):
+        if alarm and isinstance(unraisable.exc_value, (Terminated, KeyboardInterrupt)):
             signal.setitimer(signal.ITIMER_REAL, 0.05)
         else:
             previous_hook(unraisable)
 
-    previous = {number: signal.signal(number, _terminate) for number in (signal.SIGTERM, signal.SIGALRM)}
+    numbers = (signal.SIGTERM, signal.SIGALRM) if alarm else (signal.SIGTERM,)
+    previous = {number: signal.signal(number, _terminate) for number in numbers}
     sys.unraisablehook = raise_again
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         sys.unraisablehook = previous_hook
         for number, handler in previous.items():
             signal.signal(number, handler)
