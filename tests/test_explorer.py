@@ -284,6 +284,51 @@ def test_the_page_in_headless_chromium(server, tmp_path):
     assert data[:4] == b"\x89PNG" and len(data) > 50_000
 
 
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium found (Debian: apt-get install chromium)")
+def test_the_notebook_widget_in_headless_chromium(backend):
+    """The widget's module rendered in Chromium against a stand-in for anywidget's model (get / set / on /
+    save_changes, with set firing change events as anywidget's does): the boards and the layer strip are drawn from
+    the Python side's ``result``; clicks on the board and on the strip set the traits; a layer set from Python
+    redraws the read-out."""
+    from playwright.sync_api import sync_playwright
+
+    from apps.explorer.widget import Explorer
+
+    w = Explorer(backend=backend, moves=GAME)
+    state = {name: getattr(w, name) for name in ("moves", "edits", "labelling", "site", "layer", "result", "error")}
+    layers = [p["layer"] for p in w.result["probes"] if p["site"] == w.site]
+    start = """async ([esm, state]) => {
+        const handlers = {};
+        window.saved = 0;
+        window.state = state;
+        const model = {
+            get: (k) => state[k],
+            set: (k, v) => { state[k] = v; (handlers["change:" + k] || []).forEach((f) => f()); },
+            on: (event, f) => { (handlers[event] ||= []).push(f); },
+            save_changes: () => { window.saved += 1; },
+        };
+        window.model = model;
+        const url = URL.createObjectURL(new Blob([esm], { type: "text/javascript" }));
+        (await import(url)).default.render({ model, el: document.getElementById("root") });
+    }"""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.set_content("<div id='root'></div>")
+        page.evaluate(start, [Explorer._esm, state])
+        title = lambda: page.text_content("svg[data-view='probe'] text")  # noqa: E731
+        assert page.eval_on_selector_all("figure[data-layer]", "e => e.map(f => +f.dataset.layer)") == layers
+        assert f"layer {layers[-1]} " in title()  # layer -1: the last
+        page.click(f"figure[data-layer='{layers[1]}']")
+        assert page.evaluate("window.state.layer") == layers[1] and f"layer {layers[1]} " in title()
+        page.evaluate(f"window.model.set('layer', {layers[0]})")  # as a change from Python arrives
+        assert f"layer {layers[0]} " in title()
+        legal = w.result["legal"][0]
+        page.click(f"svg[data-view='board'] [data-square='{legal}']")
+        assert page.evaluate("window.state.moves") == f"{GAME} {legal}" and page.evaluate("window.saved") == 2
+        browser.close()
+
+
 def test_edit_layers_are_read_by_the_command_line_parser(client):
     r = client.post("/api/analyze", json={"moves": GAME, "edits": [{"square": "d4"}], "layers": "2-1"})
     assert r.status_code == 400 and "LOW-HIGH" in r.json()["detail"]

@@ -2,6 +2,7 @@
 
 >>> w = Explorer(load_model())          # displayed by the cell
 >>> w.moves = "f5 d6 c3 d3"             # play from Python; clicks on the board play too
+>>> w.layer = 5                         # the read-out drawn large; clicks on the layer strip set it too
 >>> w.edits = [{"square": "e4", "op": "flip"}]
 >>> w.result["edited"]["error_after"]
 """

@@ -1,4 +1,5 @@
-// The notebook widget (anywidget): the page's board, read-out and edit views, drawn from the synced `result`.
+// The notebook widget (anywidget): the page's board, layer strip, read-out and edit views, drawn from the synced
+// `result`; the layer and site traits choose the read-out, from Python or by a click on the strip.
 // board.js is prepended to this file when the widget is built, so drawBoard and friends are in scope here.
 
 function render({ model, el: root }) {
@@ -6,10 +7,13 @@ function render({ model, el: root }) {
   const status = document.createElement("div");
   const row = document.createElement("div");
   row.style.display = "flex"; row.style.gap = "1em"; row.style.flexWrap = "wrap";
-  const boards = ["board", "probe", "edited"].map(() => el("svg", {}));
+  const boards = ["board", "probe", "edited"].map((view) => el("svg", { "data-view": view }));
   boards.forEach((b) => row.appendChild(b));
+  const strip = document.createElement("div");  // every layer's read-out, small: click one to draw it large
+  strip.style.cssText = "display:flex;gap:4px;flex-wrap:wrap;margin-top:6px";
   root.appendChild(status);
   root.appendChild(row);
+  root.appendChild(strip);
 
   function draw() {
     const r = model.get("result") || {};
@@ -30,7 +34,23 @@ function render({ model, el: root }) {
     const site = model.get("site");
     const rows = (r.probes || []).filter((p) => p.site === site);
     const p = rows.find((q) => q.layer === layer) || rows[rows.length - 1];
-    if (p) {
+    strip.replaceChildren();
+    for (const q of rows) {
+      const fig = document.createElement("figure");
+      fig.dataset.layer = q.layer;
+      fig.style.cssText = "margin:0;cursor:pointer;text-align:center;font-size:.75em;border:2px solid " +
+        (q === p ? "#ff8c00" : "transparent");
+      drawBoard(el("svg", {}, fig), { discs: readoutDiscs(q.read, r.next_mover), marked: q.misread, size: 96,
+        attr: "data-mini-square" });
+      const cap = document.createElement("figcaption");
+      cap.textContent = `layer ${q.layer}: ${(100 * q.accuracy).toFixed(0)} %`;
+      fig.appendChild(cap);
+      fig.addEventListener("click", () => { model.set("layer", q.layer); model.save_changes(); });
+      strip.appendChild(fig);
+    }
+    if (!p) {
+      while (boards[1].firstChild) boards[1].removeChild(boards[1].firstChild);  // no read-out before a move
+    } else {
       drawBoard(boards[1], { discs: readoutDiscs(p.read, r.next_mover), marked: p.misread, attr: "data-probe-square", size: 300,
         title: `read-out, layer ${p.layer} (${p.site}): ${(100 * p.accuracy).toFixed(0)} %`,
         onClick: (sq) => {
@@ -52,8 +72,7 @@ function render({ model, el: root }) {
     status.textContent = (error ? `error: ${error}  ` : "") + `moves: ${model.get("moves") || "(none)"}` +
       (model.get("edits").length ? `; edits: ${model.get("edits").map((e) => e.op + " " + e.square).join(", ")}` : "");
   }
-  model.on("change:result", draw);
-  model.on("change:error", draw);
+  for (const name of ["result", "error", "layer", "site"]) model.on(`change:${name}`, draw);
   draw();
 }
 
