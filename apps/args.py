@@ -130,6 +130,14 @@ def non_negative_float(text: str) -> float:
     return _float(text, positive=False)
 
 
+def head_id(text: str) -> tuple[int, int]:
+    """``"2.5"`` -> (2, 5): block 2's head 5, as heads are named everywhere (``--pattern``, the widget's ``head``)."""
+    layer, dot, head = text.partition(".")
+    if not dot or not layer.isdigit() or not head.isdigit():
+        raise _fail(f"{text!r}: write a head as LAYER.HEAD, like 2.5")
+    return int(layer), int(head)
+
+
 def model_override(text: str) -> tuple[str, object]:
     """``--set n_layers=6``: a model config field and its value, converted to the field's type."""
     from othello.errors import ConfigError

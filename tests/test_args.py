@@ -11,6 +11,7 @@ def test_ranges_lists_and_windows():
     assert types.int_range("1-2,5") == (1, 2, 5) and types.int_range("7") == (7,)
     assert types.window("5-53") == slice(5, 54) and types.window("7") == slice(7, 8)
     assert types.number_list("1,2,4") == (1.0, 2.0, 4.0)
+    assert types.head_id("2.5") == (2, 5)
     assert types.choice_list(("a", "b"))("b,a") == ("b", "a")
     for parse, bad in (
         (types.int_range, "4-2"),
@@ -25,6 +26,8 @@ def test_ranges_lists_and_windows():
         (types.non_negative_int, "-3"),
         (types.positive_float, "inf"),
         (types.seed, str(2**64)),
+        (types.head_id, "2"),
+        (types.head_id, "2.-1"),
     ):
         with pytest.raises(argparse.ArgumentTypeError):
             parse(bad)

@@ -187,6 +187,12 @@ def test_widget_state_is_read_and_set_from_python(backend):
     assert w.result["legal"] == ["d3", "c4", "f5", "e6"] and w.error == ""
     w.moves = GAME
     assert w.result["next_mover"] == "white" and len(w.result["probes"]) == 5
+    w.head = "1.0"
+    assert w.attention["labels"] == GAME.split() and len(w.attention["pattern"]) == 5 and w.error == ""
+    w.head = "9.0"
+    assert w.attention == {} and "no head 9.0" in w.error
+    w.head = ""
+    assert w.error == ""  # a head's error goes with it
     w.edits = [{"square": "d4", "op": "flip"}]
     assert "edited" in w.result and w.result["edited"]["board"]["d4"] != w.result["board"]["d4"]
     w.moves = "f5 f5"
@@ -288,14 +294,15 @@ def test_the_page_in_headless_chromium(server, tmp_path):
 def test_the_notebook_widget_in_headless_chromium(backend):
     """The widget's module rendered in Chromium against a stand-in for anywidget's model (get / set / on /
     save_changes, with set firing change events as anywidget's does): the boards and the layer strip are drawn from
-    the Python side's ``result``; clicks on the board and on the strip set the traits; a layer set from Python
-    redraws the read-out."""
+    the Python side's ``result``, the head's pattern from its ``attention``; clicks on the board and on the strip
+    set the traits; a layer set from Python redraws the read-out."""
     from playwright.sync_api import sync_playwright
 
     from apps.explorer.widget import Explorer
 
-    w = Explorer(backend=backend, moves=GAME)
-    state = {name: getattr(w, name) for name in ("moves", "edits", "labelling", "site", "layer", "result", "error")}
+    w = Explorer(backend=backend, moves=GAME, head="1.0")
+    names = ("moves", "edits", "labelling", "site", "layer", "result", "attention", "error")
+    state = {name: getattr(w, name) for name in names}
     layers = [p["layer"] for p in w.result["probes"] if p["site"] == w.site]
     start = """async ([esm, state]) => {
         const handlers = {};
@@ -319,6 +326,7 @@ def test_the_notebook_widget_in_headless_chromium(backend):
         title = lambda: page.text_content("svg[data-view='probe'] text")  # noqa: E731
         assert page.eval_on_selector_all("figure[data-layer]", "e => e.map(f => +f.dataset.layer)") == layers
         assert f"layer {layers[-1]} " in title()  # layer -1: the last
+        assert page.eval_on_selector_all("svg[data-view='attention'] rect", "e => e.length") == 5 * 6 // 2  # q >= k
         page.click(f"figure[data-layer='{layers[1]}']")
         assert page.evaluate("window.state.layer") == layers[1] and f"layer {layers[1]} " in title()
         page.evaluate(f"window.model.set('layer', {layers[0]})")  # as a change from Python arrives

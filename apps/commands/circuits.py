@@ -231,13 +231,6 @@ def cmd_patch(args: argparse.Namespace) -> None:
             print(f"  {r['site']:>9} {where}: {r['effect']:+.3f}")
 
 
-def _head(text: str) -> tuple[int, int]:
-    layer, dot, head = text.partition(".")
-    if not dot or not layer.isdigit() or not head.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r}: write a head as LAYER.HEAD, like 2.5")
-    return int(layer), int(head)
-
-
 def add_commands(sub: Any) -> None:
     """Add this family's commands to the subparsers ``sub``."""
     p = command(sub, "neurons", cmd_neurons, "every MLP neuron of a layer: rules, R^2, probe-subspace share")
@@ -266,7 +259,7 @@ def add_commands(sub: Any) -> None:
     p = command(sub, "heads", cmd_heads, "classify every attention head (mine / theirs / last / other)")
     model_flags(p)
     p.add_argument("--games", type=types.positive_int, default=500)
-    p.add_argument("--pattern", type=_head, default=None, help="instead: one head's pattern over --game, as L.H")
+    p.add_argument("--pattern", type=types.head_id, default=None, help="instead: one head's pattern over --game (L.H)")
     p.add_argument("--game", default=None, help="the move prefix for --pattern")
     p.add_argument("--out", default=None, help="folder for head_rows.json, head_table.csv and the figures")
     output_flags(p)

@@ -3,19 +3,22 @@
 >>> w = Explorer(load_model())          # displayed by the cell
 >>> w.moves = "f5 d6 c3 d3"             # play from Python; clicks on the board play too
 >>> w.layer = 5                         # the read-out drawn large; clicks on the layer strip set it too
+>>> w.head = "1.3"                      # head 3 of block 1: its attention pattern over the game (w.attention)
 >>> w.edits = [{"square": "e4", "op": "flip"}]
 >>> w.result["edited"]["error_after"]
 """
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import anywidget
 import traitlets
 
+from apps.args import head_id
 from apps.explorer.server import STATIC
-from apps.explorer.service import AnalyzeRequest, ExplorerBackend
+from apps.explorer.service import AnalyzeRequest, AttentionRequest, ExplorerBackend
 from othello.errors import OthelloError
 
 __all__ = ["Explorer"]
@@ -34,7 +37,9 @@ class Explorer(anywidget.AnyWidget):
     method = traitlets.Unicode("linear").tag(sync=True)
     writes = traitlets.Unicode("board as read").tag(sync=True)
     edit_layers = traitlets.Unicode("").tag(sync=True)  # "" : the tested default
+    head = traitlets.Unicode("").tag(sync=True)  # "L.H": that head's pattern over the game; "": none
     result = traitlets.Dict().tag(sync=True)
+    attention = traitlets.Dict().tag(sync=True)  # /api/attention's answer for ``head``, or {}
     error = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, model: Any = None, backend: ExplorerBackend | None = None, **state: Any) -> None:
@@ -43,9 +48,12 @@ class Explorer(anywidget.AnyWidget):
 
             backend = ExplorerBackend(model if model is not None else load_model())
         self._backend = backend
+        self._errors = {"analyze": "", "attention": ""}  # each view's own, so that one's success clears only its own
         super().__init__(**state)
         self.observe(self._update, names=["moves", "edits", "labelling", "method", "writes", "edit_layers"])
+        self.observe(self._update_attention, names=["moves", "head"])
         self._update()
+        self._update_attention()
 
     def _update(self, change: Any = None) -> None:
         try:
@@ -58,6 +66,20 @@ class Explorer(anywidget.AnyWidget):
                 layers=self.edit_layers or None,
             )
             self.result = self._backend.analyze(request)
-            self.error = ""
+            self._show_error("analyze", "")
         except (OthelloError, ValueError) as error:  # pydantic's ValidationError is a ValueError
-            self.error = str(error).splitlines()[0]
+            self._show_error("analyze", str(error))
+
+    def _update_attention(self, change: Any = None) -> None:
+        self.attention, message = {}, ""
+        if self.head and self.moves.strip():
+            try:
+                layer, head = head_id(self.head)
+                self.attention = self._backend.attention(AttentionRequest(moves=self.moves, layer=layer, head=head))
+            except (OthelloError, ValueError, argparse.ArgumentTypeError) as error:
+                message = str(error)
+        self._show_error("attention", message)
+
+    def _show_error(self, view: str, message: str) -> None:
+        self._errors[view] = message.splitlines()[0] if message else ""
+        self.error = self._errors["analyze"] or self._errors["attention"]

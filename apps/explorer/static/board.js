@@ -70,6 +70,29 @@ export function drawBoard(svg, options = {}) {
   return svg;
 }
 
+// A head's attention pattern (`/api/attention`'s answer: labels, pattern[query][key]) into `svg`, queries down,
+// keys across, each weight shaded against the head's largest.
+export function drawPattern(svg, a) {
+  const n = a.labels.length, cell = Math.max(8, Math.min(22, 600 / n)), pad = 34;
+  while (svg.firstChild) svg.removeChild(svg.firstChild);
+  svg.setAttribute("width", pad + n * cell + 4);
+  svg.setAttribute("height", pad + n * cell + 4);
+  svg.setAttribute("xmlns", NS);
+  const peak = Math.max(...a.pattern.flat());
+  a.labels.forEach((label, i) => {
+    el("text", { x: pad - 3, y: pad + (i + 0.7) * cell, "text-anchor": "end", "font-size": Math.min(11, cell) }, svg).textContent = label;
+    el("text", { x: pad + (i + 0.5) * cell, y: pad - 4, "text-anchor": "middle", "font-size": Math.min(11, cell),
+                 transform: `rotate(-60 ${pad + (i + 0.5) * cell} ${pad - 4})` }, svg).textContent = label;
+  });
+  a.pattern.forEach((row, q) => row.forEach((w, k) => {
+    if (k > q) return;
+    const rect = el("rect", { x: pad + k * cell, y: pad + q * cell, width: cell, height: cell, fill: heatColour(w / peak), stroke: "#eee" }, svg);
+    rect.dataset.weight = w;
+    el("title", {}, rect).textContent = `${a.labels[q]} (move ${q + 1}) attends to ${a.labels[k]} (move ${k + 1}): ${w.toFixed(3)}`;
+  }));
+  return svg;
+}
+
 // A probe's read-out as discs: mine / theirs in the colours of the next mover / the other side.
 export function readoutDiscs(read, nextMover) {
   const other = nextMover === "black" ? "white" : "black";

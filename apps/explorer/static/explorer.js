@@ -1,5 +1,5 @@
 // The explorer page: it keeps the position (moves and edits) in the URL and draws what the API returns.
-import { drawBoard, el, heatColour, percentText, readoutDiscs, SQUARES } from "./board.js";
+import { drawBoard, drawPattern, el, heatColour, percentText, readoutDiscs, SQUARES } from "./board.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { moves: [], redo: [], edits: [], layer: null, info: null, result: null, attention: null, menuSquare: null };
@@ -194,24 +194,7 @@ async function showHeads() {
     state.attention = await api("/api/attention", { moves: state.moves.join(" "), layer: Number($("head-layer").value), head: Number($("head-index").value) });
     showError(null);
   } catch (error) { showError(error); return; }
-  const a = state.attention, n = a.labels.length, cell = Math.max(8, Math.min(22, 600 / n)), pad = 34;
-  const svg = $("attention");
-  svg.innerHTML = "";
-  svg.setAttribute("width", pad + n * cell + 4);
-  svg.setAttribute("height", pad + n * cell + 4);
-  svg.setAttribute("xmlns", "http://www.w3.org/2000/svg");
-  const peak = Math.max(...a.pattern.flat());
-  a.labels.forEach((label, i) => {
-    el("text", { x: pad - 3, y: pad + (i + 0.7) * cell, "text-anchor": "end", "font-size": Math.min(11, cell) }, svg).textContent = label;
-    el("text", { x: pad + (i + 0.5) * cell, y: pad - 4, "text-anchor": "middle", "font-size": Math.min(11, cell),
-                 transform: `rotate(-60 ${pad + (i + 0.5) * cell} ${pad - 4})` }, svg).textContent = label;
-  });
-  a.pattern.forEach((row, q) => row.forEach((w, k) => {
-    if (k > q) return;
-    const rect = el("rect", { x: pad + k * cell, y: pad + q * cell, width: cell, height: cell, fill: heatColour(w / peak), stroke: "#eee" }, svg);
-    rect.dataset.weight = w;
-    el("title", {}, rect).textContent = `${a.labels[q]} (move ${q + 1}) attends to ${a.labels[k]} (move ${k + 1}): ${w.toFixed(3)}`;
-  }));
+  drawPattern($("attention"), state.attention);
 }
 
 async function showClasses() {

@@ -1,5 +1,6 @@
-// The notebook widget (anywidget): the page's board, layer strip, read-out and edit views, drawn from the synced
-// `result`; the layer and site traits choose the read-out, from Python or by a click on the strip.
+// The notebook widget (anywidget): the page's board, layer strip, read-out, edit and attention views, drawn from the
+// synced `result` and `attention`; the layer and site traits choose the read-out, from Python or by a click on the
+// strip.
 // board.js is prepended to this file when the widget is built, so drawBoard and friends are in scope here.
 
 function render({ model, el: root }) {
@@ -7,7 +8,7 @@ function render({ model, el: root }) {
   const status = document.createElement("div");
   const row = document.createElement("div");
   row.style.display = "flex"; row.style.gap = "1em"; row.style.flexWrap = "wrap";
-  const boards = ["board", "probe", "edited"].map((view) => el("svg", { "data-view": view }));
+  const boards = ["board", "probe", "edited", "attention"].map((view) => el("svg", { "data-view": view }));
   boards.forEach((b) => row.appendChild(b));
   const strip = document.createElement("div");  // every layer's read-out, small: click one to draw it large
   strip.style.cssText = "display:flex;gap:4px;flex-wrap:wrap;margin-top:6px";
@@ -69,10 +70,13 @@ function render({ model, el: root }) {
     } else {
       while (boards[2].firstChild) boards[2].removeChild(boards[2].firstChild);
     }
+    const a = model.get("attention");
+    if (a && a.labels) drawPattern(boards[3], a);
+    else while (boards[3].firstChild) boards[3].removeChild(boards[3].firstChild);
     status.textContent = (error ? `error: ${error}  ` : "") + `moves: ${model.get("moves") || "(none)"}` +
       (model.get("edits").length ? `; edits: ${model.get("edits").map((e) => e.op + " " + e.square).join(", ")}` : "");
   }
-  for (const name of ["result", "error", "layer", "site"]) model.on(`change:${name}`, draw);
+  for (const name of ["result", "error", "layer", "site", "attention"]) model.on(`change:${name}`, draw);
   draw();
 }
 
