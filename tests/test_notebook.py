@@ -28,5 +28,6 @@ def test_the_tutorial_notebook_runs_top_to_bottom(tmp_path):
     assert not [o for o in outputs if o.output_type == "error"]
     # the figures show inline, once each: the plot functions return them and pyplot never holds them
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    # move probabilities, read-out, accuracy by layer, intervention, a neuron, head classes, patching, an SAE latent
-    assert len(images) == 8
+    # move probabilities, read-out, accuracy by layer, intervention, a neuron, head classes, logit attribution,
+    # patching, an SAE latent
+    assert len(images) == 9
