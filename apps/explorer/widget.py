@@ -71,13 +71,14 @@ class Explorer(anywidget.AnyWidget):
             self._show_error("analyze", str(error))
 
     def _update_attention(self, change: Any = None) -> None:
-        self.attention, message = {}, ""
+        attention, message = {}, ""
         if self.head and self.moves.strip():
             try:
                 layer, head = head_id(self.head)
-                self.attention = self._backend.attention(AttentionRequest(moves=self.moves, layer=layer, head=head))
+                attention = self._backend.attention(AttentionRequest(moves=self.moves, layer=layer, head=head))
             except (OthelloError, ValueError, argparse.ArgumentTypeError) as error:
                 message = str(error)
+        self.attention = attention  # set once: each set is a message to the page
         self._show_error("attention", message)
 
     def _show_error(self, view: str, message: str) -> None:
