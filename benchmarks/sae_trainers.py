@@ -5,7 +5,7 @@
 sae-lens installs only beside TransformerLens 3.9, hence ``.venv-tl3``. Both trainers read the same batches
 (``sae.train.ActivationChunks``: from ``--data``, an activation file written by ``collect_activations(out=...)``, or
 by default a file of synthetic activations of the shipped model's width, sparse combinations of random directions)
-and train a TopK SAE of the default shape (4,096 latents, k 32, batches of 4,096 tokens, Adam, lr 4e-4, AuxK 1/32)
+and train a TopK SAE of the first round's shape (4,096 latents, k 32, batches of 4,096 tokens, Adam, lr 4e-4, AuxK 1/32)
 for ``--steps`` steps; the script prints each one's median tokens/s over ``--repeats`` runs and their ratio.
 """
 
