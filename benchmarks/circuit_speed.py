@@ -21,13 +21,13 @@ import numpy as np
 import torch
 from timing import median_time  # benchmarks/timing.py: scripts here run with this folder on the path
 
-from circuits.neurons import board_features, neuron_profiles
-from circuits.patching import PATCH_SITES, activation_patching, attribution_patching, site_hook
+from othello.circuits.neurons import board_features, neuron_profiles
+from othello.circuits.patching import PATCH_SITES, activation_patching, attribution_patching, site_hook
 from othello.data.seeds import CIRCUITS_SEED
 from othello.engine.games import random_games
 from othello.model.checkpoints import load_model
 from othello.model.tokens import to_tokens
-from probes.activations import collect_activations
+from othello.probes.activations import collect_activations
 
 CLEAN = "f5 d6 c3 d3 c4 f4 f6 f3 e6 e7 d7 c6 b6 c5 b4 e3 f2 c7 d8 f7 g5 e8 g6 h6 b5 a6 h5 g4 c8 h3"
 CORRUPT = "f5 d6 c3 d3 c4 f4 f6 f3 e6 e7 d7 c6 b6 c5 b4 e3 f2 c7 d8 f7 g5 e8 g6 h6 b5 a6 h5 g4 c8 h4"

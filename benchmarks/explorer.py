@@ -25,11 +25,11 @@ def main() -> None:
     import torch
     from fastapi.testclient import TestClient
 
-    from apps.explorer.server import create_app
-    from apps.explorer.service import ExplorerBackend
     from othello.engine.board import real_mover_board
     from othello.engine.games import random_games
     from othello.engine.notation import square_name
+    from othello.explorer.server import create_app
+    from othello.explorer.service import ExplorerBackend
     from othello.model import load_model
 
     torch.set_num_threads(1)  # what othello-gpt explore sets by default (--threads 1)

@@ -32,7 +32,7 @@ if ! $PY -c "import transformer_lens" 2>/dev/null && [ -d .whl ]; then
 else
   export PYTHONPATH=$PWD:${PYTHONPATH:-}
 fi
-CLI="$PY -m apps.cli"
+CLI="$PY -m othello.cli"
 $PY -c "import transformer_lens, othello.model, torch; print('imports ok; torch', torch.__version__, 'cuda', torch.cuda.is_available())" 2>&1 | tee -a "$OUT/session.log" | grep -q "imports ok" || exit 4
 nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null | tee -a "$OUT/session.log"
 

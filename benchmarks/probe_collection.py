@@ -1,5 +1,5 @@
 """Collecting the activations probes are fitted on: one forward pass per layer (before) against one pass for
-every layer at once (``probes.layers``, now), on the same games.
+every layer at once (``othello.probes.layers``, now), on the same games.
 
     .venv/bin/python benchmarks/probe_collection.py [--model models/small8] [--games 2000] [--repeats 3]
 
@@ -15,7 +15,7 @@ import time
 from othello.engine.games import random_games
 from othello.model import residual_hook
 from othello.model.checkpoints import load_model
-from probes.activations import collect_activations
+from othello.probes.activations import collect_activations
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Peak memory of probing as the games grow: a linear probe of one layer of a one-block width-256 model (the shape
 issue 35 measured), fitted on 2,000 and on 20,000 games, each in a fresh process; the default (streamed above
-``probes.layers.STREAM_ABOVE``, held below it) against always held in memory (the way before).
+``othello.probes.layers.STREAM_ABOVE``, held below it) against always held in memory (the way before).
 
     .venv/bin/python benchmarks/probe_memory.py [--games 2000 20000] [--ways default in-memory]
 
@@ -15,10 +15,10 @@ import sys
 
 CHILD = """
 import resource, sys, time
-import probes.layers as layers
+import othello.probes.layers as layers
 from othello.engine.games import random_games
 from othello.model import build_model, preset
-from probes.layers import probe_accuracy_by_layer
+from othello.probes.layers import probe_accuracy_by_layer
 
 games, way = int(sys.argv[1]), sys.argv[2]
 if way == "in-memory":

@@ -26,9 +26,9 @@ from othello.engine.games import random_games
 from othello.model import residual_hook
 from othello.model.checkpoints import load_model
 from othello.model.tokens import move_logits
-from probes.activations import collect_activations
-from probes.fit import ProbeConfig, fit_probe, predict
-from probes.targets import board_labels
+from othello.probes.activations import collect_activations
+from othello.probes.fit import ProbeConfig, fit_probe, predict
+from othello.probes.targets import board_labels
 
 
 def main() -> None:

@@ -27,10 +27,10 @@ from othello.data.seeds import SAE_SEED
 from othello.engine.games import random_games
 from othello.model.checkpoints import load_model
 from othello.model.tokens import model_inputs
-from sae.autoencoder import SparseAutoencoder
-from sae.config import SAEConfig, SAETrainConfig
-from sae.evaluate import evaluate_sae
-from sae.train import _loss, activations_at
+from othello.sae.autoencoder import SparseAutoencoder
+from othello.sae.config import SAEConfig, SAETrainConfig
+from othello.sae.evaluate import evaluate_sae
+from othello.sae.train import _loss, activations_at
 
 HOOK = "blocks.6.hook_resid_mid"
 
@@ -48,7 +48,7 @@ def peak_memory(tokens: int) -> float:
     code = (
         "import resource, tempfile\n"
         "from othello.model import load_model\n"
-        "from sae.config import SAETrainConfig\nfrom sae.train import train_sae\n"
+        "from othello.sae.config import SAETrainConfig\nfrom othello.sae.train import train_sae\n"
         f"cfg = SAETrainConfig(hook={HOOK!r}, latents=1024, k=32, batch_size=4096, tokens={tokens}, "
         "checkpoint_every=10**9)\n"
         "train_sae(load_model(), cfg, tempfile.mkdtemp(), progress=False)\n"

@@ -3,7 +3,8 @@
     .venv-tl3/bin/python benchmarks/sae_trainers.py [--data ACTS.h5 --hook HOOK] [--steps 50] [--repeats 3]
 
 sae-lens installs only beside TransformerLens 3.9, hence ``.venv-tl3``. Both trainers read the same batches
-(``sae.train.ActivationChunks``: from ``--data``, an activation file written by ``collect_activations(out=...)``, or
+(``othello.sae.train.ActivationChunks``: from ``--data``, an activation
+file written by ``collect_activations(out=...)``, or
 by default a file of synthetic activations of the shipped model's width, sparse combinations of random directions)
 and train a TopK SAE of the first round's shape (4,096 latents, k 32, batches of 4,096 tokens, Adam, lr 4e-4, AuxK 1/32)
 for ``--steps`` steps; the script prints each one's median tokens/s over ``--repeats`` runs and their ratio.
@@ -20,8 +21,8 @@ import numpy as np
 import torch
 from timing import median_time  # benchmarks/timing.py: scripts here run with this folder on the path
 
-from sae.config import SAETrainConfig
-from sae.train import ActivationChunks, train_sae
+from othello.sae.config import SAETrainConfig
+from othello.sae.train import ActivationChunks, train_sae
 
 D_IN, LATENTS, K, BATCH, LR = 256, 4096, 32, 4096, 4e-4
 
@@ -108,7 +109,7 @@ def main() -> None:
         ours_s = median_time(lambda: ours(cfg), args.repeats)
         lens_s = median_time(lambda: sae_lens_trainer(cfg), args.repeats)
         print(f"{'trainer':<28}{'seconds':>10}{'tokens/s':>12}")
-        print(f"{'ours (sae.train.train_sae)':<28}{ours_s:>10.1f}{tokens / ours_s:>12,.0f}")
+        print(f"{'ours (othello.sae.train.train_sae)':<28}{ours_s:>10.1f}{tokens / ours_s:>12,.0f}")
         print(f"{'sae-lens SAETrainer':<28}{lens_s:>10.1f}{tokens / lens_s:>12,.0f}")
         print(f"ours / sae-lens speed: {lens_s / ours_s:.2f}x")
 

@@ -14,16 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from circuits.attribution import average_logit_attribution
-from circuits.directions import neuron_weights
-from circuits.heads import head_scores
-from circuits.neurons import neuron_page, neuron_profiles, rule_ablation
-from circuits.patching import activation_patching, attribution_patching, pair_summary, patching_pair
+from othello.circuits.attribution import average_logit_attribution
+from othello.circuits.directions import neuron_weights
+from othello.circuits.heads import head_scores
+from othello.circuits.neurons import neuron_page, neuron_profiles, rule_ablation
+from othello.circuits.patching import activation_patching, attribution_patching, pair_summary, patching_pair
 from othello.data.seeds import CIRCUITS_SEED, EVAL_SEED
 from othello.engine.games import random_games
 from othello.files import write_json
 from othello.model import load_model
-from views.circuits import (
+from othello.views.circuits import (
     plot_head_classes,
     plot_logit_attribution,
     plot_neuron,

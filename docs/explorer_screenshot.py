@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import shutil
 
-from apps.explorer.server import Background, create_app
-from apps.explorer.service import ExplorerBackend
+from othello.explorer.server import Background, create_app
+from othello.explorer.service import ExplorerBackend
 from othello.model import load_model
 
 GAME = "d3c3f5d2c2e3c4b3e2"

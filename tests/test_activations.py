@@ -6,7 +6,7 @@ import torch
 from othello.engine.games import random_games
 from othello.model import build_model, hook_name, preset
 from othello.model.tokens import model_inputs
-from probes.activations import collect_activations
+from othello.probes.activations import collect_activations
 
 
 def test_activations_match_run_with_cache_in_memory_and_on_disk(tmp_path):

@@ -2,8 +2,8 @@ import argparse
 
 import pytest
 
-from apps import args as types
-from apps.cli import build_parser, main
+from othello.cli import args as types
+from othello.cli.entry import build_parser, main
 
 
 def test_ranges_lists_and_windows():
@@ -69,12 +69,12 @@ def test_defaults_are_shown_in_help(capsys):
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch):
-    import apps.commands.world
+    import othello.cli.commands.world
 
     def broken(args):
         raise KeyError("a bug, not bad input")
 
-    monkeypatch.setattr(apps.commands.world, "cmd_show", broken)
+    monkeypatch.setattr(othello.cli.commands.world, "cmd_show", broken)
     with pytest.raises(KeyError):
         main(["show", "f5"])
 
@@ -131,5 +131,8 @@ def test_the_parser_and_its_defaults_need_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, apps.cli; apps.cli.build_parser(); print(sorted({'torch', 'h5py', 'numba'} & set(sys.modules)))"
+    code = (
+        "import sys, othello.cli.entry; othello.cli.entry.build_parser(); "
+        "print(sorted({'torch', 'h5py', 'numba'} & set(sys.modules)))"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"

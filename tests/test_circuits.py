@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from apps.cli import main
-from circuits.attribution import average_logit_attribution, direct_logit_attribution
-from circuits.directions import directions_from_probes, neuron_weights, probe_attribution
-from circuits.heads import attention_scores, classify_head, head_pattern, head_scores, move_makers
-from circuits.neurons import FEATURES, board_features, fit_rules, neuron_page, neuron_profiles, rule_ablation
-from circuits.patching import activation_patching, attribution_patching, patched_effect, patching_agreement
+from othello.circuits.attribution import average_logit_attribution, direct_logit_attribution
+from othello.circuits.directions import directions_from_probes, neuron_weights, probe_attribution
+from othello.circuits.heads import attention_scores, classify_head, head_pattern, head_scores, move_makers
+from othello.circuits.neurons import FEATURES, board_features, fit_rules, neuron_page, neuron_profiles, rule_ablation
+from othello.circuits.patching import activation_patching, attribution_patching, patched_effect, patching_agreement
+from othello.cli.entry import main
 from othello.engine.games import random_games
 from othello.model import build_model, preset, save_model, to_tokens
 from othello.model.tokens import model_inputs
-from probes.fit import LinearProbe
+from othello.probes.fit import LinearProbe
 
 GAME = "f5 d6 c3 d3 c4 f4 f6 f3 e6 e7 d7 c6"
 CORRUPT = "f5 d6 c3 d3 c4 f4 e6 f3 f6 e7 d7 c6"  # two moves swapped: the same discs, another order

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 
-from apps.cli import main
+from othello.cli.entry import main
 from othello.data.datasets import load_moves
 from othello.engine.games import random_games
 from othello.engine.notation import moves_to_string

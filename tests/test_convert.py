@@ -150,7 +150,7 @@ def test_export_to_hooked_round_trips_and_loads_as_a_hooked_transformer(tmp_path
 
     import numpy as np
 
-    from apps.cli import main
+    from othello.cli.entry import main
     from othello.engine.games import random_games
     from othello.model import build_model, preset
     from othello.model.checkpoints import save_model, write_run_config
@@ -193,7 +193,7 @@ def test_export_to_hooked_round_trips_and_loads_as_a_hooked_transformer(tmp_path
 
 
 def test_convert_needs_exactly_one_direction(tmp_path, capsys):
-    from apps.cli import main
+    from othello.cli.entry import main
 
     assert main(["convert", "x.pth", "--out", str(tmp_path / "o")]) == 2
     assert "--layout" in capsys.readouterr().err

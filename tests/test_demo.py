@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from apps.cli import main
+from othello.cli.entry import main
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from apps.explorer.server import Background, create_app
-from apps.explorer.service import ExplorerBackend
 from othello.data.datasets import generate
 from othello.engine.board import Board
 from othello.engine.notation import square_name
+from othello.explorer.server import Background, create_app
+from othello.explorer.service import ExplorerBackend
 from othello.model import build_model, preset
-from probes.fit import ProbeConfig
-from probes.interventions.apply import intervene
-from probes.interventions.edits import EditSetting
+from othello.probes.fit import ProbeConfig
+from othello.probes.interventions.apply import intervene
+from othello.probes.interventions.edits import EditSetting
 
 FAST = ProbeConfig(epochs=1, hidden=16)
 GAME = "f5 d6 c3 d3 c4"
@@ -130,7 +130,7 @@ def test_edit_numbers_equal_the_library(client, backend):
         ({"moves": "f5 z9"}, "z9"),
         ({"moves": "f5 f5"}, "ply 2"),
         ({"moves": " ".join(["f5"] * 61)}, "at most 60"),
-        ({"moves": GAME, "edits": [{"square": "e4"}], "layers": "1-9"}, "unknown layer 3: edits run on layers 1..2"),
+        ({"moves": GAME, "edits": [{"square": "e4"}], "layers": "1-9"}, "'1-9': 9 is out of range: expected 1..2"),
         ({"moves": GAME, "edits": [{"square": "a1"}]}, "a1 is empty"),
         ({"moves": GAME, "edits": [{"square": "q1"}]}, "q1"),
         ({"moves": GAME, "edits": [{"square": "e4"}], "method": "gradient", "writes": "square"}, "whole board"),
@@ -181,7 +181,7 @@ def test_the_page_is_served_with_its_modules(client):
 
 
 def test_widget_state_is_read_and_set_from_python(backend):
-    from apps.explorer.widget import Explorer
+    from othello.explorer.widget import Explorer
 
     w = Explorer(backend=backend)
     assert w.result["legal"] == ["d3", "c4", "f5", "e6"] and w.error == ""
@@ -201,7 +201,7 @@ def test_widget_state_is_read_and_set_from_python(backend):
 
 
 def test_explore_command_parses_its_flags(capsys):
-    from apps.cli import build_parser
+    from othello.cli.entry import build_parser
 
     args = build_parser().parse_args(["explore", "--port", "8123", "--data", "g.h5"])
     assert args.port == 8123 and args.host == "127.0.0.1" and args.data == "g.h5"
@@ -298,7 +298,7 @@ def test_the_notebook_widget_in_headless_chromium(backend):
     set the traits; a layer set from Python redraws the read-out."""
     from playwright.sync_api import sync_playwright
 
-    from apps.explorer.widget import Explorer
+    from othello.explorer.widget import Explorer
 
     w = Explorer(backend=backend, moves=GAME, head="1.0")
     names = ("moves", "edits", "labelling", "site", "layer", "result", "attention", "error")
@@ -343,8 +343,8 @@ def test_edit_layers_are_read_by_the_command_line_parser(client):
 
 
 def test_sae_views(tmp_path):
-    from sae.config import SAETrainConfig
-    from sae.train import train_sae
+    from othello.sae.config import SAETrainConfig
+    from othello.sae.train import train_sae
 
     model = build_model(preset("tiny"))
     run = tmp_path / "sae"

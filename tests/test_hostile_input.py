@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.cli import build_parser, main
+from othello.cli.entry import build_parser, main
 from othello.data.datasets import load_moves
 from othello.data.importers import GameImportError, read_pgn, read_text
 from othello.engine.board import Board
@@ -583,7 +583,7 @@ def test_sigterm_stops_cleanly_and_removes_the_temporary(tmp_path):
 
     out = tmp_path / "g.h5"
     process = subprocess.Popen(
-        [sys.executable, "-m", "apps.cli", "generate", "--games", "3000000", "--seed", "1", "--out", str(out)],
+        [sys.executable, "-m", "othello.cli.entry", "generate", "--games", "3000000", "--seed", "1", "--out", str(out)],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -606,7 +606,7 @@ def test_a_stop_that_a_callback_drops_is_raised_again():
     import signal
     import time
 
-    from apps.cli import Terminated, stops_on_sigterm
+    from othello.cli.entry import Terminated, stops_on_sigterm
 
     class StoppedWhileFinalising:
         def __del__(self):

@@ -8,12 +8,12 @@ from othello.engine.board import Board, real_mover_board
 from othello.engine.games import random_games
 from othello.engine.notation import parse_moves, parse_square, square_name, squares_to_tokens
 from othello.model import build_model, preset, residual_hook
+from othello.probes.fit import LinearProbe, ProbeConfig
+from othello.probes.interventions.apply import _board_hook, _linear_hook, edited_move_probabilities, intervene
+from othello.probes.interventions.edits import EditSetting, edit_board
+from othello.probes.interventions.evaluation import benchmark, make_cases, moved_right, sweep_settings
+from othello.probes.store import layer_probes
 from othello.train.evaluation import legal_set_errors
-from probes.fit import LinearProbe, ProbeConfig
-from probes.interventions.apply import _board_hook, _linear_hook, edited_move_probabilities, intervene
-from probes.interventions.edits import EditSetting, edit_board
-from probes.interventions.evaluation import benchmark, make_cases, moved_right, sweep_settings
-from probes.store import layer_probes
 
 FAST = ProbeConfig(epochs=2, hidden=32)
 
@@ -223,7 +223,7 @@ def test_benchmark_rows_and_single_intervention(tiny, linear_probes):
 
 
 def test_intervention_commands(tmp_path, capsys, probe_cache):
-    from apps.cli import main
+    from othello.cli.entry import main
     from othello.model.checkpoints import save_model, write_run_config
 
     write_run_config(tmp_path / "m", preset("tiny"), None)
@@ -284,7 +284,7 @@ def test_several_edits_at_once_compose(tiny, linear_probes):
 
 def test_the_written_out_descent_equals_autograd():
     """The linear whole-board edit's gradient, written out, against autograd's SGD on the same loss."""
-    from probes.interventions.apply import _linear_descent, _optimise
+    from othello.probes.interventions.apply import _linear_descent, _optimise
 
     torch.manual_seed(1)
     probe = LinearProbe(64, 3)
@@ -300,7 +300,7 @@ def test_the_written_out_descent_equals_autograd():
 
 def test_intervene_fits_only_the_layers_it_edits(tmp_path, capsys):
     # with no stored probes, a one-off edit of layers 2-3 fits those two, not the whole stack
-    from apps.cli import main
+    from othello.cli.entry import main
     from othello.model.checkpoints import save_model, write_run_config
 
     write_run_config(tmp_path / "m", preset("tiny", n_layers=4), None)

@@ -2,9 +2,9 @@ import numpy as np
 
 from othello.engine.games import random_games
 from othello.model import build_model, preset
-from probes.fit import ProbeConfig
-from probes.layers import probe_accuracy_by_layer
-from probes.targets import board_labels
+from othello.probes.fit import ProbeConfig
+from othello.probes.layers import probe_accuracy_by_layer
+from othello.probes.targets import board_labels
 
 
 def test_rows_for_every_layer_label_and_kind():
@@ -42,8 +42,8 @@ def test_another_site_of_each_block_is_probed_on_its_own_activations():
 
     from othello.data.datasets import split_mask
     from othello.model import layer_hook
-    from probes.activations import collect_activations
-    from probes.fit import fit_probe
+    from othello.probes.activations import collect_activations
+    from othello.probes.fit import fit_probe
 
     model = build_model(preset("tiny"))
     moves = random_games(120, 2)
@@ -75,7 +75,7 @@ def test_another_site_of_each_block_is_probed_on_its_own_activations():
 
 
 def test_plots_are_written(tmp_path):
-    from views.plots import plot_accuracy_by_layer, plot_square_accuracy
+    from othello.views.plots import plot_accuracy_by_layer, plot_square_accuracy
 
     rows = [
         {"layer": L, "label": lab, "kind": "linear", "accuracy": 0.5 + 0.1 * L, "baseline": 0.4, "ply_baseline": 0.6}
@@ -93,8 +93,8 @@ def test_read_board_is_the_probe_on_the_stream_at_the_last_move():
     import torch
 
     from othello.engine.notation import parse_moves, squares_to_tokens
-    from probes.fit import LinearProbe
-    from probes.layers import read_board
+    from othello.probes.fit import LinearProbe
+    from othello.probes.layers import read_board
 
     torch.manual_seed(0)
     model = build_model(preset("tiny"))
@@ -112,7 +112,7 @@ def test_read_board_is_the_probe_on_the_stream_at_the_last_move():
 def test_readout_command(tmp_path, capsys, probe_cache):
     import json
 
-    from apps.cli import main
+    from othello.cli.entry import main
     from othello.engine.board import Board
     from othello.engine.notation import square_name
     from othello.model.checkpoints import save_model, write_run_config

@@ -11,7 +11,8 @@ def test_importing_the_package_keeps_the_matplotlib_backend():
     # a fresh interpreter: pick a backend, import every layer that draws, and see it unchanged
     code = (
         "import matplotlib; matplotlib.use('svg'); "
-        "import othello, probes, views, views.plots, apps.figures, apps.report, apps.outputs; "
+        "import othello, othello.probes, othello.views.plots, othello.lab.figures, othello.lab.report; "
+        "import othello.lab.outputs; "
         "import matplotlib.pyplot as plt; "
         "print(matplotlib.get_backend())"
     )
@@ -60,7 +61,7 @@ def test_plot_functions_return_the_figure_and_save_only_with_a_path(tmp_path, dr
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
-    from views import plots
+    from othello.views import plots
 
     open_before = plt.get_fignums()
     fig = draw(None, plots)
@@ -77,7 +78,7 @@ def test_plot_functions_return_the_figure_and_save_only_with_a_path(tmp_path, dr
 def test_numbers_on_a_heatmap_contrast_with_their_cell():
     import matplotlib
 
-    from views.plots import _text_colour
+    from othello.views.plots import _text_colour
 
     viridis = matplotlib.colormaps["viridis"]
     assert _text_colour(viridis, 0.0) == "white"  # dark purple
@@ -87,7 +88,7 @@ def test_numbers_on_a_heatmap_contrast_with_their_cell():
 def test_the_pictures_say_what_they_show():
     from matplotlib.ticker import PercentFormatter
 
-    from views import plots
+    from othello.views import plots
 
     # colour bars in %, like the numbers on the cells
     fig = plots.plot_square_accuracy(np.linspace(0.8, 1, 64), None, "squares")
@@ -107,6 +108,6 @@ def test_the_pictures_say_what_they_show():
 
 
 def test_the_report_keeps_wide_tables_inside_the_page():
-    from apps.report import _table
+    from othello.lab.report import _table
 
     assert _table(["a"] * 30, [[1] * 30]).startswith("<div class='wide'><table>")

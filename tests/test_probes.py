@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from probes.fit import (
+from othello.probes.fit import (
     LinearProbe,
     ProbeConfig,
     fit_probe,
@@ -13,7 +13,7 @@ from probes.fit import (
     probe_metrics,
     unit_directions,
 )
-from probes.store import load_probe, save_probe
+from othello.probes.store import load_probe, save_probe
 
 
 def planted(n, d=16, seed=0):
@@ -141,8 +141,8 @@ def test_probes_streamed_from_disk_match_those_fitted_in_memory():
     # memory=1: every layer goes through a temporary HDF5 file, read a block of games at a time
     from othello.engine.games import random_games
     from othello.model import build_model, preset
-    from probes.fit import ProbeConfig
-    from probes.layers import probe_accuracy_by_layer
+    from othello.probes.fit import ProbeConfig
+    from othello.probes.layers import probe_accuracy_by_layer
 
     model = build_model(preset("tiny", seed=2))
     games = random_games(300, 4)

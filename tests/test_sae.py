@@ -9,16 +9,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from apps.cli import main
+from othello.cli.entry import main
 from othello.engine.games import random_games
 from othello.model import build_model, preset, save_model
 from othello.model.checkpoints import write_run_config
-from probes.activations import collect_activations
-from sae.autoencoder import SparseAutoencoder, load_sae, save_sae
-from sae.config import SAEConfig, SAETrainConfig
-from sae.evaluate import PROPERTY_GROUPS, board_properties, dictionary_metrics
-from sae.runs import EVAL_FIELDS, evaluate_run, feature_page, feature_rows
-from sae.train import train_sae
+from othello.probes.activations import collect_activations
+from othello.sae.autoencoder import SparseAutoencoder, load_sae, save_sae
+from othello.sae.config import SAEConfig, SAETrainConfig
+from othello.sae.evaluate import PROPERTY_GROUPS, board_properties, dictionary_metrics
+from othello.sae.runs import EVAL_FIELDS, evaluate_run, feature_page, feature_rows
+from othello.sae.train import train_sae
 
 
 def planted_file(path, atoms, games=300, per_token=3, seed=0):
@@ -167,7 +167,7 @@ def test_evaluate_run_gives_the_table_and_its_baselines(tiny_run):
     sae, _ = load_sae(folder)
     page = feature_page(model, sae, "blocks.1.hook_resid_mid", rows[0]["latent"], folder, games=8)
     assert len(page["f1"]["mine"]) == 64 and len(page["decoder_cosine"]["mine_dir"]) == 64
-    from views.sae import plot_feature
+    from othello.views.sae import plot_feature
 
     def drawn(fig):
         return sum(ax.axison for ax in fig.axes if ax.get_label() != "<colorbar>")
@@ -207,7 +207,7 @@ def test_sae_commands(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["step"] == 7
     assert main(["sae", "eval", run, "--games", "8", "--quiet"] + base) == 0
     assert "coverage (board)" in capsys.readouterr().out
-    from views.tables import sae_table
+    from othello.views.tables import sae_table
 
     header, rows = sae_table(json.loads((tmp_path / "run" / "eval.json").read_text()))
     assert header[:2] == ["metric", "this SAE"] and rows[0][0] == "coverage (board)" and rows[0][1]

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-import probes.store as store
+import othello.probes.store as store
 from othello.model import build_model, load_model, preset
-from probes.fit import ProbeConfig
+from othello.probes.fit import ProbeConfig
 
 FAST = ProbeConfig(epochs=1)
 

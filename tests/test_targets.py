@@ -4,7 +4,7 @@ import pytest
 from othello.engine.board import Board
 from othello.engine.games import random_games
 from othello.engine.notation import parse_moves
-from probes.targets import board_labels
+from othello.probes.targets import board_labels
 
 
 def game(text):
@@ -51,7 +51,7 @@ def test_other_labels():
 
 def test_next_mover_is_one_target_per_position_and_follows_passes():
     from othello.engine.games import replay
-    from probes.targets import TARGETS
+    from othello.probes.targets import TARGETS
 
     moves = random_games(500, 3)
     mover = board_labels(moves, "next_mover")

@@ -1,0 +1,48 @@
+"""How the model computes its board: the probe basis, neurons, heads, attribution and patching.
+
+- ``directions``: each square's probe directions (``probe_directions``), what each component writes along them
+  (``probe_attribution``) and the MLP neurons' weights in that basis (``neuron_weights``).
+- ``neurons``: every neuron of a layer over held-out games: board heatmaps, top positions, an automatic rule (a
+  regression tree on board features, scored by held-out R^2) and the ablation check (``neuron_profiles``,
+  ``rule_ablation``).
+- ``heads``: where each head looks (the mover's moves, the other player's, the last move) and its class
+  (``head_scores``, ``head_pattern``).
+- ``attribution``: direct logit attribution of a move to every head and MLP (``direct_logit_attribution``).
+- ``patching``: activation patching and its gradient approximation on TransformerLens hooks
+  (``activation_patching``, ``attribution_patching``).
+"""
+
+from othello._lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "othello.circuits.directions": [
+            "DIRECTIONS",
+            "directions_from_probes",
+            "neuron_weights",
+            "probe_attribution",
+            "probe_directions",
+        ],
+        "othello.circuits.neurons": [
+            "FEATURES",
+            "NeuronProfiles",
+            "board_features",
+            "fit_rules",
+            "neuron_profiles",
+            "rule_ablation",
+            "neuron_page",
+        ],
+        "othello.circuits.heads": ["HEAD_KINDS", "classify_head", "head_pattern", "head_scores", "attention_scores"],
+        "othello.circuits.attribution": ["average_logit_attribution", "direct_logit_attribution", "logit_components"],
+        "othello.circuits.patching": [
+            "PATCH_SITES",
+            "Patching",
+            "activation_patching",
+            "attribution_patching",
+            "patching_agreement",
+            "corrupted_games",
+            "patching_pair",
+        ],
+    },
+)

@@ -1,0 +1,412 @@
+"""Every MLP neuron of a block over held-out games: what board it fires on, an automatic rule for it, and whether
+that rule matters to the model's moves.
+
+    >>> moves = random_games(2000, CIRCUITS_SEED)
+    >>> prof = neuron_profiles(model, 5, moves)                 # blocks.5.mlp.hook_post, all 1,024 neurons
+    >>> prof.rows()[:3]                                         # layer, neuron, r2, rule, top_squares, ...
+    >>> rule_ablation(model, prof, random_games(500, EVAL_SEED))   # rule positions vs random ones
+
+Board features at each position (``FEATURES``, 384 binary ones): each square empty / mine / theirs (mine = the
+player about to move), flipped by the last move, legal for the next move, and played by the last move. A neuron's
+rule is a regression tree of depth ``depth`` over them, fitted on the first half of the games and scored by R^2 on
+the second; "rule-explained" means R^2 >= 0.7 (``RULE_R2``). The trees of all neurons grow at once: with binary
+features, the best split of every node of every neuron is two matrix products over the features, which is what
+fits a whole layer in seconds. Its rule text is the path to its highest leaf ("c4 empty and d5 theirs and not
+e3 flipped").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from othello.engine.notation import SQUARE_NAMES, TOKEN_TO_SQUARE
+from othello.errors import ConfigError
+from othello.model.tokens import model_inputs, top_moves
+from othello.probes.activations import iter_activations
+from othello.probes.targets import board_labels
+
+__all__ = [
+    "GROUPS",
+    "FEATURES",
+    "RULE_R2",
+    "RuleTrees",
+    "NeuronProfiles",
+    "board_features",
+    "fit_rules",
+    "neuron_profiles",
+    "rule_ablation",
+    "top1_legal_rate",
+]
+
+GROUPS = ("empty", "mine", "theirs", "flipped", "legal", "played")
+FEATURES: tuple[str, ...] = tuple(f"{s} {g}" for g in GROUPS for s in SQUARE_NAMES)  # index = group * 64 + square
+RULE_R2 = 0.7
+MIN_LEAF = 20  # rows a split must leave on each side, so that no rule rests on a handful of positions
+
+
+def board_features(moves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Features ``[G, 59, 384]`` uint8 (``FEATURES``) for games ``[G, 60]``, and where they exist ``[G, 59]``
+    bool (positions with a next mover)."""
+    relative = board_labels(moves, "relative")  # [G, 59, 64]: -1 where nobody moves next
+    valid = relative[:, :, 0] >= 0
+    parts = [relative == c for c in range(3)]
+    parts += [board_labels(moves, name) == 1 for name in ("flipped", "legal", "last_move")]
+    return np.concatenate(parts, -1).astype(np.uint8) & valid[:, :, None], valid
+
+
+@dataclass
+class RuleTrees:
+    """One regression tree per neuron, all of depth ``depth``: ``splits`` ``[K, 2^depth - 1]`` (the feature each
+    node tests, heap order, -1 = no split: every row goes left) and ``leaves`` ``[K, 2^depth]`` (mean activation);
+    ``r2`` ``[K]`` on held-out rows, ``leaf_counts`` ``[K, 2^depth]`` on the rows it was fitted on."""
+
+    depth: int
+    splits: np.ndarray
+    leaves: np.ndarray
+    leaf_counts: np.ndarray
+    r2: np.ndarray
+
+    def leaf_of(self, features: torch.Tensor, columns: Sequence[int] | None = None) -> torch.Tensor:
+        """The leaf each row reaches ``[N, k]`` for features ``[N, 384]``, for trees ``columns`` (all by default)."""
+        splits = torch.as_tensor(self.splits if columns is None else self.splits[list(columns)])
+        return _descend(features.float(), splits, self.depth)
+
+    def best_leaf(self, k: int) -> int:
+        """Tree ``k``'s highest leaf among those with enough fitting rows."""
+        values = np.where(self.leaf_counts[k] >= MIN_LEAF, self.leaves[k], -np.inf)
+        return int(np.argmax(values))
+
+    def conditions(self, k: int, leaf: int | None = None) -> list[tuple[int, bool]]:
+        """The (feature, holds) tests on the path to ``leaf`` (the best by default) of tree ``k``."""
+        leaf = self.best_leaf(k) if leaf is None else leaf
+        out, node = [], 0
+        for level in range(self.depth):
+            bit = (leaf >> (self.depth - 1 - level)) & 1
+            feature = int(self.splits[k, node])
+            if feature >= 0:
+                out.append((feature, bool(bit)))
+            node = 2 * node + 1 + bit
+        return out
+
+    def rule(self, k: int) -> str:
+        """The path to tree ``k``'s highest leaf, in words."""
+        parts = [FEATURES[f] if holds else f"not {FEATURES[f]}" for f, holds in self.conditions(k)]
+        return " and ".join(parts) if parts else "always"
+
+    def rule_squares(self, k: int) -> list[str]:
+        """The squares tree ``k``'s rule names, those it needs to hold first."""
+        ordered = sorted(self.conditions(k), key=lambda c: not c[1])
+        return list(dict.fromkeys(FEATURES[f].split()[0] for f, _ in ordered))
+
+
+def _descend(features: torch.Tensor, splits: torch.Tensor, depth: int) -> torch.Tensor:
+    """Leaf index ``[N, K]`` of every row in every tree (features ``[N, P]`` float, splits ``[K, nodes]``)."""
+    N, K = len(features), len(splits)
+    node = torch.zeros(N, K, dtype=torch.long)
+    columns = torch.arange(K)[None, :]
+    for level in range(depth):
+        heap = (1 << level) - 1 + node  # heap index of each row's node
+        feature = splits[columns, heap]  # [N, K]
+        bit = torch.where(feature >= 0, features.gather(1, feature.clamp_min(0)), torch.zeros(()))
+        node = 2 * node + bit.long()
+    return node
+
+
+def fit_rules(
+    acts_fit: torch.Tensor,
+    features_fit: torch.Tensor,
+    acts_test: torch.Tensor,
+    features_test: torch.Tensor,
+    depth: int = 3,
+    min_leaf: int = MIN_LEAF,
+) -> RuleTrees:
+    """Fit a regression tree of depth ``depth`` per column of ``acts_fit`` ``[N, K]`` on binary features
+    ``[N, P]`` (greedy, least squares, like a CART regressor on 0/1 features), and score each by R^2 on
+    ``acts_test`` / ``features_test``."""
+    if depth < 1:
+        raise ConfigError(f"depth {depth}: a rule needs depth >= 1")
+    A, F = acts_fit.float(), features_fit.float()
+    N, K = A.shape
+    splits = torch.full((K, (1 << depth) - 1), -1, dtype=torch.long)
+    node = torch.zeros(N, K, dtype=torch.long)
+    columns = torch.arange(K)
+    for level in range(depth):
+        for j in range(1 << level):
+            inside = (node == j).float()
+            weighted = A * inside
+            s1, c1 = F.T @ weighted, F.T @ inside  # [P, K]: sum and count where the feature holds
+            s, c = weighted.sum(0), inside.sum(0)
+            s0, c0 = s - s1, c - c1
+            gain = s1**2 / c1.clamp_min(1) + s0**2 / c0.clamp_min(1) - s**2 / c.clamp_min(1)
+            gain[(c1 < min_leaf) | (c0 < min_leaf)] = -float("inf")
+            best_gain, best = gain.max(0)
+            best[~(best_gain > 1e-9)] = -1
+            splits[:, (1 << level) - 1 + j] = best
+        heap = (1 << level) - 1 + node
+        feature = splits[columns[None, :], heap]
+        bit = torch.where(feature >= 0, F.gather(1, feature.clamp_min(0)), torch.zeros(()))
+        node = 2 * node + bit.long()
+    n_leaves = 1 << depth
+    sums = torch.zeros(K, n_leaves, dtype=torch.float64).scatter_add_(1, node.T, A.T.double())
+    counts = torch.zeros(K, n_leaves, dtype=torch.float64).scatter_add_(1, node.T, torch.ones_like(A.T).double())
+    leaves = (sums / counts.clamp_min(1)).float()
+    test_leaf = _descend(features_test.float(), splits, depth)
+    predicted = leaves[columns[None, :], test_leaf]
+    At = acts_test.float()
+    sse = ((At - predicted) ** 2).sum(0)
+    sst = ((At - At.mean(0)) ** 2).sum(0).clamp_min(1e-12)
+    return RuleTrees(depth, splits.numpy(), leaves.numpy(), counts.numpy(), (1 - sse / sst).numpy())
+
+
+@dataclass
+class NeuronProfiles:
+    """Neurons ``neurons`` of ``blocks.{layer}.mlp.hook_post`` over games ``moves``:
+
+    - ``mean`` ``[K]``; ``conditional[group]`` ``[K, 64]``: mean activation where each square's feature of that
+      group holds (``GROUPS``: empty, mine, theirs, flipped, legal, played), NaN where it never does;
+    - ``trees``: the rules (fitted on the first half of the games, R^2 on the second);
+    - ``top`` ``[K, n, 2]`` (game, position) of the highest activations and ``top_values`` ``[K, n]``;
+    - ``activations`` ``[rows, K]`` and ``features`` ``[rows, 384]`` of every valid position, when asked to keep
+      them (one neuron's page draws its spectrum from them).
+    """
+
+    layer: int
+    neurons: np.ndarray
+    moves: np.ndarray
+    mean: np.ndarray
+    conditional: dict[str, np.ndarray]
+    trees: RuleTrees
+    top: np.ndarray
+    top_values: np.ndarray
+    weights: dict[str, np.ndarray] | None = None
+    activations: np.ndarray | None = None
+    features: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def index(self, neuron: int) -> int:
+        where = np.flatnonzero(self.neurons == neuron)
+        if not len(where):
+            raise ConfigError(f"neuron {neuron} was not profiled (profiled: {len(self.neurons)} neurons)")
+        return int(where[0])
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per neuron: ``layer``, ``neuron``, ``r2``, ``rule``, ``top_squares``, ``explained`` (r2 >=
+        ``RULE_R2``), ``mean``, ``max``, and ``subspace_share`` where the weights were read."""
+        out = []
+        for i, n in enumerate(self.neurons):
+            row = {
+                "layer": self.layer,
+                "neuron": int(n),
+                "r2": float(self.trees.r2[i]),
+                "rule": self.trees.rule(i),
+                "top_squares": self.trees.rule_squares(i),
+                "explained": bool(self.trees.r2[i] >= RULE_R2),
+                "mean": float(self.mean[i]),
+                "max": float(self.top_values[i, 0]),
+            }
+            if self.weights is not None:
+                row["subspace_share"] = float(self.weights["subspace_share"][n])
+            out.append(row)
+        return out
+
+    def explained_share(self, threshold: float = RULE_R2) -> float:
+        return float((self.trees.r2 >= threshold).mean())
+
+
+def _collect(model: torch.nn.Module, moves: np.ndarray, hook: str, neurons: np.ndarray, progress: bool) -> np.ndarray:
+    parts = []
+    for _, acts in iter_activations(model, moves, [hook], batch_size=128, progress=progress):
+        parts.append(acts[hook][:, :, neurons])
+    return np.concatenate(parts)  # [G, 59, K]
+
+
+def neuron_profiles(
+    model: torch.nn.Module,
+    layer: int,
+    moves: np.ndarray,
+    neurons: Sequence[int] | None = None,
+    depth: int = 3,
+    top: int = 8,
+    keep_activations: bool = False,
+    weights: dict[str, np.ndarray] | None = None,
+    progress: bool = True,
+) -> NeuronProfiles:
+    """Profiles of the neurons ``neurons`` (all by default) of ``blocks.{layer}.mlp.hook_post`` over games
+    ``moves`` ``[G, 60]`` (at least 2; the first half fits the rules, the second scores them). ``weights``: the
+    layer's ``neuron_weights``, carried into the rows."""
+    n_layers, d_mlp = model.cfg.n_layers, model.cfg.d_mlp
+    if not 0 <= layer < n_layers:
+        raise ConfigError(f"layer {layer} is out of range 0..{n_layers - 1} (blocks.L.mlp.hook_post)")
+    index = np.arange(d_mlp) if neurons is None else np.asarray(list(neurons), dtype=np.int64)
+    if len(index) == 0 or index.min() < 0 or index.max() >= d_mlp:
+        raise ConfigError(f"neurons must lie in 0..{d_mlp - 1}")
+    moves = np.asarray(moves)
+    if len(moves) < 2:
+        raise ConfigError("neuron profiles need at least 2 games: half fit the rules, half score them")
+    acts = _collect(model, moves, f"blocks.{layer}.mlp.hook_post", index, progress)  # [G, 59, K]
+    features, valid = board_features(moves)
+    half = len(moves) // 2
+    fit_rows, test_rows = valid.copy(), valid.copy()
+    fit_rows[half:], test_rows[:half] = False, False
+    A = torch.from_numpy(acts[valid])  # [rows, K]
+    F = torch.from_numpy(features[valid]).float()  # [rows, 384]
+    counts = F.sum(0)
+    conditional = ((F.T @ A) / counts[:, None]).T.numpy()  # [K, 384]; NaN where a feature never holds
+    conditional = {g: conditional[:, i * 64 : (i + 1) * 64] for i, g in enumerate(GROUPS)}
+    trees = fit_rules(
+        torch.from_numpy(acts[fit_rows]),
+        torch.from_numpy(features[fit_rows]),
+        torch.from_numpy(acts[test_rows]),
+        torch.from_numpy(features[test_rows]),
+        depth,
+    )
+    k = min(top, len(A))
+    top_values, top_rows = torch.topk(A, k, dim=0)  # [k, K]
+    games, positions = np.nonzero(valid)
+    top_rows = top_rows.T.numpy()
+    return NeuronProfiles(
+        layer=layer,
+        neurons=index,
+        moves=moves,
+        mean=A.mean(0).numpy(),
+        conditional=conditional,
+        trees=trees,
+        top=np.stack([games[top_rows], positions[top_rows]], -1),
+        top_values=top_values.T.numpy(),
+        weights=weights,
+        activations=A.numpy() if keep_activations else None,
+        features=features[valid] if keep_activations else None,
+    )
+
+
+def top1_legal_rate(logits: torch.Tensor, legal: np.ndarray, valid: np.ndarray) -> tuple[int, int]:
+    """(positions whose top move is legal, positions) for logits ``[G, 59, 61]``, legal ``[G, 59, 64]`` and the
+    positions to count ``[G, 59]``."""
+    top = TOKEN_TO_SQUARE[top_moves(logits).cpu().numpy()]  # [G, 59] squares
+    hit = np.take_along_axis(legal, top[..., None].astype(np.int64), -1)[..., 0] == 1
+    return int((hit & valid).sum()), int(valid.sum())
+
+
+@torch.no_grad()
+def rule_ablation(
+    model: torch.nn.Module,
+    profiles: NeuronProfiles,
+    moves: np.ndarray,
+    threshold: float = RULE_R2,
+    ablation: str = "mean",
+    seed: int = 0,
+    batch_size: int = 128,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Ablate the rule-explained neurons (R^2 >= ``threshold``) of the profiled layer at the positions of games
+    ``moves`` where their rule fires (the path to their highest leaf holds), and, as the control, the same
+    neurons at as many random positions each; the top-1 legal rate over every position, clean and under each.
+    ``ablation``: "mean" (the neuron's mean activation) or "zero"."""
+    if ablation not in ("mean", "zero"):
+        raise ConfigError(f"unknown ablation {ablation!r}; choose mean or zero")
+    chosen = np.flatnonzero(profiles.trees.r2 >= threshold)
+    rng = np.random.default_rng(seed)
+    features, valid = board_features(moves)
+    legal = board_labels(moves, "legal")
+    value = torch.from_numpy(profiles.mean[chosen] if ablation == "mean" else np.zeros(len(chosen), np.float32))
+    neurons = torch.from_numpy(profiles.neurons[chosen])
+    best = torch.tensor([profiles.trees.best_leaf(int(i)) for i in chosen], dtype=torch.long)
+    hook_point = f"blocks.{profiles.layer}.mlp.hook_post"
+    device = next(model.parameters()).device
+    hits = {"clean": 0, "rule": 0, "random": 0}
+    total, ablated = 0, 0
+    for a in tqdm(range(0, len(moves), batch_size), desc="ablation", unit="batch", disable=not progress):
+        sl = slice(a, a + batch_size)
+        g_valid = valid[sl]
+        tokens = model_inputs(np.asarray(moves[sl])).to(device)
+        rule_mask = torch.zeros(g_valid.shape + (len(chosen),), dtype=torch.bool)
+        if len(chosen):
+            leaf = profiles.trees.leaf_of(torch.from_numpy(features[sl][g_valid]), chosen)  # [rows, k]
+            rule_mask[torch.from_numpy(g_valid)] = leaf == best[None, :]
+        random_mask = torch.zeros_like(rule_mask)
+        flat_valid = np.flatnonzero(g_valid.ravel())
+        for j, count in enumerate(rule_mask.flatten(0, 1).sum(0).tolist()):
+            picked = rng.choice(flat_valid, size=min(count, len(flat_valid)), replace=False)
+            random_mask.view(-1, len(chosen))[picked, j] = True
+        ablated += int(rule_mask.sum())
+        for name, mask in (("clean", None), ("rule", rule_mask), ("random", random_mask)):
+
+            def edit(act: torch.Tensor, hook: Any, mask: torch.Tensor | None = mask) -> torch.Tensor:
+                act = act.clone()
+                sub = act[:, :, neurons]
+                m = mask.to(act.device)
+                act[:, :, neurons] = torch.where(m, value.to(act.device).to(act.dtype), sub)
+                return act
+
+            logits = model(tokens) if mask is None else model.run_with_hooks(tokens, fwd_hooks=[(hook_point, edit)])
+            hit, count = top1_legal_rate(logits, legal[sl], g_valid)
+            hits[name] += hit
+        total += count
+    rates = {name: hits[name] / max(total, 1) for name in hits}
+    rule_drop, random_drop = rates["clean"] - rates["rule"], rates["clean"] - rates["random"]
+    return {
+        "layer": profiles.layer,
+        "neurons": len(chosen),
+        "threshold": threshold,
+        "ablation": ablation,
+        "positions": total,
+        "ablated": ablated,
+        "clean_legal": rates["clean"],
+        "rule_legal": rates["rule"],
+        "random_legal": rates["random"],
+        "rule_drop": rule_drop,
+        "random_drop": random_drop,
+        "ratio": rule_drop / random_drop if random_drop > 0 else None,
+    }
+
+
+def neuron_page(profiles: NeuronProfiles, neuron: int, bins: int = 40) -> dict[str, Any]:
+    """Everything one neuron's page shows, as plain data: its row, the conditional maps ``{group: [64]}``, its
+    weights in the probe basis (``[64]`` each, where read), the spectrum (histograms of its activation where its
+    best single feature, the tree's first split, holds and where it does not; needs ``keep_activations``) and
+    its top positions (game, position, moves, activation, board ``[64]`` 0 empty 1 black 2 white, next mover)."""
+    from othello.engine.games import replay
+    from othello.engine.notation import square_name
+
+    i = profiles.index(neuron)
+    page: dict[str, Any] = next(r for r in profiles.rows() if r["neuron"] == neuron)
+    page["conditional"] = {g: profiles.conditional[g][i].tolist() for g in GROUPS}
+    page["weights"] = (
+        {k: v[neuron].tolist() for k, v in profiles.weights.items() if k != "subspace_share"}
+        if profiles.weights is not None
+        else None
+    )
+    root = int(profiles.trees.splits[i, 0])
+    page["spectrum"] = None
+    if profiles.activations is not None and root >= 0:
+        a = profiles.activations[:, i]
+        on = profiles.features[:, root].astype(bool)
+        edges = np.linspace(float(a.min()), float(a.max()) + 1e-6, bins + 1)
+        page["spectrum"] = {
+            "feature": FEATURES[root],
+            "edges": edges.tolist(),
+            "on": np.histogram(a[on], edges)[0].tolist(),
+            "off": np.histogram(a[~on], edges)[0].tolist(),
+        }
+    examples = []
+    for (g, t), value in zip(profiles.top[i], profiles.top_values[i]):
+        game = profiles.moves[int(g) : int(g) + 1]
+        r = replay(game, ("boards", "next_mover"))
+        examples.append(
+            {
+                "game": int(g),
+                "position": int(t),
+                "moves": " ".join(square_name(s) for s in game[0, : int(t) + 1]),
+                "activation": float(value),
+                "board": r.boards[0, int(t)].tolist(),
+                "next_mover": int(r.next_mover[0, int(t)]),
+            }
+        )
+    page["examples"] = examples
+    return page

@@ -1,0 +1,5 @@
+"""``python -m othello.cli``: the same program as ``othello-gpt``."""
+
+from othello.cli.entry import main
+
+raise SystemExit(main())

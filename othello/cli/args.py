@@ -1,0 +1,242 @@
+"""What every command shares: one argument type each for ranges, lists, windows and bounded numbers, and the
+flag groups and helpers of the command families (``othello.cli.commands``).
+
+Each type is an ``argparse`` ``type=``, so a bad value fails while the arguments are parsed, before any model
+loads, with argparse's one-line error naming the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from othello.errors import ConfigError
+from othello.values import parse_head, parse_range
+
+__all__ = [
+    "int_range",
+    "choice_list",
+    "number_list",
+    "window",
+    "bounded_int",
+    "positive_int",
+    "non_negative_int",
+    "positive_float",
+    "non_negative_float",
+    "seed",
+    "model_override",
+    "output_flags",
+    "data_flag",
+    "show_progress",
+    "FileList",
+]
+
+
+# no layer, block or head index on the command line goes above this: a range is refused while it is parsed, before
+# it is expanded
+MAX_INDEX = 100_000
+
+
+def _fail(message: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(message)
+
+
+def _typed(parse: Callable[..., Any], text: str, **bounds: Any) -> Any:
+    """A library parser as an argparse type: its ``ConfigError`` becomes argparse's one-line error."""
+    try:
+        return parse(text, **bounds)
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise _fail(f"{text!r} is not a whole number") from None
+
+
+def int_range(text: str) -> tuple[int, ...]:
+    """Layers and the like: ``"4-8"`` -> (4, 5, 6, 7, 8); ``"3,5,7"``; ``"2-4,7"`` (``othello.values.parse_range``)."""
+    return _typed(parse_range, text, upper=MAX_INDEX)
+
+
+def choice_list(choices: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    """A comma-separated list of names from ``choices``: ``"relative,colour"``."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(x.strip() for x in text.split(",") if x.strip())
+        bad = [n for n in names if n not in choices]
+        if bad or not names:
+            raise _fail(f"{text!r}: choose from {', '.join(choices)} (comma-separated)")
+        return names
+
+    parse.__name__ = "list"
+    return parse
+
+
+def number_list(text: str) -> tuple[float, ...]:
+    """Finite positive numbers, comma-separated: ``"1,2,4"``."""
+    values = []
+    for x in text.split(","):
+        try:
+            v = float(x)
+        except ValueError:
+            raise _fail(f"{text!r}: expected numbers separated by commas, like 1,2,4") from None
+        if not math.isfinite(v) or v <= 0:
+            raise _fail(f"{text!r}: each number must be finite and above 0")
+        values.append(v)
+    return tuple(values)
+
+
+def window(text: str) -> slice:
+    """Positions of the 59, written like every range here, both ends included: ``"5-53"`` -> ``slice(5, 54)``."""
+    a, dash, b = text.partition("-")
+    if ":" in text:
+        raise _fail(f"{text!r}: write a range of positions as FIRST-LAST with both ends included, like 5-53")
+    lo, hi = _int(a), _int(b) + 1 if dash else _int(a) + 1
+    if not 0 <= lo < hi <= 59:
+        raise _fail(f"{text!r}: positions run 0..58; write FIRST-LAST with both ends included, like 5-53")
+    return slice(lo, hi)
+
+
+def bounded_int(low: int, high: int | None = None) -> Callable[[str], int]:
+    """A whole number in ``low..high`` (no upper bound when ``high`` is None)."""
+
+    def parse(text: str) -> int:
+        value = _int(text)
+        if value < low or (high is not None and value > high):
+            raise _fail(f"{value} is out of range: expected {low}.." + ("" if high is None else str(high)))
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+positive_int = bounded_int(1)
+non_negative_int = bounded_int(0)
+seed = bounded_int(0, 2**63 - 1)
+
+
+def _float(text: str, positive: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _fail(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise _fail(f"{text!r}: expected a finite number {'above' if positive else 'at least'} 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    return _float(text, positive=True)
+
+
+def non_negative_float(text: str) -> float:
+    return _float(text, positive=False)
+
+
+def head_id(text: str) -> tuple[int, int]:
+    """``"2.5"`` -> (2, 5): block 2's head 5 (``othello.values.parse_head``)."""
+    return _typed(parse_head, text)
+
+
+def model_override(text: str) -> tuple[str, object]:
+    """``--set n_layers=6``: a model config field and its value, converted to the field's type."""
+    from othello.model.config import ModelConfig
+
+    try:
+        return ModelConfig.parse_override(text)
+    except ConfigError as error:
+        raise _fail(str(error).removeprefix(f"--set {text!r}: ")) from None
+
+
+def command(sub: Any, name: str, func: Callable[[argparse.Namespace], None], help: str) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` shows every default, run by ``func``."""
+    p = sub.add_parser(name, help=help, description=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.set_defaults(func=func)
+    return p
+
+
+def model_flags(p: argparse.ArgumentParser) -> None:
+    """``--model`` and ``--device``, for every command that runs a model."""
+    p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--device", default="cpu")
+
+
+def check_device(device: str) -> str:
+    """``--device``: refuse a CUDA device this machine does not have, in one line (torch would assert)."""
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: torch sees no CUDA device on this machine; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise ConfigError(f"--device {device}: expected cpu, cuda, cuda:N or mps")
+    return device
+
+
+def load_cli_model(args: argparse.Namespace) -> Any:
+    """The model ``--model`` names (the shipped one by default), on ``--device``."""
+    from othello.model.checkpoints import load_model
+
+    return load_model(args.model, device=check_device(args.device))
+
+
+def dump(data: Any) -> None:
+    """Print ``data`` as indented JSON (every ``--json``)."""
+    print(json.dumps(data, indent=2))
+
+
+def layers_or_all(text: str) -> tuple[int, ...] | None:
+    """``"all"`` -> None (every layer), else ``int_range``."""
+    return None if text == "all" else int_range(text)
+
+
+def shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N) with 0 <= I < N."""
+    i, sep, n = text.partition("/")
+    try:
+        value = (int(i), int(n))
+    except ValueError:
+        value = (-1, 0)
+    if not sep or not 0 <= value[0] < value[1]:
+        raise _fail(f"{text!r}: expected I/N with 0 <= I < N, like 0/4")
+    return value
+
+
+def output_flags(p: argparse.ArgumentParser, json_flag: bool = True, quiet: bool = True) -> None:
+    """``--json`` (print the result as JSON on stdout) and ``--quiet`` (no progress bars), the same on every
+    command; progress bars go to stderr, so ``--json`` output stays clean with them."""
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+    if quiet:
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Whether the command shows progress bars (everywhere unless ``--quiet``)."""
+    return not getattr(args, "quiet", False)
+
+
+class FileList(argparse.Action):
+    """Game files given space- or comma-separated (``--data a.h5 b.h5`` or ``--data a.h5,b.h5``) -> one list."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: Any = None) -> None:
+        setattr(namespace, self.dest, [part for value in values for part in value.split(",") if part])
+
+
+def data_flag(p: argparse.ArgumentParser, help: str, required: bool = True, default: list[str] | None = None) -> None:
+    """``--data``, on every command that reads games: one or more files (or ``synthetic`` where it is allowed),
+    space- or comma-separated."""
+    p.add_argument(
+        "--data",
+        nargs="+",
+        action=FileList,
+        required=required,
+        default=default,
+        metavar="DATA",
+        help=help + " (several: space- or comma-separated)",
+    )

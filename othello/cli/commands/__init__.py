@@ -1,0 +1,15 @@
+"""The commands of ``othello-gpt``, one module per family, each command's arguments beside what it does: a
+handler parses nothing itself, calls one library function and prints what a view renders.
+
+- ``world``: generate, import, export, labels, info, show, perft, train, eval, predict, convert.
+- ``probing``: probe, readout, intervene-eval, intervene.
+- ``circuits``: neurons, neuron, heads, attribute, patch.
+- ``sae``: sae train, sae eval, sae features.
+- ``runs``: demo, explore, report.
+"""
+
+from othello.cli.commands import circuits, probing, runs, sae, world
+
+__all__ = ["FAMILIES"]
+
+FAMILIES = (world, probing, circuits, sae, runs)

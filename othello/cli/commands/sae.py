@@ -1,0 +1,145 @@
+"""Sparse autoencoders: ``othello-gpt sae train | eval | features``, each one's arguments beside what it does (the
+library: ``sae``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from othello.cli import args as types
+from othello.cli.args import dump, load_cli_model, model_flags, output_flags, show_progress
+from othello.files import check_output_folder, write_csv, write_json
+
+FEATURE_FIELDS = ["latent", "property", "f1", "fires"]
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from othello.sae.config import SAETrainConfig
+    from othello.sae.train import train_sae
+
+    cfg = SAETrainConfig(
+        hook=args.hook,
+        arch=args.arch,
+        latents=args.latents,
+        k=args.k,
+        l1=args.l1,
+        lr=args.lr,
+        tokens=args.tokens,
+        batch_size=args.batch_size,
+        chunk_games=args.chunk_games,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+        data=args.data,
+    ).validate()
+    model = load_cli_model(args) if args.data is None else None
+    _, state = train_sae(
+        model, cfg, args.out, resume=args.resume, stop_at=args.stop_at, device=args.device, progress=show_progress(args)
+    )
+    result = {
+        "out": args.out,
+        "step": state["step"],
+        "steps": cfg.steps,
+        "tokens": state["tokens"],
+        "mse": state["mse"],
+    }
+    if args.json:
+        dump(result)
+        return
+    done = (
+        "done" if state["step"] >= cfg.steps else f"stopped at step {state['step']} of {cfg.steps} (--resume goes on)"
+    )
+    print(f"{args.out}: {done}; {state['tokens']:,} tokens, last mse (normalised units) {state['mse']:.4f}")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from othello.sae.runs import evaluate_run
+    from othello.views.tables import sae_table_lines
+
+    if args.out:
+        check_output_folder(args.out)
+    result = evaluate_run(
+        load_cli_model(args), args.run, args.games, args.baselines, show_progress(args), args.probe_games
+    )
+    if args.out:
+        write_json(Path(args.out) / "sae_eval.json", result)
+    if args.json:
+        dump(result)
+        return
+    print("\n".join(sae_table_lines(result)))
+
+
+def cmd_features(args: argparse.Namespace) -> None:
+    from othello.sae.runs import feature_rows
+
+    rows = feature_rows(args.run, args.top, args.group)
+    if args.out:
+        check_output_folder(args.out)
+        write_json(Path(args.out) / "features.json", rows)
+        write_csv(Path(args.out) / "features.csv", rows, FEATURE_FIELDS)
+    if args.json:
+        dump(rows)
+        return
+    for r in rows:
+        print(f"latent {r['latent']:5d}  F1 {r['f1']:.3f}  {r['property']:<12}  on at {r['fires']} positions")
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``sae`` and its subcommands to the subparsers ``sub``."""
+    parent = sub.add_parser("sae", help="sparse autoencoders: train, eval, features", description=__doc__)
+    inner = parent.add_subparsers(dest="sae_command", required=True)
+
+    def command(name: str, func: Any, help: str) -> argparse.ArgumentParser:
+        p = inner.add_parser(name, help=help, description=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    from othello.sae.config import SAETrainConfig
+
+    d = SAETrainConfig()
+    p = command("train", cmd_train, "train an SAE on one hook's activations (streamed; resumable)")
+    model_flags(p)
+    p.add_argument("--hook", default=d.hook, help="the TransformerLens hook whose activations")
+    p.add_argument("--arch", choices=["topk", "relu"], default=d.arch)
+    p.add_argument("--latents", type=types.positive_int, default=d.latents)
+    p.add_argument("--k", type=types.positive_int, default=d.k, help="topk: latents kept per token")
+    p.add_argument("--l1", type=types.non_negative_float, default=d.l1, help="relu: L1 coefficient")
+    p.add_argument("--lr", type=types.positive_float, default=d.lr)
+    p.add_argument("--tokens", type=_count, default=d.tokens, help="training tokens: 3000000, 3M or 500k")
+    p.add_argument("--batch-size", type=types.positive_int, default=d.batch_size, help="tokens per step")
+    p.add_argument("--chunk-games", type=types.positive_int, default=d.chunk_games, help="games per shuffled chunk")
+    p.add_argument("--checkpoint-every", type=types.positive_int, default=d.checkpoint_every)
+    p.add_argument("--stop-at", type=types.positive_int, default=None, help="stop after this step (resume later)")
+    p.add_argument("--seed", type=types.seed, default=d.seed)
+    p.add_argument("--data", default=d.data, help="an HDF5 activation file (default: synthetic games, the model)")
+    p.add_argument("--out", required=True, help="the run folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    output_flags(p)
+
+    p = command("eval", cmd_eval, "the SAE's table: reconstruction, downstream, coverage, board reconstruction")
+    model_flags(p)
+    p.add_argument("run", help="the run folder")
+    p.add_argument("--games", type=types.positive_int, default=1000, help="held-out games")
+    p.add_argument("--baselines", action="store_true", help="also the random-model SAE, MLP neurons and the probe")
+    p.add_argument("--probe-games", type=types.positive_int, default=2000, help="games a missing probe is fitted on")
+    p.add_argument("--out", default=None, help="folder for sae_eval.json")
+    output_flags(p)
+
+    p = command("features", cmd_features, "latents by their best board-property F1 (after sae eval)")
+    p.add_argument("run", help="the run folder")
+    p.add_argument("--top", type=types.positive_int, default=50)
+    p.add_argument("--group", choices=["board", "legal", "flipped"], default=None, help="only these properties")
+    p.add_argument("--out", default=None, help="folder for features.json and features.csv")
+    output_flags(p, quiet=False)
+
+
+def _count(text: str) -> int:
+    """``5000000``, ``5M``, ``500k``, ``2.5M`` -> a positive count."""
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
+    try:
+        value = float(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (write 5000000, 5M or 500k)") from None
+    if value < 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: a count must be a positive whole number")
+    return int(value)

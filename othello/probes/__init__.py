@@ -1,0 +1,29 @@
+"""Reading and editing the board inside the model.
+
+- ``targets``: what a probe should read at each position (``board_labels``, ``CLASSES``).
+- ``activations``: hook points -> arrays (``collect_activations``, in memory or streamed to HDF5).
+- ``fit``: linear and MLP probes for all 64 squares at once (``ProbeConfig``, ``fit_probe``, ``unit_directions``).
+- ``layers``: probes on every layer (``probe_accuracy_by_layer``, ``fit_probes_by_layer``, ``read_board``).
+- ``store``: fitted probes on disk, beside the shipped model or in the user's cache (``layer_probes``).
+- ``interventions``: editing the board in the residual stream, and the benchmark.
+"""
+
+from othello._lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "othello.probes.activations": ["collect_activations", "iter_activations"],
+        "othello.probes.fit": ["LinearProbe", "MLPProbe", "ProbeConfig", "fit_probe", "predict", "unit_directions"],
+        "othello.probes.layers": ["fit_probes_by_layer", "probe_accuracy_by_layer", "read_board"],
+        "othello.probes.store": [
+            "layer_probes",
+            "load_probe",
+            "model_fingerprint",
+            "save_probe",
+            "stored_probe_rows",
+            "stored_probes",
+        ],
+        "othello.probes.targets": ["CLASSES", "TARGETS", "board_labels"],
+    },
+)

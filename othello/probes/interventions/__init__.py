@@ -1,0 +1,36 @@
+"""Interventions: edit the board the model holds in its residual stream and watch its next moves change.
+
+- ``edits``: what an edit is: ``EditCase``, ``EditSetting`` (method, layers, scale, what the edit writes),
+  ``edit_board``; the linear (Nanda et al.) and gradient (Li et al.) methods.
+- ``apply``: the edits as TransformerLens hooks: ``intervene``, ``edited_move_probabilities``.
+- ``evaluation``: Li et al.'s benchmark: ``make_cases`` / ``synthetic_cases``, ``sweep_settings``, ``benchmark``.
+"""
+
+from othello._lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "othello.probes.interventions.evaluation": [
+            "benchmark",
+            "make_cases",
+            "moved_right",
+            "sweep_settings",
+            "synthetic_cases",
+        ],
+        "othello.probes.interventions.edits": [
+            "DEFAULT_PROBES",
+            "DESCENT_DEFAULTS",
+            "EditCase",
+            "EditError",
+            "EditSetting",
+            "edit_board",
+        ],
+        "othello.probes.interventions.apply": [
+            "InterventionResult",
+            "edited_move_probabilities",
+            "intervene",
+            "square_mask",
+        ],
+    },
+)

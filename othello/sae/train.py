@@ -1,0 +1,275 @@
+"""Training a sparse autoencoder on one hook's activations, streamed: from the model on synthetic games, or from an
+HDF5 activation file written by ``othello.probes.activations.collect_activations(out=...)``.
+
+    >>> cfg = SAETrainConfig(hook="blocks.6.hook_resid_mid", arch="topk", latents=4096, k=64, tokens=3_000_000)
+    >>> train_sae(model, cfg, "runs/sae")                   # resumable: train_sae(..., resume=True)
+
+The data come in chunks of ``chunk_games`` games: the chunk's activations at every position that reads a move,
+shuffled by a generator seeded by (seed, chunk), cut into batches of ``batch_size`` tokens (the remainder
+dropped). Memory holds one chunk, whatever ``tokens`` is. Synthetic games come from stream ``SAE_SEED`` after its
+first ``EVAL_GAMES`` games, which the evaluation keeps for itself. Checkpoints (the weights, the optimiser's
+moments, the latents' last firing and where in the data it stands) are written atomically every
+``checkpoint_every`` steps, so a resumed run continues bit for bit.
+
+TopK (Gao et al.): the k largest pre-activations per token, with the auxiliary loss AuxK against dead latents
+(latents that fired on none of the last ``dead_tokens`` tokens reconstruct the residual error through their own
+top ``aux_k``). ReLU + L1: the L1 penalty of the latents (decoder rows are unit norm), warmed up over the first
+5 % of steps. Both: Adam, the learning rate warmed up over 1 % of steps and decayed linearly to 0 over the last
+20 %; decoder rows kept at unit norm; inputs scaled so that their mean norm is sqrt(d_in).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from othello.data.seeds import SAE_SEED
+from othello.engine.games import random_games
+from othello.engine.notation import N_CTX
+from othello.errors import ConfigError
+from othello.files import atomic_path, write_json
+from othello.model.tokens import model_inputs
+from othello.sae.autoencoder import SparseAutoencoder, save_sae
+from othello.sae.config import SAEConfig, SAETrainConfig
+
+__all__ = ["ActivationChunks", "train_sae", "EVAL_GAMES", "read_train_state"]
+
+EVAL_GAMES = 10_000  # the first games of stream SAE_SEED: held out for evaluation, never trained on
+
+
+class ActivationChunks:
+    """The training data, chunk by chunk: ``chunk(c)`` is float32 ``[tokens, d_in]``, shuffled, deterministic in
+    (seed, c). From ``model`` on synthetic games, or from the HDF5 file ``data`` (games taken in order, wrapping
+    round when the file is exhausted)."""
+
+    def __init__(self, model: torch.nn.Module | None, cfg: SAETrainConfig) -> None:
+        self.model, self.cfg = model, cfg
+        self.file: h5py.File | None = None
+        self._last: tuple[int, np.ndarray] | None = None
+        if cfg.data is not None:
+            try:
+                self.file = h5py.File(cfg.data, "r")
+            except OSError as error:
+                raise ConfigError(f"{cfg.data}: not a readable HDF5 activation file ({error})") from None
+            if cfg.hook not in self.file or "moves" not in self.file:
+                raise ConfigError(
+                    f"{cfg.data}: no dataset {cfg.hook!r} with its 'moves' (holds {', '.join(sorted(self.file))}); "
+                    "write one with collect_activations(model, moves, [hook], out=...)"
+                )
+            self.positions = np.asarray(self.file.attrs.get("positions", np.arange(N_CTX)))
+            self.games = len(self.file["moves"])
+        elif model is None:
+            raise ConfigError("training data: give a model (synthetic games) or an activation file")
+
+    def _raw(self, c: int) -> np.ndarray:
+        n = self.cfg.chunk_games
+        if self.file is not None:
+            start = (c * n) % self.games
+            spans = [(start, min(start + n, self.games))]
+            if start + n > self.games:  # wrap round to the file's first games
+                spans.append((0, min(start + n - self.games, self.games)))
+            acts = np.concatenate([self.file[self.cfg.hook][a:b] for a, b in spans])
+            moves = np.concatenate([self.file["moves"][a:b] for a, b in spans])
+            return acts[moves[:, self.positions] >= 0]
+        games = random_games(n, SAE_SEED, first_index=EVAL_GAMES + c * n)
+        parts = []
+        for start in range(0, n, 250):
+            batch = games[start : start + 250]
+            parts.append(activations_at(self.model, model_inputs(batch), self.cfg.hook)[batch[:, :N_CTX] >= 0])
+        return np.concatenate(parts)
+
+    def chunk(self, c: int) -> np.ndarray:
+        if self._last is None or self._last[0] != c:  # the one asked again: the chunk that sized the SAE
+            x = self._raw(c)
+            self._last = (c, x[np.random.default_rng([self.cfg.seed, c]).permutation(len(x))])
+        return self._last[1]
+
+    def batches(self, chunk: int, batch: int) -> Iterator[tuple[int, int, torch.Tensor]]:
+        """``(chunk, batch, x [batch_size, d_in])`` from batch ``batch`` of chunk ``chunk`` on, forever."""
+        B = self.cfg.batch_size
+        while True:
+            x = torch.from_numpy(self.chunk(chunk))
+            for b in range(batch, len(x) // B):
+                yield chunk, b, x[b * B : (b + 1) * B]
+            chunk, batch = chunk + 1, 0
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+class _Reached(Exception):
+    """Raised by the hook that has what it came for: the blocks after it need not run."""
+
+
+@torch.no_grad()
+def activations_at(model: torch.nn.Module, tokens: torch.Tensor, hook: str) -> np.ndarray:
+    """float32 ``[batch, positions, d]`` at ``hook``, running the model only as far as that hook."""
+    held: list[torch.Tensor] = []
+
+    def grab(act: torch.Tensor, hook: Any) -> torch.Tensor:
+        held.append(act.detach())
+        raise _Reached
+
+    if hook not in model.hook_dict:
+        raise ConfigError(f"unknown hook point {hook!r}; e.g. blocks.6.hook_resid_mid")
+    with model.hooks(fwd_hooks=[(hook, grab)]):
+        try:
+            model(tokens.to(next(model.parameters()).device))
+        except _Reached:
+            pass
+    return held[0].float().cpu().numpy()
+
+
+def _lr(cfg: SAETrainConfig, step: int) -> float:
+    warmup = max(1, cfg.steps // 100)
+    decay_from = int(cfg.steps * 0.8)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    if step >= decay_from:
+        return cfg.lr * max(0.0, (cfg.steps - step) / max(1, cfg.steps - decay_from))
+    return cfg.lr
+
+
+def _loss(sae: SparseAutoencoder, x: torch.Tensor, cfg: SAETrainConfig, dead: torch.Tensor, step: int):
+    """(loss, mse, latents) on a batch ``x`` (raw units; the SAE scales it)."""
+    target = x * sae.input_scale
+    pre = (target - sae.b_dec) @ sae.W_enc + sae.b_enc
+    if cfg.arch == "topk":
+        top = pre.topk(cfg.k, dim=-1)
+        # dense: on CPU one matmul beats gathering k decoder rows per token (and its scattered backward)
+        f = torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
+        recon = f @ sae.W_dec + sae.b_dec
+    else:
+        f = torch.relu(pre)
+        recon = f @ sae.W_dec + sae.b_dec
+    mse = ((recon - target) ** 2).sum(-1).mean()
+    loss = mse
+    if cfg.arch == "relu":
+        warm = min(1.0, (step + 1) / max(1, cfg.steps // 20))
+        loss = loss + warm * cfg.l1 * (f * sae.W_dec.norm(dim=1)).sum(-1).mean()
+    elif bool(dead.any()) and cfg.aux_coefficient > 0:
+        error = (target - recon).detach()
+        masked = pre.masked_fill(~dead, -float("inf"))
+        k = min(cfg.aux_k, int(dead.sum()))
+        aux = masked.topk(k, dim=-1)
+        aux_recon = torch.zeros_like(pre).scatter(-1, aux.indices, torch.relu(aux.values)) @ sae.W_dec
+        aux_loss = ((aux_recon - error) ** 2).sum(-1).mean() / (error**2).sum(-1).mean().clamp_min(1e-12)
+        loss = loss + cfg.aux_coefficient * torch.nan_to_num(aux_loss)
+    return loss, mse, f
+
+
+def read_train_state(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The progress of a run in ``folder`` (``state.json``), or None."""
+    path = Path(folder) / "state.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _save_state(folder: Path, sae: SparseAutoencoder, opt: torch.optim.Adam, last_fired: torch.Tensor, state: dict):
+    tensors = {f"sae.{k}": v.detach().contiguous().cpu() for k, v in sae.state_dict().items()}
+    for i, group in enumerate(opt.state_dict()["state"].values()):
+        for key, value in group.items():
+            tensors[f"opt.{i}.{key}"] = torch.as_tensor(value).contiguous().cpu()
+    tensors["last_fired"] = last_fired.contiguous().cpu()
+    with atomic_path(folder / "state.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    write_json(folder / "state.json", state)  # written second: a state.json always has its tensors beside it
+
+
+def _load_state(folder: Path, sae: SparseAutoencoder, opt: torch.optim.Adam) -> torch.Tensor:
+    tensors = load_file(str(folder / "state.safetensors"))
+    sae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("sae.")})
+    opt_state = opt.state_dict()
+    for i in range(len(opt_state["param_groups"][0]["params"])):
+        keys = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
+        if keys:
+            opt_state["state"][i] = keys
+    opt.load_state_dict(opt_state)
+    return tensors["last_fired"]
+
+
+def train_sae(
+    model: torch.nn.Module | None,
+    cfg: SAETrainConfig,
+    out: str | os.PathLike,
+    resume: bool = False,
+    stop_at: int | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    info: dict[str, Any] | None = None,
+) -> tuple[SparseAutoencoder, dict[str, Any]]:
+    """Train (or with ``resume``, continue) an SAE into ``out``; returns it (scale folded in: raw units) and its
+    final state. ``stop_at``: stop after that step (a later ``resume`` continues). ``info`` goes into ``sae.json``.
+    """
+    cfg.validate()
+    out = Path(out)
+    previous = read_train_state(out)
+    if previous is not None and not resume:
+        raise ConfigError(f"{out} already holds an SAE run: pass --resume to continue it, or another --out")
+    if previous is not None and SAETrainConfig.from_dict(previous["config"]) != cfg:
+        raise ConfigError(f"{out}: the run there was started with other settings; resume it with the same ones")
+    out.mkdir(parents=True, exist_ok=True)
+    data = ActivationChunks(model, cfg)
+    try:
+        first = data.chunk(0 if previous is None else previous["chunk"])  # where the stream starts: computed once
+        sae = SparseAutoencoder(SAEConfig(first.shape[1], cfg.latents, cfg.arch, cfg.k), seed=cfg.seed).to(device)
+        opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+        last_fired = torch.zeros(cfg.latents, dtype=torch.long)
+        if previous is not None:
+            last_fired = _load_state(out, sae, opt)
+            state = previous
+        else:
+            with torch.no_grad():
+                sample = torch.from_numpy(first)
+                sae.input_scale.fill_(math.sqrt(first.shape[1]) / float(sample.norm(dim=1).mean()))
+                sae.b_dec.copy_((sample * sae.input_scale).mean(0))
+            state = {"config": asdict(cfg), "step": 0, "chunk": 0, "batch": 0, "tokens": 0, "mse": None, "log": []}
+        step = state["step"]
+        end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+        bar = tqdm(total=cfg.steps, initial=step, desc="sae", unit="step", disable=not progress)
+        stream = data.batches(state["chunk"], state["batch"])
+        running = []
+        while step < end:
+            chunk, batch, x = next(stream)
+            x = x.to(device)
+            dead = (step - last_fired) * cfg.batch_size >= cfg.dead_tokens
+            for group in opt.param_groups:
+                group["lr"] = _lr(cfg, step)
+            with torch.enable_grad():  # whatever the caller's mode: this is training
+                loss, mse, f = _loss(sae, x, cfg, dead.to(device), step)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+            sae.remove_parallel_gradient()
+            opt.step()
+            sae.normalise_decoder()
+            last_fired[(f > 0).any(0).cpu()] = step + 1
+            step += 1
+            running.append(float(mse.detach()))
+            state.update(step=step, chunk=chunk, batch=batch + 1, tokens=step * cfg.batch_size)
+            if step % cfg.checkpoint_every == 0 or step == end:
+                state["mse"] = float(np.mean(running))
+                state["log"].append({"step": step, "mse": state["mse"], "dead": int(dead.sum())})
+                running = []
+                _save_state(out, sae, opt, last_fired, state)
+                bar.set_postfix(mse=f"{state['mse']:.3f}", dead=int(dead.sum()))
+            bar.update(1)
+        bar.close()
+    finally:
+        data.close()
+    sae.eval()
+    saved = {"hook": cfg.hook, "train": asdict(cfg), "step": step, "tokens": state["tokens"], **(info or {})}
+    saved["input_scale"] = float(sae.input_scale)
+    if step >= cfg.steps:
+        save_sae(sae, out, saved)
+    return sae.folded().eval(), state

@@ -1,0 +1,227 @@
+"""Figures of the circuits toolkit: a neuron's page, the share of rule-explained neurons by layer, head classes,
+patching grids and direct logit attribution. Each takes the plain rows and dicts the ``circuits`` functions
+return, returns its Figure and saves it only given a path (as ``othello.views.plots``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+import numpy as np
+
+from othello.views.plots import Figure, PathLike, _colorbar, _done, draw_board
+
+__all__ = [
+    "plot_neuron",
+    "plot_neuron_examples",
+    "plot_rule_share",
+    "plot_head_classes",
+    "plot_attention_pattern",
+    "plot_patching",
+    "plot_logit_attribution",
+    "neuron_table_lines",
+    "head_table_lines",
+]
+
+KIND_COLOURS = {"mine": "#1f77b4", "theirs": "#d62728", "last": "#2ca02c", "other": "#bbbbbb"}
+
+
+def _symmetric(values: Sequence[float]) -> float:
+    v = np.abs(np.nan_to_num(np.asarray(values, dtype=float)))
+    return float(v.max()) if v.size and v.max() > 0 else 1.0
+
+
+def plot_neuron(page: dict[str, Any], path: PathLike = None) -> Figure:
+    """One neuron: mean activation where each square is empty / mine / theirs / flipped / legal, its input
+    weights along ``mine_dir`` and its output through the unembedding (where read), and its spectrum split by
+    its best single feature."""
+    panels: list[tuple[str, Sequence[float], str]] = [
+        (f"mean where {g}", page["conditional"][g], "viridis") for g in ("empty", "mine", "theirs", "flipped", "legal")
+    ]
+    if page.get("weights"):
+        panels.append(("input . mine_dir (cosine)", page["weights"]["in_mine"], "RdBu_r"))
+        panels.append(("output -> move logits", page["weights"]["out_moves"], "RdBu_r"))
+    fig = Figure(figsize=(15, 7), layout="constrained")
+    axes = fig.subplots(2, 4).ravel()
+    hi = max(_symmetric(page["conditional"][g]) for g in ("empty", "mine", "theirs", "flipped", "legal"))
+    lo = min(float(np.nanmin(page["conditional"][g])) for g in ("empty", "mine", "theirs"))
+    for ax, (title, values, cmap) in zip(axes, panels):
+        if cmap == "RdBu_r":
+            v = _symmetric(values)
+            image = draw_board(ax, heat=values, title=title, vmin=-v, vmax=v, cmap=cmap)
+        else:
+            image = draw_board(ax, heat=values, title=title, vmin=min(lo, 0.0), vmax=hi, cmap=cmap)
+        _colorbar(fig, image, ax, percent=False)
+    ax = axes[len(panels)]
+    spectrum = page.get("spectrum")
+    if spectrum:
+        edges = np.asarray(spectrum["edges"])
+        centres, width = (edges[1:] + edges[:-1]) / 2, edges[1] - edges[0]
+        ax.bar(centres, spectrum["off"], width, color="#bbbbbb", label=f"not {spectrum['feature']}")
+        ax.bar(centres, spectrum["on"], width, bottom=spectrum["off"], color="#1f77b4", label=spectrum["feature"])
+        ax.set_yscale("symlog")
+        ax.set_xlabel("activation")
+        ax.set_ylabel("positions")
+        ax.legend(fontsize=7)
+        ax.set_title("spectrum, split by its best single feature", fontsize=9)
+    else:
+        ax.axis("off")
+    for extra in axes[len(panels) + 1 :]:
+        extra.axis("off")
+    fig.suptitle(
+        f"L{page['layer']}N{page['neuron']}: R^2 {page['r2']:.2f}; rule: {page['rule']}",
+        fontsize=10,
+    )
+    return _done(fig, path)
+
+
+def plot_neuron_examples(page: dict[str, Any], path: PathLike = None, count: int = 8) -> Figure:
+    """The boards of a neuron's top-activating positions (the last move outlined)."""
+    examples = page["examples"][:count]
+    fig = Figure(figsize=(2.6 * max(len(examples), 1), 3))
+    axes = np.atleast_1d(fig.subplots(1, max(len(examples), 1)))
+    from othello.engine.notation import parse_square
+
+    for ax, ex in zip(axes, examples):
+        last = parse_square(ex["moves"].split()[-1])
+        mover = {1: "black", 2: "white"}.get(ex["next_mover"], "nobody")
+        draw_board(ax, discs=ex["board"], outlined=[last], title=f"{ex['activation']:.2f}, {mover} to move")
+    fig.suptitle(f"L{page['layer']}N{page['neuron']}: top-activating positions", fontsize=10)
+    return _done(fig, path)
+
+
+def plot_rule_share(shares: Sequence[dict[str, Any]], path: PathLike = None, title: str = "") -> Figure:
+    """The share of rule-explained neurons (``share``) by layer, one bar per row."""
+    fig = Figure(figsize=(5.5, 3.4))
+    ax = fig.subplots()
+    layers = [r["layer"] for r in shares]
+    values = [r["share"] for r in shares]
+    ax.bar(layers, values, color="#1f77b4")
+    for x, v in zip(layers, values):
+        ax.text(x, v, f"{100 * v:.0f}%", ha="center", va="bottom", fontsize=8)
+    ax.set_xlabel("layer (blocks.L.mlp.hook_post)")
+    ax.set_ylabel("rule-explained neurons")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    ax.set_title(title or "neurons whose rule has held-out R^2 >= 0.7", fontsize=10)
+    return _done(fig, path)
+
+
+def plot_head_classes(rows: Sequence[dict[str, Any]], path: PathLike = None, title: str = "") -> Figure:
+    """A layer x head grid coloured by each head's kind, with its deciding score printed."""
+    n = max(r["layer"] for r in rows) + 1
+    H = max(r["head"] for r in rows) + 1
+    fig = Figure(figsize=(1.0 + 0.75 * H, 0.9 + 0.55 * n))
+    ax = fig.subplots()
+    for r in rows:
+        colour = KIND_COLOURS[r["kind"]]
+        ax.add_patch(matplotlib.patches.Rectangle((r["head"] - 0.5, r["layer"] - 0.5), 1, 1, fc=colour, ec="white"))
+        ax.text(
+            r["head"], r["layer"], f"{r['kind']}\n{100 * r[r['decided_by']]:.0f}%", ha="center", va="center", fontsize=7
+        )
+    ax.set_xlim(-0.5, H - 0.5)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xticks(range(H))
+    ax.set_yticks(range(n))
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    ax.set_title(title or "head classes (the score that decided)", fontsize=10)
+    return _done(fig, path)
+
+
+def plot_attention_pattern(pattern: dict[str, Any], path: PathLike = None) -> Figure:
+    """One head's pattern over a game, rows (queries) and columns (keys) labelled with the moves, black's moves in
+    black and white's in grey."""
+    p = np.asarray(pattern["pattern"], dtype=float)
+    T = len(p)
+    fig = Figure(figsize=(2 + 0.22 * T, 1.6 + 0.22 * T))
+    ax = fig.subplots()
+    image = ax.imshow(p, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(T), pattern["labels"], rotation=90, fontsize=7)
+    ax.set_yticks(range(T), pattern["labels"], fontsize=7)
+    for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+        for label, maker in zip(labels, pattern["makers"]):
+            label.set_color("black" if maker == "black" else "grey")
+    ax.set_xlabel("key (move read)")
+    ax.set_ylabel("query (position)")
+    _colorbar(fig, image, ax, "attention")
+    ax.set_title(f"head {pattern['layer']}.{pattern['head']}", fontsize=10)
+    return _done(fig, path)
+
+
+def plot_patching(summary: dict[str, Any], path: PathLike = None) -> Figure:
+    """Patching grids: layer x position for each position site, layer x head for heads; 1 = clean, 0 = corrupted."""
+    rows = summary["rows"]
+    sites = list(dict.fromkeys(r["site"] for r in rows))
+    fig = Figure(figsize=(4.6 * len(sites) + 1, 4.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(sites)))
+    labels = summary["labels"]
+    for ax, site in zip(axes, sites):
+        mine = [r for r in rows if r["site"] == site]
+        n = max(r["layer"] for r in mine) + 1
+        by_head = site == "head"
+        width = max(r["head" if by_head else "position"] for r in mine) + 1
+        grid = np.zeros((n, width))
+        for r in mine:
+            grid[r["layer"], r["head"] if by_head else r["position"]] = r["effect"]
+        v = max(1.0, float(np.abs(grid).max()))
+        image = ax.imshow(grid, cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto")
+        if by_head:
+            ax.set_xticks(range(width))
+            ax.set_xlabel("head")
+        else:
+            ax.set_xticks(range(width), labels, rotation=90, fontsize=6)
+            ax.set_xlabel("position (move read)")
+        ax.set_yticks(range(n))
+        ax.set_ylabel("layer")
+        ax.set_title(site, fontsize=10)
+        _colorbar(fig, image, ax, "effect", percent=False)
+    fig.suptitle(
+        f"{summary['method']} patching: {summary['metric']} of {summary['move']} "
+        f"(clean {summary['clean_metric']:.2f}, corrupted {summary['corrupt_metric']:.2f})",
+        fontsize=10,
+    )
+    return _done(fig, path)
+
+
+def plot_logit_attribution(result: dict[str, Any], path: PathLike = None, top: int = 20, title: str = "") -> Figure:
+    """The ``top`` components by size of their share of the logit (bars), with the logit itself in the title."""
+    rows = sorted(result["rows"], key=lambda r: -abs(r["logit"]))[:top][::-1]
+    fig = Figure(figsize=(5.5, 0.5 + 0.25 * len(rows)))
+    ax = fig.subplots()
+    ax.barh(
+        [r["component"] for r in rows],
+        [r["logit"] for r in rows],
+        color=["#1f77b4" if r["logit"] > 0 else "#d62728" for r in rows],
+    )
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("share of the logit")
+    ax.set_title(title or f"direct logit attribution (logit {result['logit']:.2f})", fontsize=10)
+    return _done(fig, path)
+
+
+def neuron_table_lines(rows: Sequence[dict[str, Any]], top: int = 20) -> list[str]:
+    """The first ``top`` rows as aligned text: neuron, R^2, probe-subspace share where known, rule."""
+    from othello.views.tables import render_text
+
+    share = any("subspace_share" in r for r in rows)
+    header = ["neuron", "R^2"] + (["in probe span"] if share else []) + ["rule"]
+    body = [
+        [f"L{r['layer']}N{r['neuron']}", f"{r['r2']:.2f}"]
+        + ([f"{100 * r['subspace_share']:.0f}%"] if share else [])
+        + [r["rule"]]
+        for r in rows[:top]
+    ]
+    return render_text(header, body).splitlines()
+
+
+def head_table_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    from othello.views.tables import pct, render_text
+
+    header = ["head", "kind", "mine", "theirs", "last", "first"]
+    body = [
+        [f"{r['layer']}.{r['head']}", r["kind"]]
+        + [pct(r[f], 0) for f in ("mine_score", "theirs_score", "last_score", "first_score")]
+        for r in rows
+    ]
+    return render_text(header, body).splitlines()
