@@ -128,35 +128,50 @@ def _same_file(a: Path, b: Path) -> bool:
 
 @contextlib.contextmanager
 def writer_lock(path: str | os.PathLike) -> Iterator[None]:
-    """Hold ``path.lock`` while writing ``path`` in place (appending, adding labels), so that a second writer is
-    refused with a message instead of both succeeding and one write being lost. A lock whose process is gone
-    (kill -9) is taken over."""
+    """Hold ``path.lock`` while writing ``path`` in place (appending, adding labels, a training run's folder), so
+    that a second writer is refused with a message naming the holder instead of both succeeding and one write
+    being lost.
+
+    The lock is the kernel's (``flock`` on an open descriptor), not the file's existence: taking it is one atomic
+    step, and a holder that dies (kill -9) releases it with its descriptors, so nobody has to decide that a holder
+    is dead and race another process to take over. The file only carries the holder's process id for messages."""
     lock = Path(f"{path}.lock")
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                owner = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                owner = 0
-            if owner and _alive(owner):
-                raise OutputPathError(
-                    f"{path} is being written by process {owner} (lock {lock}); wait for it to finish"
-                ) from None
-            with contextlib.suppress(OSError):
-                lock.unlink()  # its writer is gone
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        break
-    else:
-        raise OutputPathError(f"{path}: cannot take the lock {lock}")
+    fd = _take_lock(lock, path)
     try:
         yield
     finally:
         with contextlib.suppress(OSError):
-            lock.unlink()
+            lock.unlink()  # while still held: a writer waiting on this inode then sees it is gone and retries
+        os.close(fd)
+
+
+def _take_lock(lock: Path, path: str | os.PathLike) -> int:
+    """An open descriptor of ``lock`` holding its exclusive ``flock``; refuse when another holds it."""
+    import fcntl  # POSIX only; imported here so that the module still imports elsewhere
+
+    for _ in range(100):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError as error:
+            raise OutputPathError(f"{path}: cannot take the lock {lock} ({error.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise OutputPathError(
+                f"{path} is being written by process {owner} (lock {lock}); wait for it to finish"
+            ) from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:  # the file we locked is still the lock, not one its last holder removed as we opened it
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            return fd
+        os.close(fd)
+    raise OutputPathError(f"{path}: cannot take the lock {lock}")
 
 
 def check_output_folder(folder: str | os.PathLike) -> Path:

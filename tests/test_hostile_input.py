@@ -491,18 +491,166 @@ def test_stale_temporaries_of_killed_processes_are_swept(tmp_path, capsys):
     assert not dead.exists() and alive.exists() and out.exists()
 
 
+_HOLD = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.pwrite(fd, str(os.getpid()).encode(), 0)
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
 def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path, capsys):
-    import os
+    import subprocess
+    import sys
 
     out = tmp_path / "g.h5"
     assert main(["generate", "--games", "5", "--seed", "1", "--out", str(out), "--quiet"]) == 0
     lock = tmp_path / "g.h5.lock"
-    lock.write_text(str(os.getppid()))  # a live process holds it
-    code = main(["generate", "--games", "5", "--seed", "1", "--out", str(out), "--append", "--quiet"])
-    _one_line_error(code, capsys.readouterr().err, "being written by process")
-    lock.write_text("999999999")  # its process is gone: the lock is taken over
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code = main(["generate", "--games", "5", "--seed", "1", "--out", str(out), "--append", "--quiet"])
+        _one_line_error(code, capsys.readouterr().err, f"being written by process {holder.pid}")
+    finally:
+        holder.kill()  # kill -9: it never releases the lock itself
+        holder.wait()
     assert main(["generate", "--games", "5", "--seed", "1", "--out", str(out), "--append", "--quiet"]) == 0
     assert len(load_moves(out)) == 10 and not lock.exists()
+
+
+def _tiny_model(folder):
+    from othello.model import build_model, preset, save_model
+    from othello.model.checkpoints import write_run_config
+
+    write_run_config(folder, preset("tiny"), None)
+    save_model(folder, build_model(preset("tiny")))
+    return folder
+
+
+@pytest.mark.parametrize("command", ["train", "sae train"])
+def test_a_second_run_into_a_held_folder_is_refused_naming_the_holder(tmp_path, capsys, command):
+    """Two runs into one --out folder would interleave their metrics and checkpoints: the second is refused."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    if command == "train":
+        args = ["train", "--preset", "tiny", "--steps", "4", "--batch-size", "8", "--eval-games", "16"]
+    else:
+        args = ["sae", "train", "--hook", "blocks.0.hook_resid_post", "--latents", "32", "--k", "4"]
+        args += ["--tokens", "1k", "--batch-size", "128", "--chunk-games", "4"]
+        args += ["--model", str(_tiny_model(tmp_path / "m"))]
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, f"{run}.lock"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code = main([*args, "--out", str(run), "--quiet"])
+        _one_line_error(code, capsys.readouterr().err, f"being written by process {holder.pid}")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not run.exists() or not any(run.iterdir())
+    assert main([*args, "--out", str(run), "--quiet"]) == 0 and not (tmp_path / "run.lock").exists()
+
+
+_RACE = """
+import os, sys, time
+from othello.errors import OthelloError
+from othello.files import writer_lock
+target, held, start = sys.argv[1:4]
+while not os.path.exists(start):
+    pass  # spin, so that every racer starts within microseconds of the others
+try:
+    with writer_lock(target):
+        try:
+            fd = os.open(held, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            print("overlap")  # another holder is inside at the same time
+            sys.exit(0)
+        time.sleep(0.05)
+        os.close(fd)
+        os.unlink(held)
+        print("held")
+except OthelloError:
+    print("refused")
+"""
+
+
+def _race(tmp_path, script: str, racers: int, *args: str) -> list[str]:
+    """Start ``racers`` processes that wait for one start signal, then run ``script``; their outputs."""
+    import subprocess
+    import sys
+    import time
+
+    start = tmp_path / "start"
+    start.unlink(missing_ok=True)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, *args, str(start)], stdout=subprocess.PIPE, text=True)
+        for _ in range(racers)
+    ]
+    time.sleep(1.5)  # every racer imported and spinning
+    start.touch()
+    return [p.communicate(timeout=120)[0].strip() for p in procs]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stale", [False, True])
+def test_the_lock_admits_one_writer_among_many_racing_processes(tmp_path, stale):
+    """Eight processes take the lock at the same instant, five rounds: never two holders at once; with a stale lock
+    file of a dead process in place, exactly the same (the takeover is the kernel's, not a race)."""
+    target = tmp_path / "g.h5"
+    for _ in range(5):
+        if stale:
+            (tmp_path / "g.h5.lock").write_text("999999999")
+        outcomes = _race(tmp_path, _RACE, 8, str(target), str(tmp_path / "held"))
+        assert "overlap" not in outcomes and "held" in outcomes
+        assert sorted(set(outcomes)) <= ["held", "refused"], outcomes
+
+
+_APPEND = """
+import os, sys
+from othello.data.datasets import generate
+from othello.errors import OthelloError
+out, start = sys.argv[1:3]
+while not os.path.exists(start):
+    pass
+try:
+    generate(out, 100, seed=3, append=True, progress=False)
+    print("appended")
+except OthelloError:
+    print("refused")
+"""
+
+
+@pytest.mark.slow
+def test_racing_appends_never_lose_games(tmp_path):
+    """Six appends of 100 games at the same instant: the file gains exactly 100 games for each one that says it
+    appended, and the others are refused."""
+    from othello.data.datasets import generate
+
+    out = tmp_path / "g.h5"
+    generate(out, 100, seed=3, progress=False)
+    total = 100
+    for _ in range(2):
+        outcomes = _race(tmp_path, _APPEND, 6, str(out))
+        assert sorted(set(outcomes)) <= ["appended", "refused"] and "appended" in outcomes, outcomes
+        total += 100 * outcomes.count("appended")
+        moves = load_moves(out)
+        assert len(moves) == total
+        assert len(np.unique(moves, axis=0)) == total  # no two appends continued the stream from the same game
+
+
+@pytest.mark.parametrize("count", [3, 7, 0])
+def test_append_refuses_a_file_whose_count_disagrees_with_its_rows(tmp_path, capsys, count):
+    out = tmp_path / "g.h5"
+    assert main(["generate", "--games", "5", "--seed", "1", "--out", str(out), "--quiet"]) == 0
+    with h5py.File(out, "a") as f:
+        f.attrs["count"] = count
+    before = out.read_bytes()
+    code = main(["generate", "--games", "5", "--seed", "1", "--out", str(out), "--append", "--quiet"])
+    _one_line_error(code, capsys.readouterr().err, f"says {count} games but it holds 5 rows")
+    assert out.read_bytes() == before
 
 
 def test_labels_are_dropped_when_games_are_appended(tmp_path, capsys):

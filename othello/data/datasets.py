@@ -344,7 +344,12 @@ def generate(
             if not out.exists():
                 raise FileNotFoundError(f"cannot append to {out}: no such file")
             with GameFiles(out) as existing:
-                attrs = existing.attrs[0]
+                attrs, rows = existing.attrs[0], int(existing.counts[0])
+            if "count" in attrs and int(attrs["count"]) != rows:
+                raise DatasetError(
+                    f"cannot append to {out}: its count attribute says {int(attrs['count'])} games but it holds "
+                    f"{rows} rows; the file was changed by hand or torn, so where its stream stopped is unknown"
+                )
             if attrs.get("source") != "synthetic" or attrs.get("generator") != GENERATOR or int(attrs["seed"]) != seed:
                 raise DatasetError(
                     f"cannot append seed {seed} games to {out}: it holds "

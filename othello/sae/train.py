@@ -38,7 +38,7 @@ from othello.data.seeds import SAE_SEED
 from othello.engine.games import random_games
 from othello.engine.notation import N_CTX
 from othello.errors import ConfigError
-from othello.files import atomic_path, write_json
+from othello.files import atomic_path, write_json, writer_lock
 from othello.model.tokens import model_inputs
 from othello.sae.autoencoder import SparseAutoencoder, save_sae
 from othello.sae.config import SAEConfig, SAETrainConfig
@@ -211,9 +211,26 @@ def train_sae(
 ) -> tuple[SparseAutoencoder, dict[str, Any]]:
     """Train (or with ``resume``, continue) an SAE into ``out``; returns it (scale folded in: raw units) and its
     final state. ``stop_at``: stop after that step (a later ``resume`` continues). ``info`` goes into ``sae.json``.
+    The run holds its folder (``out.lock`` beside it): a second run into the same folder is refused.
     """
     cfg.validate()
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with writer_lock(out):
+        return _train_sae(model, cfg, out, resume, stop_at, device, progress, info)
+
+
+def _train_sae(
+    model: torch.nn.Module | None,
+    cfg: SAETrainConfig,
+    out: Path,
+    resume: bool,
+    stop_at: int | None,
+    device: str,
+    progress: bool,
+    info: dict[str, Any] | None,
+) -> tuple[SparseAutoencoder, dict[str, Any]]:
+    """``train_sae`` inside the folder's lock."""
     previous = read_train_state(out)
     if previous is not None and not resume:
         raise ConfigError(f"{out} already holds an SAE run: pass --resume to continue it, or another --out")

@@ -28,7 +28,7 @@ from othello.data.streams import make_stream
 from othello.engine.games import replay
 from othello.engine.notation import N_CTX, squares_to_tokens
 from othello.errors import ConfigError
-from othello.files import atomic_path
+from othello.files import atomic_path, writer_lock
 from othello.model.checkpoints import (
     CheckpointError,
     load_model,
@@ -189,6 +189,28 @@ def train(
     CUDA and fp32 on CPU, where bf16 is faster only on CPUs with bf16 instructions (BENCHMARKS.md).
     Like ``device``, it is how a run is executed, not part of its config: a run may resume at another one.
     """
+    out = Path(out)
+    rank, _ = _distributed()
+    # the run holds its folder (``out.lock`` beside it) for as long as it writes there, so that a second run into
+    # the same folder is refused naming the first instead of interleaving metrics and checkpoints with it
+    if rank == 0:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    with writer_lock(out) if rank == 0 else contextlib.nullcontext():
+        return _train(cfg, out, resume, minutes, device, progress, stop_at, threads, precision)
+
+
+def _train(
+    cfg: TrainConfig,
+    out: Path,
+    resume: bool = False,
+    minutes: float | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    stop_at: int | None = None,
+    threads: int | None = None,
+    precision: str | None = None,
+) -> TrainResult:
+    """``train`` inside the folder's lock."""
     out = Path(out)
     rank, world = _distributed()
     dev = torch.device(device if device != "cuda" or world == 1 else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
