@@ -39,6 +39,78 @@ def client(backend):
     return TestClient(create_app(backend), raise_server_exceptions=False)
 
 
+def _concurrent(fn, bodies, threads=8):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(fn, bodies))
+
+
+def test_concurrent_plain_and_edited_requests_answer_as_each_alone(backend):
+    """No request sees another's hooks: plain reads, linear and gradient edits of one game, run in eight threads
+    at once (two rounds of 12), each answer exactly the one the same request gets alone."""
+    from othello.explorer.service import AnalyzeRequest
+
+    edit = {"moves": GAME, "edits": [{"square": "e4"}], "layers": "1-2"}
+    bodies = [
+        {"moves": GAME},
+        {"moves": GAME, "labelling": "colour"},
+        edit,
+        {**edit, "method": "gradient", "writes": "board"},
+        {"moves": "f5 d6 c3 d3"},
+        {**edit, "writes": "square"},
+    ]
+    alone = [backend.analyze(AnalyzeRequest(**b)) for b in bodies]
+    order = [i % len(bodies) for i in range(12)]
+    for _ in range(2):
+        answers = _concurrent(lambda i: backend.analyze(AnalyzeRequest(**bodies[i])), order)
+        for i, answer in zip(order, answers):
+            assert answer == alone[i], f"request {bodies[i]} answered differently beside the others"
+    assert backend.pool.lent == 0
+
+
+def test_a_timed_out_edit_stops_and_leaks_into_no_answer(backend, monkeypatch):
+    """A gradient edit past the time limit answers 408, then really stops (the edit's own check raises and its copy
+    of the model comes back), and plain requests during and after it answer as alone."""
+    import time
+
+    from othello.explorer.service import AnalyzeRequest
+    from othello.probes.interventions import apply
+
+    stopped, check = [], apply._check_stop
+
+    def recording(stop):
+        try:
+            check(stop)
+        except Exception:
+            stopped.append(True)
+            raise
+
+    slow = TestClient(create_app(backend, time_limit_s=0.05), raise_server_exceptions=False)
+    plain = backend.analyze(AnalyzeRequest(moves=GAME))
+    gradient = {"moves": GAME, "edits": [{"square": "e4"}], "method": "gradient", "writes": "board", "layers": "1-2"}
+    alone = backend.analyze(AnalyzeRequest(**gradient))
+    monkeypatch.setattr(apply, "_check_stop", recording)
+    r = slow.post("/api/analyze", json=gradient)
+    assert r.status_code == 408 and "longer than" in r.json()["detail"]
+    assert backend.analyze(AnalyzeRequest(moves=GAME)) == plain
+    deadline = time.monotonic() + 10
+    while (backend.pool.lent or not stopped) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stopped and backend.pool.lent == 0, "the timed-out edit ran on"
+    assert backend.analyze(AnalyzeRequest(**gradient)) == alone
+
+
+def test_an_edit_asked_to_stop_raises_at_its_next_step(backend):
+    from othello.explorer.service import AnalyzeRequest
+    from othello.probes.interventions.edits import EditError
+
+    gradient = {"moves": GAME, "edits": [{"square": "e4"}], "method": "gradient", "writes": "board", "layers": "1-2"}
+    with pytest.raises(EditError, match="stopped before it finished"):
+        backend.analyze(AnalyzeRequest(**gradient), stop=lambda: True)
+    assert backend.pool.lent == 0
+
+
 def test_info(client):
     info = client.get("/api/info").json()
     assert info["model"] == "tiny" and info["n_layers"] == 2 and info["sites"] == ["resid_post", "resid_mid"]

@@ -25,6 +25,7 @@ from othello.engine.board import real_mover_board
 from othello.engine.games import random_games
 from othello.engine.notation import parse_moves, parse_square, square_name
 from othello.errors import OthelloError
+from othello.model.pool import ModelPool
 from othello.model.tokens import check_prefix, move_probabilities
 
 __all__ = ["CircuitsBackend", "PatchRequest", "CircuitsError"]
@@ -42,11 +43,12 @@ class PatchRequest(BaseModel):
 
 @dataclass
 class CircuitsBackend:
-    """Circuits for ``model`` over ``games`` games of the circuits stream. ``probes``: the explorer's linear
-    relative probes ``{site: {layer: probe}}`` (``resid_mid`` and ``resid_post``), which give each layer's neuron
-    weights in the probe basis (none: no weights)."""
+    """Circuits for the model of ``pool`` over ``games`` games of the circuits stream (each computation on a copy
+    leased from the pool). ``probes``: the explorer's linear relative probes ``{site: {layer: probe}}``
+    (``resid_mid`` and ``resid_post``), which give each layer's neuron weights in the probe basis (none: no
+    weights)."""
 
-    model: torch.nn.Module
+    pool: ModelPool
     games: int = 1000
     probes: dict[str, dict[int, Any]] | None = None
     progress: bool = False
@@ -54,23 +56,28 @@ class CircuitsBackend:
     _heads: list[dict[str, Any]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def model(self) -> torch.nn.Module:
+        """The pool's template: for its config and weights only (runs go through ``pool.lease``)."""
+        return self.pool.template
+
     def _layer(self, layer: int) -> NeuronProfiles:
         n = self.model.cfg.n_layers
         if not 0 <= layer < n:
             raise CircuitsError(f"no layer {layer}: blocks 0..{n - 1} have MLP neurons")
-        with self._lock:  # one computation per layer, even when two pages ask at once
+        with self._lock, self.pool.lease() as model:  # one computation per layer, even when two pages ask at once
             if layer not in self._profiles:
                 weights = None
                 if self.probes is not None:
                     weights = neuron_weights(
-                        self.model,
+                        model,
                         layer,
                         directions_from_probes(self.probes["resid_mid"][layer + 1]),
                         directions_from_probes(self.probes["resid_post"][layer + 1]),
                     )
                 self._profiles.clear()  # one layer's activations at a time: they are the memory here
                 self._profiles[layer] = neuron_profiles(
-                    self.model,
+                    model,
                     layer,
                     random_games(self.games, CIRCUITS_SEED),
                     weights=weights,
@@ -111,9 +118,9 @@ class CircuitsBackend:
 
     def heads(self) -> list[dict[str, Any]]:
         """Every head's class and scores (``othello.circuits.heads.head_scores`` over 500 games)."""
-        with self._lock:
+        with self._lock, self.pool.lease() as model:
             if self._heads is None:
-                self._heads = head_scores(self.model, random_games(min(self.games, 500), CIRCUITS_SEED))
+                self._heads = head_scores(model, random_games(min(self.games, 500), CIRCUITS_SEED))
             return self._heads
 
     def patch(self, request: PatchRequest) -> dict[str, Any]:
@@ -134,14 +141,15 @@ class CircuitsBackend:
                 f"no other move at ply {ply + 1} keeps the rest of the game legal; pick a later move to corrupt"
             )
         corrupt = games[0]
-        if request.move is None:
-            target = int(np.argmax(move_probabilities(self.model, squares)))
-        else:
-            try:
-                target = parse_square(request.move)
-            except OthelloError as error:
-                raise CircuitsError(str(error)) from None
-        result = activation_patching(self.model, squares, corrupt, target, ("resid_pre", "attn_out", "mlp_out"))
+        with self.pool.lease() as model:
+            if request.move is None:
+                target = int(np.argmax(move_probabilities(model, squares)))
+            else:
+                try:
+                    target = parse_square(request.move)
+                except OthelloError as error:
+                    raise CircuitsError(str(error)) from None
+            result = activation_patching(model, squares, corrupt, target, ("resid_pre", "attn_out", "mlp_out"))
         summary = result.summary()
         n, T = self.model.cfg.n_layers, len(squares)
         summary["grids"] = {site: np.round(grid, 4).tolist() for site, grid in result.grids.items()}

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from othello.engine.board import Board
 from othello.engine.notation import parse_moves, square_name
 from othello.errors import OthelloError
+from othello.model.pool import ModelPool
 from othello.model.tokens import check_prefix, to_tokens
 from othello.sae.autoencoder import load_sae
 from othello.sae.runs import feature_page, feature_rows
@@ -29,17 +30,19 @@ class ActiveRequest(BaseModel):
 
 @dataclass
 class SAEBackend:
-    """The SAE in run folder ``folder`` over ``model``'s activations at its hook."""
+    """The SAE in run folder ``folder`` over the activations at its hook of the model of ``pool`` (each
+    computation on a copy leased from the pool)."""
 
-    model: torch.nn.Module
+    pool: ModelPool
     folder: str | os.PathLike
     games: int = 300  # held-out games a latent's top positions are drawn from
     _pages: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.sae, self.info_json = load_sae(self.folder, device=next(self.model.parameters()).device)
+        template = self.pool.template
+        self.sae, self.info_json = load_sae(self.folder, device=next(template.parameters()).device)
         self.hook = self.info_json.get("hook")
-        if not self.hook or self.hook not in self.model.hook_dict:
+        if not self.hook or self.hook not in template.hook_dict:
             raise OthelloError(f"{self.folder}: its hook {self.hook!r} is not a hook of this model")
         self.evaluated = (Path(self.folder) / "features.safetensors").exists()
         self._labels = {r["latent"]: r for r in feature_rows(self.folder, self.sae.cfg.d_sae)} if self.evaluated else {}
@@ -57,7 +60,8 @@ class SAEBackend:
     def feature(self, latent: int) -> dict[str, Any]:
         """A latent's page (``othello.sae.runs.feature_page``), boards as square -> colour; cached."""
         if latent not in self._pages:
-            page = feature_page(self.model, self.sae, self.hook, latent, self.folder, games=self.games)
+            with self.pool.lease() as model:
+                page = feature_page(model, self.sae, self.hook, latent, self.folder, games=self.games)
             names = {0: "empty", 1: "black", 2: "white"}
             for ex in page["examples"]:
                 ex["board"] = {square_name(s): names[c] for s, c in enumerate(ex["board"])}
@@ -72,7 +76,8 @@ class SAEBackend:
             Board(squares)  # a game the rules allow, as every other view asks
         except OthelloError as error:
             raise OthelloError(f"moves: {error}") from None
-        acts = torch.from_numpy(activations_at(self.model, to_tokens(squares), self.hook)[0])
+        with self.pool.lease() as model:
+            acts = torch.from_numpy(activations_at(model, to_tokens(squares), self.hook)[0])
         with torch.no_grad():
             latents = self.sae.encode(acts)  # [positions, d_sae]
         values, index = latents.topk(min(request.top, latents.shape[1]), dim=-1)

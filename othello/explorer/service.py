@@ -11,6 +11,7 @@ once and cached, with a progress bar).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,7 @@ from othello.engine.games import pad_games
 from othello.engine.notation import parse_moves, parse_square, square_name
 from othello.errors import ConfigError, OthelloError
 from othello.model.hooks import layer_hook
+from othello.model.pool import ModelPool
 from othello.model.tokens import check_prefix, square_probabilities, to_tokens
 from othello.probes.fit import ProbeConfig
 from othello.probes.interventions.apply import intervene
@@ -113,13 +115,16 @@ class ExplorerBackend:
             self.edit_probes[method] = layer_probes(
                 self.model, labelling, kind, games=self.probe_games, config=self.probe_config, progress=self.progress
             )
+        # every request runs on a copy of the model of its own (hooks live on the model: shared, one request's edit
+        # would show in another's answer); ``self.model`` stays the template, run only by the set-up above
+        self.pool = ModelPool(self.model)
         self._games: np.ndarray | None = None
         self._circuits: Any = None
         self.sae: Any = None
         if self.sae_run is not None:
             from othello.explorer.sae import SAEBackend
 
-            self.sae = SAEBackend(self.model, self.sae_run)
+            self.sae = SAEBackend(self.pool, self.sae_run)
         if self.data is not None:
             from othello.data.datasets import load_moves
 
@@ -135,7 +140,7 @@ class ExplorerBackend:
                 site: self.probes[("relative", site)] for site in ("resid_mid", "resid_post") if site in self.sites
             }
             self._circuits = CircuitsBackend(
-                self.model,
+                self.pool,
                 games=self.circuit_games,
                 probes=probes if len(probes) == 2 else None,
                 progress=self.progress,
@@ -196,7 +201,9 @@ class ExplorerBackend:
             raise ExplorerError(f"layers: {error} (edits run on layers 1..{self.n_layers})") from None
 
     @torch.no_grad()
-    def _forward(self, squares: list[int], labelling: str) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    def _forward(
+        self, model: torch.nn.Module, squares: list[int], labelling: str
+    ) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """One forward pass: the next-move probabilities ``[64]`` and every layer's read-out at every site."""
         hooks = {
             (L, site): layer_hook(L, self.n_layers, site)
@@ -204,9 +211,9 @@ class ExplorerBackend:
             if lab == labelling
             for L in probes
         }
-        tokens = to_tokens(squares).to(next(self.model.parameters()).device)
+        tokens = to_tokens(squares).to(next(model.parameters()).device)
         wanted = set(hooks.values())
-        logits, cache = self.model.run_with_cache(tokens, names_filter=lambda name: name in wanted)
+        logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name in wanted)
         probs = square_probabilities(logits[:, -1])[0]
         true = board_labels(pad_games([squares]), labelling)[0, len(squares) - 1]  # [64]
         classes = CLASSES[labelling]
@@ -228,9 +235,10 @@ class ExplorerBackend:
             )
         return probs, out
 
-    def analyze(self, request: AnalyzeRequest) -> dict[str, Any]:
+    def analyze(self, request: AnalyzeRequest, stop: Callable[[], bool] | None = None) -> dict[str, Any]:
         """The position after ``request.moves``: board, next mover, legal moves, the model's probabilities, every
-        layer's read-out, and with edits the edited board, its legal moves and the model's probabilities after."""
+        layer's read-out, and with edits the edited board, its legal moves and the model's probabilities after.
+        ``stop``: asked during a gradient edit; once it answers True the edit gives up (a timed-out request)."""
         board = _parse(request.moves)
         squares = board.moves
         over = board.is_game_over()
@@ -251,17 +259,25 @@ class ExplorerBackend:
                 raise ExplorerError("edits need a position the model predicts from: play at least one move")
             return result
         check_prefix(squares)
-        probs, result["probes"] = self._forward(squares, request.labelling)
+        with self.pool.lease() as model:
+            probs, result["probes"] = self._forward(model, squares, request.labelling)
+            if request.edits:
+                result["edited"] = self._edit(model, squares, request, probs, stop)
         result["probabilities"] = _probabilities(probs)
         top = [int(s) for s in np.argsort(-probs, kind="stable")[:5]]
         legal = set(mover.legal_moves)
         result["top"] = [{"square": square_name(s), "p": round(float(probs[s]), 5), "legal": s in legal} for s in top]
         result["top_legal"] = top[0] in legal
-        if request.edits:
-            result["edited"] = self._edit(squares, request, probs)
         return result
 
-    def _edit(self, squares: list[int], request: AnalyzeRequest, probs: np.ndarray) -> dict[str, Any]:
+    def _edit(
+        self,
+        model: torch.nn.Module,
+        squares: list[int],
+        request: AnalyzeRequest,
+        probs: np.ndarray,
+        stop: Callable[[], bool] | None,
+    ) -> dict[str, Any]:
         if request.method == "gradient" and request.writes == "square":
             raise ExplorerError("the gradient method writes the whole board: choose writes 'board' or 'board as read'")
         setting = EditSetting(
@@ -274,7 +290,7 @@ class ExplorerBackend:
         )
         targets = [parse_square(e.square) for e in request.edits]
         r = intervene(
-            self.model,
+            model,
             squares,
             targets,
             self.edit_probes[request.method],
@@ -282,6 +298,7 @@ class ExplorerBackend:
             edit=[e.op for e in request.edits],
             labelling=DEFAULT_PROBES[request.method][0],
             probs_before=probs,
+            stop=stop,
         )
         return {
             "board": _board(r.board_after),
@@ -305,9 +322,10 @@ class ExplorerBackend:
                 f"no head {request.layer}.{request.head}: blocks 0..{self.n_layers - 1}, "
                 f"heads 0..{self.model.cfg.n_heads - 1}"
             )
-        tokens = to_tokens(squares).to(next(self.model.parameters()).device)
         name = f"blocks.{request.layer}.attn.hook_pattern"
-        _, cache = self.model.run_with_cache(tokens, names_filter=lambda n: n == name)
+        with self.pool.lease() as model:
+            tokens = to_tokens(squares).to(next(model.parameters()).device)
+            _, cache = model.run_with_cache(tokens, names_filter=lambda n: n == name)
         pattern = cache[name][0, request.head].float().cpu().numpy()  # [q, k]
         return {
             "layer": request.layer,

@@ -7,6 +7,7 @@
   ``position_labels`` for CircuitsVis-style views).
 - ``checkpoints``: checkpoint folders (``load_model``, ``save_model``, ``SHIPPED_MODEL``); no pickle anywhere.
 - ``convert``: the published checkpoints' layouts into a checkpoint folder, and ours out as a HookedTransformer.
+- ``pool``: ``ModelPool``, copies of one model lent to one caller at a time (threads never share hooks).
 """
 
 from othello._lazy import lazy_exports
@@ -35,6 +36,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "to_tokens",
         ],
         "othello.model.config": ["PRESETS", "ModelConfig", "preset"],
+        "othello.model.pool": ["ModelPool"],
         "othello.model.transformer": ["build_model", "untrained_like"],
     },
 )

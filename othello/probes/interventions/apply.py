@@ -71,6 +71,7 @@ def _board_hook(
     edited: torch.Tensor,
     target_board: torch.Tensor,
     setting: EditSetting,
+    stop: Callable[[], bool] | None = None,
 ) -> Callable:
     """Write ``target_board`` [n, 64] into the activations at (``rows``, ``pos``): minimise the probe's
     cross-entropy of it, the ``edited`` squares ([n, 64] bool) with weight 1 and every other square with
@@ -79,6 +80,7 @@ def _board_hook(
     The gradient method uses Adam (Li et al.); the linear one plain gradient descent, whose steps on a linear
     probe are combinations of its weight vectors, so the edit stays in the span of the probe's directions.
     With ``keep="read"`` the other squares are pulled to what the probe reads before the edit, not to the board.
+    ``stop``: asked before every step; once it answers True the edit raises ``EditError`` (a caller's time-out).
     """
     weights = torch.full(target_board.shape, setting.reg, device=target_board.device)  # [n, 64]
     weights[edited] = 1.0
@@ -90,9 +92,9 @@ def _board_hook(
         if setting.keep == "read":
             target = torch.where(edited, target_board, probe(x).argmax(-1))
         if setting.method == "linear" and isinstance(probe, LinearProbe):
-            x = _linear_descent(probe, x, target, weights, setting.lr, setting.steps)
+            x = _linear_descent(probe, x, target, weights, setting.lr, setting.steps, stop)
         else:
-            x = _optimise(probe, x, target, weights, optimiser, setting.lr, setting.steps)
+            x = _optimise(probe, x, target, weights, optimiser, setting.lr, setting.steps, stop)
         resid = resid.clone()
         resid[rows, pos] = x.to(resid.dtype)
         return resid
@@ -108,12 +110,14 @@ def _optimise(
     optimiser: type,
     lr: float,
     steps: int,
+    stop: Callable[[], bool] | None = None,
 ) -> torch.Tensor:
     """``steps`` of ``optimiser`` on ``x`` [n, d] against the probe's weighted cross-entropy of ``target`` [n, 64]."""
     with torch.enable_grad():
         x.requires_grad_(True)
         opt = optimiser([x], lr=lr)
         for _ in range(steps):
+            _check_stop(stop)
             ce = F.cross_entropy(probe(x).transpose(1, 2), target, reduction="none", ignore_index=-1)  # [n, 64]
             # summed over cases, so each case's update is independent of the batch it shares
             loss = (ce * weights).sum()
@@ -123,8 +127,19 @@ def _optimise(
     return x.detach()
 
 
+def _check_stop(stop: Callable[[], bool] | None) -> None:
+    if stop is not None and stop():
+        raise EditError("the edit was stopped before it finished (its caller gave up waiting)")
+
+
 def _linear_descent(
-    probe: LinearProbe, x: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, lr: float, steps: int
+    probe: LinearProbe,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    weights: torch.Tensor,
+    lr: float,
+    steps: int,
+    stop: Callable[[], bool] | None = None,
 ) -> torch.Tensor:
     """``_optimise`` with plain gradient descent on a linear probe, its gradient written out instead of taken by
     autograd (3x faster for these small steps; equal to autograd's to float rounding, tested): the gradient of
@@ -135,6 +150,7 @@ def _linear_descent(
     onehot = F.one_hot(target.clamp(min=0), classes).float()  # [n, 64, C]
     scale = (weights.unsqueeze(-1) * valid).float()
     for _ in range(steps):
+        _check_stop(stop)
         p = probe(x).softmax(-1)  # [n, 64, C]
         x = x - lr * ((scale * (p - onehot)).reshape(len(x), -1) @ W.T)
     return x
@@ -150,9 +166,10 @@ def edited_move_probabilities(
     batch_size: int = 500,
     progress: bool = False,
     unedited: bool = True,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The model's next-move probabilities ``[cases, 64]`` without and with the edit of each case (without:
-    ``[0, 64]`` when ``unedited`` is False, for a caller that has them already)."""
+    ``[0, 64]`` when ``unedited`` is False, for a caller that has them already). ``stop``: see ``_board_hook``."""
     missing = [L for L in setting.layers if L not in probes]
     if missing:
         raise EditError(f"no {labelling} probe for layers {missing}; have {sorted(probes)}")
@@ -187,7 +204,9 @@ def edited_move_probabilities(
         hooks = []
         for L in setting.layers:
             if setting.writes_board:
-                fn = _board_hook(probes[L], rows_t, pos_t, torch.as_tensor(edited, device=device), target_t, setting)
+                fn = _board_hook(
+                    probes[L], rows_t, pos_t, torch.as_tensor(edited, device=device), target_t, setting, stop
+                )
                 hooks.append((residual_hook(L, n_layers), fn))
                 continue
             # one reflection per edited square: the j-th square of every entry that has one, hooks composed in turn
@@ -268,19 +287,23 @@ def intervene(
     edit: Edit | Sequence[Edit] = "flip",
     labelling: str | None = None,
     probs_before: np.ndarray | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> InterventionResult:
     """Edit ``square`` (flip or erase) in the model's board after ``moves`` and return what changed; several
     squares at once when ``square`` is a list (``edit`` then one edit for all, or a list of one per square).
 
     ``labelling`` is the probes' labelling (default: relative for linear, colour for gradient probes).
-    ``probs_before`` [64], the model's probabilities after ``moves`` when the caller has them, saves a forward pass."""
+    ``probs_before`` [64], the model's probabilities after ``moves`` when the caller has them, saves a forward pass.
+    ``stop``: asked at every step of an optimised edit; when it answers True the edit raises ``EditError``."""
     setting = setting or EditSetting(layers=tuple(sorted(probes)[1:]))
     labelling = labelling or DEFAULT_PROBES[setting.method][0]
     squares = parse_square(square) if isinstance(square, (str, int)) else tuple(parse_square(q) for q in square)
     edits = edit if isinstance(edit, str) else tuple(edit)
     case = EditCase(parse_moves(moves) if isinstance(moves, str) else list(moves), squares, edits)
     board, edited = case.boards()
-    before, after = edited_move_probabilities(model, [case], probes, setting, labelling, unedited=probs_before is None)
+    before, after = edited_move_probabilities(
+        model, [case], probes, setting, labelling, unedited=probs_before is None, stop=stop
+    )
     if probs_before is not None:
         before = np.asarray(probs_before)[None]
     return InterventionResult(
