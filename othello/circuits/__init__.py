@@ -12,6 +12,8 @@
   (``activation_patching``, ``attribution_patching``).
 """
 
+from typing import TYPE_CHECKING
+
 from othello._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(
@@ -46,3 +48,32 @@ __all__, __getattr__, __dir__ = lazy_exports(
         ],
     },
 )
+
+if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
+    from othello.circuits.attribution import average_logit_attribution, direct_logit_attribution, logit_components
+    from othello.circuits.directions import (
+        DIRECTIONS,
+        directions_from_probes,
+        neuron_weights,
+        probe_attribution,
+        probe_directions,
+    )
+    from othello.circuits.heads import HEAD_KINDS, attention_scores, classify_head, head_pattern, head_scores
+    from othello.circuits.neurons import (
+        FEATURES,
+        NeuronProfiles,
+        board_features,
+        fit_rules,
+        neuron_page,
+        neuron_profiles,
+        rule_ablation,
+    )
+    from othello.circuits.patching import (
+        PATCH_SITES,
+        Patching,
+        activation_patching,
+        attribution_patching,
+        corrupted_games,
+        patching_agreement,
+        patching_pair,
+    )

@@ -5,6 +5,11 @@
 - ``commands``: one module per command family (world, probing, circuits, sae, runs).
 """
 
+from typing import TYPE_CHECKING
+
 from othello._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, {"othello.cli.entry": ["main", "build_parser"]})
+
+if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
+    from othello.cli.entry import build_parser, main

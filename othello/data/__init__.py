@@ -6,6 +6,8 @@
 - ``seeds``: which synthetic stream is for what (training, evaluation, probes, intervention cases).
 """
 
+from typing import TYPE_CHECKING
+
 from othello._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(
@@ -28,3 +30,20 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "othello.data.streams": ["FileStream", "SyntheticStream", "make_stream"],
     },
 )
+
+if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
+    from othello.data.datasets import (
+        DatasetError,
+        GameFiles,
+        generate,
+        load_moves,
+        parse_shard,
+        split_mask,
+        split_of,
+        store_labels,
+        summary,
+        write_games,
+    )
+    from othello.data.importers import GameImportError, ImportedGames, import_games
+    from othello.data.seeds import EVAL_SEED, PROBE_SEED, TRAIN_SEED, edit_cases_seed
+    from othello.data.streams import FileStream, SyntheticStream, make_stream

@@ -7,6 +7,8 @@
 - ``games``: seeded ``random_games``, ``replay`` into per-ply labels, ``pad_games``, ``perft``.
 """
 
+from typing import TYPE_CHECKING
+
 from othello._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(
@@ -44,3 +46,35 @@ __all__, __getattr__, __dir__ = lazy_exports(
         ],
     },
 )
+
+if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
+    from othello.engine.board import BLACK, COLOUR_NAMES, WHITE, Board, GameOverError, real_mover_board
+    from othello.engine.games import (
+        LABELS,
+        MAX_PLIES,
+        Replay,
+        check_games,
+        game_lengths,
+        pad_games,
+        pass_counts,
+        perft,
+        random_games,
+        replay,
+        set_workers,
+    )
+    from othello.engine.notation import (
+        CENTRE_SQUARES,
+        D_VOCAB,
+        N_CTX,
+        SQUARE_NAMES,
+        IllegalMoveError,
+        InvalidMoveError,
+        convert_square_name,
+        diagram,
+        moves_to_string,
+        parse_moves,
+        parse_square,
+        square_name,
+        squares_to_tokens,
+        tokens_to_squares,
+    )

@@ -7,6 +7,8 @@ and watch its moves change.
 - ``static/``: the page (plain HTML, JS modules and SVG; no build step, no CDN).
 """
 
+from typing import TYPE_CHECKING
+
 from othello._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(
@@ -17,3 +19,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "othello.explorer.widget": ["Explorer"],
     },
 )
+
+if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
+    from othello.explorer.server import create_app, serve
+    from othello.explorer.service import AnalyzeRequest, AttentionRequest, ExplorerBackend
+    from othello.explorer.widget import Explorer

@@ -6,6 +6,8 @@
 - ``report``: ``write_report``, one HTML page of a run.
 """
 
+from typing import TYPE_CHECKING
+
 from othello._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(
@@ -15,3 +17,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "othello.lab.report": ["write_report"],
     },
 )
+
+if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
+    from othello.lab.demo import DemoConfig, run_demo
+    from othello.lab.report import write_report

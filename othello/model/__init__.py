@@ -10,6 +10,8 @@
 - ``pool``: ``ModelPool``, copies of one model lent to one caller at a time (threads never share hooks).
 """
 
+from typing import TYPE_CHECKING
+
 from othello._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(
@@ -40,3 +42,22 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "othello.model.transformer": ["build_model", "untrained_like"],
     },
 )
+
+if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
+    from othello.model.checkpoints import SHIPPED_MODEL, CheckpointError, load_model, read_run_config, save_model
+    from othello.model.config import PRESETS, ModelConfig, preset
+    from othello.model.convert import convert_checkpoint, export_hooked, hooked_config, to_hooked
+    from othello.model.hooks import SITES, HookKind, hook_name, layer_hook, residual_hook
+    from othello.model.pool import ModelPool
+    from othello.model.tokens import (
+        PrefixError,
+        check_prefix,
+        legal_token_mask,
+        model_inputs,
+        move_logits,
+        move_probabilities,
+        position_labels,
+        square_probabilities,
+        to_tokens,
+    )
+    from othello.model.transformer import build_model, untrained_like

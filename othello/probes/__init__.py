@@ -8,6 +8,8 @@
 - ``interventions``: editing the board in the residual stream, and the benchmark.
 """
 
+from typing import TYPE_CHECKING
+
 from othello._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(
@@ -27,3 +29,17 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "othello.probes.targets": ["CLASSES", "TARGETS", "board_labels"],
     },
 )
+
+if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
+    from othello.probes.activations import collect_activations, iter_activations
+    from othello.probes.fit import LinearProbe, MLPProbe, ProbeConfig, fit_probe, predict, unit_directions
+    from othello.probes.layers import fit_probes_by_layer, probe_accuracy_by_layer, read_board
+    from othello.probes.store import (
+        layer_probes,
+        load_probe,
+        model_fingerprint,
+        save_probe,
+        stored_probe_rows,
+        stored_probes,
+    )
+    from othello.probes.targets import CLASSES, TARGETS, board_labels

@@ -8,6 +8,8 @@
 - ``runs``: a run folder end to end: ``evaluate_run`` (with the baselines), ``feature_rows``, ``feature_page``.
 """
 
+from typing import TYPE_CHECKING
+
 from othello._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(
@@ -26,3 +28,10 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "othello.sae.runs": ["EVAL_FIELDS", "evaluate_run", "feature_page", "feature_rows"],
     },
 )
+
+if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
+    from othello.sae.autoencoder import SAEError, SparseAutoencoder, load_sae, save_sae
+    from othello.sae.config import SAEConfig, SAETrainConfig
+    from othello.sae.evaluate import PROPERTY_NAMES, THRESHOLDS, board_properties, dictionary_metrics, evaluate_sae
+    from othello.sae.runs import EVAL_FIELDS, evaluate_run, feature_page, feature_rows
+    from othello.sae.train import read_train_state, train_sae

@@ -7,6 +7,8 @@
 - ``evaluation``: ``evaluate`` (top-1 legal rate, legal-set error, after a pass), ``legal_set_errors``.
 """
 
+from typing import TYPE_CHECKING
+
 from othello._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(
@@ -18,3 +20,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "othello.train.schedule": ["cosine_lr", "plan_steps"],
     },
 )
+
+if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
+    from othello.train.config import TrainConfig
+    from othello.train.evaluation import evaluate, legal_move_scores, legal_set_errors
+    from othello.train.loop import TrainResult, init_weights, next_move_loss, read_metrics, train
+    from othello.train.schedule import cosine_lr, plan_steps

@@ -7,6 +7,8 @@
 - ``sae``: an SAE latent's page (F1 maps, decoder against the probe directions, top positions).
 """
 
+from typing import TYPE_CHECKING
+
 from othello._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(
@@ -36,3 +38,27 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "othello.views.sae": ["plot_feature"],
     },
 )
+
+if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
+    from othello.views.circuits import (
+        plot_attention_pattern,
+        plot_head_classes,
+        plot_logit_attribution,
+        plot_neuron,
+        plot_neuron_examples,
+        plot_patching,
+        plot_rule_share,
+    )
+    from othello.views.plots import (
+        draw_board,
+        plot_accuracy_by_layer,
+        plot_intervention,
+        plot_intervention_errors,
+        plot_move_probabilities,
+        plot_probe_readout,
+        plot_square_accuracy,
+        plot_training_curves,
+        probe_readout_discs,
+    )
+    from othello.views.sae import plot_feature
+    from othello.views.tables import edit_scope, intervention_grid, probe_grid, render_text

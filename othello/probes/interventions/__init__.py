@@ -6,6 +6,8 @@
 - ``evaluation``: Li et al.'s benchmark: ``make_cases`` / ``synthetic_cases``, ``sweep_settings``, ``benchmark``.
 """
 
+from typing import TYPE_CHECKING
+
 from othello._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(
@@ -34,3 +36,21 @@ __all__, __getattr__, __dir__ = lazy_exports(
         ],
     },
 )
+
+if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
+    from othello.probes.interventions.apply import InterventionResult, edited_move_probabilities, intervene, square_mask
+    from othello.probes.interventions.edits import (
+        DEFAULT_PROBES,
+        DESCENT_DEFAULTS,
+        EditCase,
+        EditError,
+        EditSetting,
+        edit_board,
+    )
+    from othello.probes.interventions.evaluation import (
+        benchmark,
+        make_cases,
+        moved_right,
+        sweep_settings,
+        synthetic_cases,
+    )
