@@ -110,8 +110,9 @@ def test_the_wheel_installs_only_othello_and_every_public_name_imports(tmp_path)
 def test_every_library_import_is_a_declared_dependency():
     """What the library imports (function-level imports too) is installed by ``pip install othello-gpt``."""
     import re
-    import tomllib
     from importlib.metadata import packages_distributions
+
+    import tomllib
 
     declared = {
         re.split(r"[<>=!~\[ ]", d)[0].lower().replace("_", "-")
