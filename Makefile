@@ -1,6 +1,7 @@
 # make test: set up .venv (CPU torch, pinned; TransformerLens 4.x) and .venv-tl3 (TransformerLens 3.9), check the
-# code with ruff (make lint), run the suite in the first and the model-facing tests in the second (with sae-lens
-# beside TransformerLens 3.9: the SAE round trip).
+# code with ruff (make lint), run the suite and the library's doctests in the first and the model-facing tests in
+# the second (with sae-lens beside TransformerLens 3.9: the SAE round trip), then build the docs (make docs).
+# make test-fast: the quick tier for your own loop: lint and the suite without the tests marked slow, in .venv only.
 # make demo: set up, then run the whole experiment on the shipped model (othello-gpt demo: evaluate, probe,
 # intervene, draw, write runs/demo/report.html), with the WTHOR games of $(WTHOR) when that folder holds them.
 PYTHON ?= python3
@@ -11,23 +12,25 @@ TL3 := "transformer_lens==3.9.0"
 SAE_LENS := "sae-lens==6.54.12"
 MODEL_TESTS := tests/test_model.py tests/test_convert.py tests/test_training.py tests/test_activations.py tests/test_targets.py tests/test_probes.py tests/test_layers.py tests/test_interventions.py tests/test_circuits.py
 
-.PHONY: test lint demo venv bench clean
+comma := ,
 
-# $(call install,VENV,EXTRA-REQUIREMENTS)
+.PHONY: test test-fast lint docs demo venv bench clean
+
+# $(call install,VENV,EXTRAS,EXTRA-REQUIREMENTS)
 define install
 	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
 	$(1)/bin/python -m pip install -q --upgrade pip $(QUIET)
 	$(1)/bin/python -m pip install -q $(TORCH) $(QUIET)
-	$(1)/bin/python -m pip install -q -e ".[test]" $(TORCH) $(2) $(QUIET)
+	$(1)/bin/python -m pip install -q -e ".[$(2)]" $(TORCH) $(3) $(QUIET)
 	$(1)/bin/python -c "import othello, torch, transformer_lens, numba, h5py; print('$(1): transformer_lens', transformer_lens.__version__ if hasattr(transformer_lens, '__version__') else '')"
 	touch $(1)/.installed
 endef
 
 .venv/.installed: pyproject.toml
-	$(call install,.venv,$(TL4))
+	$(call install,.venv,test$(comma)docs,$(TL4))
 
 .venv-tl3/.installed: pyproject.toml
-	$(call install,.venv-tl3,$(TL3) $(SAE_LENS))
+	$(call install,.venv-tl3,test,$(TL3) $(SAE_LENS))
 
 venv: .venv/.installed
 
@@ -39,6 +42,16 @@ test: .venv/.installed .venv-tl3/.installed lint
 	.venv/bin/python -m pytest -q
 	.venv-tl3/bin/python -m pytest -q $(MODEL_TESTS)
 	.venv-tl3/bin/python -m pytest -q tests/test_sae.py -k sae_lens
+	$(MAKE) docs
+
+test-fast: .venv/.installed lint
+	.venv/bin/python -m pytest -q -m "not slow"
+
+# the docs site, into site/ (--strict: a broken link or reference fails); the tutorial page is the notebook as the
+# test suite last executed it (docs/tutorial.ipynb, with its outputs), else the notebook without outputs
+docs: .venv/.installed
+	test -f docs/tutorial.ipynb || cp notebooks/tutorial.ipynb docs/tutorial.ipynb
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict
 
 WTHOR ?= ../shared/data/wthor
 
@@ -51,4 +64,4 @@ bench: venv
 	.venv/bin/python benchmarks/probe_speed.py
 
 clean:
-	rm -rf .venv .venv-tl3 .pytest_cache
+	rm -rf .venv .venv-tl3 .pytest_cache site docs/tutorial.ipynb

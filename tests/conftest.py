@@ -5,6 +5,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+# a script run by torchrun in the two-process training test: importing it (the doctest collection does) would
+# start a process group
+collect_ignore = ["ddp_worker.py"]
+
 WTHOR = Path(__file__).resolve().parents[2] / "shared" / "data" / "wthor"
 
 

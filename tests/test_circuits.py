@@ -201,6 +201,7 @@ def test_neuron_profiles_against_direct_means(tiny):
         neuron_profiles(tiny, 1, moves[:1], progress=False)
 
 
+@pytest.mark.slow
 def test_circuits_commands(tiny, tmp_path, capsys):
     from othello.model.checkpoints import write_run_config
 

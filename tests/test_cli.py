@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from othello.cli.entry import main
 from othello.data.datasets import load_moves
@@ -200,6 +201,7 @@ def test_reporting_commands_print_json(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == {"data": str(out), "labels": ["boards"]}
 
 
+@pytest.mark.slow
 def test_train_for_minutes_plans_its_schedule(tmp_path, capsys):
     args = _tiny_train_args(tmp_path / "run")
     i = args.index("--steps")

@@ -6,6 +6,9 @@ import pytest
 
 from othello.cli.entry import main
 
+# the demo end to end (its fixture runs every stage): the slow tier
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
@@ -34,6 +37,7 @@ def demo_run(tmp_path_factory):
     return out, args
 
 
+@pytest.mark.slow
 def test_demo_runs_every_stage_and_caches_them(demo_run, capsys):
     out, args = demo_run
     summary = json.loads((out / "summary.json").read_text())

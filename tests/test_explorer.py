@@ -46,6 +46,7 @@ def _concurrent(fn, bodies, threads=8):
         return list(pool.map(fn, bodies))
 
 
+@pytest.mark.slow
 def test_concurrent_plain_and_edited_requests_answer_as_each_alone(backend):
     """No request sees another's hooks: plain reads, linear and gradient edits of one game, run in eight threads
     at once (two rounds of 12), each answer exactly the one the same request gets alone."""
@@ -294,6 +295,7 @@ def server(backend):
     running.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium found (Debian: apt-get install chromium)")
 def test_the_page_in_headless_chromium(server, tmp_path):
     """Load the page, play three moves by clicking squares, watch the probabilities change, open a layer, flip a
@@ -362,6 +364,7 @@ def test_the_page_in_headless_chromium(server, tmp_path):
     assert data[:4] == b"\x89PNG" and len(data) > 50_000
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium found (Debian: apt-get install chromium)")
 def test_the_notebook_widget_in_headless_chromium(backend):
     """The widget's module rendered in Chromium against a stand-in for anywidget's model (get / set / on /
@@ -414,6 +417,7 @@ def test_edit_layers_are_read_by_the_command_line_parser(client):
     assert r.status_code == 400 and "LOW-HIGH" in r.json()["detail"]
 
 
+@pytest.mark.slow
 def test_sae_views(tmp_path):
     from othello.sae.config import SAETrainConfig
     from othello.sae.train import train_sae

@@ -714,6 +714,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(mount)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_leaves_nothing(small_disk, capsys):
     code = main(["generate", "--games", "100000", "--seed", "1", "--out", str(small_disk / "g.h5"), "--quiet"])
     _one_line_error(code, capsys.readouterr().err, "no space left")

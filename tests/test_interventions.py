@@ -222,6 +222,7 @@ def test_benchmark_rows_and_single_intervention(tiny, linear_probes):
         EditSetting("linear", keep="read")
 
 
+@pytest.mark.slow
 def test_intervention_commands(tmp_path, capsys, probe_cache):
     from othello.cli.entry import main
     from othello.model.checkpoints import save_model, write_run_config

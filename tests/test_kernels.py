@@ -29,6 +29,7 @@ def test_random_games_statistics():
     assert 0.32 < (pass_counts(moves) > 0).mean() < 0.38  # independent engine: 34.8 %
 
 
+@pytest.mark.slow
 def test_kernels_match_the_scalar_board_on_10000_games():
     moves = random_games(10_000, seed=3)
     r = replay(moves)
@@ -53,6 +54,7 @@ def test_kernels_match_the_scalar_board_on_10000_games():
         assert board.is_game_over()
 
 
+@pytest.mark.slow
 def test_kernels_match_the_slow_engine():
     moves = random_games(300, seed=5)
     r = replay(moves)

@@ -151,6 +151,7 @@ def test_next_move_loss_skips_padding_unlike_the_language_model_loss():
     assert position_labels("f5 d6 c3") == ["f5", "d6", "c3"] and position_labels(np.array([37])) == ["f5"]
 
 
+@pytest.mark.slow
 def test_without_the_repository_the_shipped_model_is_asked_for_clearly(tmp_path):
     # what a pip-installed package without models/small8 sees: a message saying where to get it, and the variable
     import subprocess

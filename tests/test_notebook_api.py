@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 
+@pytest.mark.slow
 def test_importing_the_package_keeps_the_matplotlib_backend():
     # a fresh interpreter: pick a backend, import every layer that draws, and see it unchanged
     code = (

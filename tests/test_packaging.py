@@ -39,6 +39,7 @@ def test_the_type_checking_block_lists_exactly_the_lazy_exports(init):
     assert listed == {module: sorted(names) for module, names in _lazy_exports(tree).items()}
 
 
+@pytest.mark.slow
 def test_an_editor_resolves_and_completes_the_exports():
     """jedi (what IPython and Jupyter complete with) follows the TYPE_CHECKING imports to each name's module."""
     jedi = pytest.importorskip("jedi")

@@ -152,6 +152,7 @@ def tiny_run(tmp_path_factory):
     return model, folder
 
 
+@pytest.mark.slow
 def test_evaluate_run_gives_the_table_and_its_baselines(tiny_run):
     model, folder = tiny_run
     result = evaluate_run(model, folder, games=12, baselines=True, progress=False, probe_games=60)

@@ -91,6 +91,7 @@ def test_plan_steps_fits_steps_evaluations_and_a_final_evaluation_in_the_time():
     assert plan_steps(0.5, 1.0, 1.0, 10) == 1  # no time at all still trains a step
 
 
+@pytest.mark.slow
 def test_a_time_bounded_run_plans_its_schedule_and_logs_its_last_evaluation(tmp_path):
     # a few seconds: the schedule shrinks to what fits, so the cosine ends (not stuck in warm-up) where the run does
     cfg = TrainConfig(**{**TINY, "steps": 1_000_000, "warmup_steps": 200, "eval_every": 1000}, minutes=0.05)
@@ -138,6 +139,7 @@ def test_training_learns_and_resume_is_exact(tmp_path):
         train(cfg, tmp_path / "full", progress=False)
 
 
+@pytest.mark.slow
 def test_bf16_autocast_trains_with_fp32_weights(tmp_path):
     cfg = TrainConfig(**TINY, soft_targets=True)
     bf16 = train(cfg, tmp_path / "bf16", progress=False, precision="bf16")
@@ -167,6 +169,7 @@ def test_checkpoint_mismatch_is_named(tmp_path):
         load_model(tmp_path / "nothing")
 
 
+@pytest.mark.slow
 def test_two_processes_stay_in_sync(tmp_path):
     import subprocess
     import sys

@@ -1,6 +1,8 @@
 """Direct logit attribution: how much each head, each MLP and the embeddings write a move's logit directly.
 
-    >>> rows = direct_logit_attribution(model, "f5 d6 c3 d3 c4", "c4")     # rows by component, largest first
+    ```python
+    rows = direct_logit_attribution(model, "f5 d6 c3 d3 c4", "c4")     # rows by component, largest first
+    ```
 
 The residual stream at the last layer is a sum of the components' outputs; the final LayerNorm centres it and
 divides by its scale, then the unembedding reads the logit. With the scale taken from the run (it depends on the

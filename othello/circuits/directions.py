@@ -1,10 +1,12 @@
 """The probe basis: each square's directions from the linear probes, what each component writes along them, and
 the MLP neurons' weights read in that basis (Nanda's Othello-GPT posts; ARENA's "modular circuits").
 
-    >>> dirs = probe_directions(model, layer=5)                    # {"mine_dir": [64, d_model], ...}, unit rows
-    >>> attr = probe_attribution(model, "f5 d6 c3 d3 c4", 5, dirs["mine_dir"])
-    >>> attr["scores"].shape                                       # [games, components, positions, 64]
-    >>> w = neuron_weights(model, block=5)                          # {"in_mine": [d_mlp, 64], ...}
+    ```python
+    dirs = probe_directions(model, layer=5)                    # {"mine_dir": [64, d_model], ...}, unit rows
+    attr = probe_attribution(model, "f5 d6 c3 d3 c4", 5, dirs["mine_dir"])
+    attr["scores"].shape                                       # [games, components, positions, 64]
+    w = neuron_weights(model, block=5)                          # {"in_mine": [d_mlp, 64], ...}
+    ```
 
 "Layer L" is the residual stream after block L-1, as the probes count it (``othello.model.hooks``).
 """

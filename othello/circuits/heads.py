@@ -1,8 +1,10 @@
 """Where each attention head looks: the moves of the player about to move ("mine"), the other player's
 ("theirs"), the move just played ("last") or the first position, and the class that makes of it.
 
-    >>> rows = head_scores(model, random_games(500, CIRCUITS_SEED))    # one row per head, with its kind
-    >>> head_pattern(model, "f5 d6 c3 d3 c4", layer=2, head=5)         # {"labels": [...], "pattern": [q][k]}
+    ```python
+    rows = head_scores(model, random_games(500, CIRCUITS_SEED))    # one row per head, with its kind
+    head_pattern(model, "f5 d6 c3 d3 c4", layer=2, head=5)         # {"labels": [...], "pattern": [q][k]}
+    ```
 
 At query position t (the board after move t + 1, 0-based t), key position s < t holds move s + 1; it is "mine"
 when the player who made it is the one to move after move t + 1 (passes counted), else "theirs". Key t itself is

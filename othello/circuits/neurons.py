@@ -1,10 +1,12 @@
 """Every MLP neuron of a block over held-out games: what board it fires on, an automatic rule for it, and whether
 that rule matters to the model's moves.
 
-    >>> moves = random_games(2000, CIRCUITS_SEED)
-    >>> prof = neuron_profiles(model, 5, moves)                 # blocks.5.mlp.hook_post, all 1,024 neurons
-    >>> prof.rows()[:3]                                         # layer, neuron, r2, rule, top_squares, ...
-    >>> rule_ablation(model, prof, random_games(500, EVAL_SEED))   # rule positions vs random ones
+    ```python
+    moves = random_games(2000, CIRCUITS_SEED)
+    prof = neuron_profiles(model, 5, moves)                 # blocks.5.mlp.hook_post, all 1,024 neurons
+    prof.rows()[:3]                                         # layer, neuron, r2, rule, top_squares, ...
+    rule_ablation(model, prof, random_games(500, EVAL_SEED))   # rule positions vs random ones
+    ```
 
 Board features at each position (``FEATURES``, 384 binary ones): each square empty / mine / theirs (mine = the
 player about to move), flipped by the last move, legal for the next move, and played by the last move. A neuron's

@@ -1,8 +1,10 @@
 """Activation patching and attribution patching, written on TransformerLens hooks.
 
-    >>> p = activation_patching(model, "f5 d6 c3 d3 c4", "f5 d6 c3 d3 e3", "c5")
-    >>> p.grids["resid_pre"].shape            # [layers, positions]: 1 = as clean, 0 = as corrupted
-    >>> a = attribution_patching(model, "f5 d6 c3 d3 c4", "f5 d6 c3 d3 e3", "c5")   # the same grids, by gradient
+    ```python
+    p = activation_patching(model, "f5 d6 c3 d3 c4", "f5 d6 c3 d3 e3", "c5")
+    p.grids["resid_pre"].shape            # [layers, positions]: 1 = as clean, 0 = as corrupted
+    a = attribution_patching(model, "f5 d6 c3 d3 c4", "f5 d6 c3 d3 e3", "c5")   # the same grids, by gradient
+    ```
 
 A clean and a corrupted game of the same length are run; the metric is the target move's log-probability (or
 logit) at the last position. Each patch runs the corrupted game with one activation taken from the clean run,

@@ -154,9 +154,24 @@ def model_override(text: str) -> tuple[str, object]:
         raise _fail(str(error).removeprefix(f"--set {text!r}: ")) from None
 
 
+class DefaultsHelp(argparse.HelpFormatter):
+    """``--help`` that shows each default once, as it is typed: none where the help already speaks of its
+    default or there is none to show (None, a switch that is off), and a list or tuple as ``a,b``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help = action.help or ""
+        default = action.default
+        nothing = default is None or default is False or default is argparse.SUPPRESS
+        if "default" in help or nothing or action.option_strings == []:
+            return help
+        if isinstance(default, (list, tuple)):
+            default = ",".join(str(x) for x in default)
+        return f"{help} (default: {str(default).replace('%', '%%')})"
+
+
 def command(sub: Any, name: str, func: Callable[[argparse.Namespace], None], help: str) -> argparse.ArgumentParser:
     """A subcommand whose ``--help`` shows every default, run by ``func``."""
-    p = sub.add_parser(name, help=help, description=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser(name, help=help, description=help, formatter_class=DefaultsHelp)
     p.set_defaults(func=func)
     return p
 
@@ -164,7 +179,7 @@ def command(sub: Any, name: str, func: Callable[[argparse.Namespace], None], hel
 def model_flags(p: argparse.ArgumentParser) -> None:
     """``--model`` and ``--device``, for every command that runs a model."""
     p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
 
 
 def check_device(device: str) -> str:
@@ -240,3 +255,64 @@ def data_flag(p: argparse.ArgumentParser, help: str, required: bool = True, defa
         metavar="DATA",
         help=help + " (several: space- or comma-separated)",
     )
+
+
+def config_flags(p: argparse.ArgumentParser, cls: type, skip: Sequence[str] = ()) -> None:
+    """One flag per field of the config dataclass ``cls`` declared with ``othello.configs.setting`` (but those
+    declared ``flag=False`` and those in ``skip``): ``--batch-size`` for ``batch_size``, its help the field's doc,
+    its default the field's, its value checked against the field's type and bounds while the flags are parsed."""
+
+    from othello.configs import field_bounds, field_doc, field_kind
+
+    defaults = cls()
+    for field in _flag_fields(cls, skip):
+        name, default = "--" + field.name.replace("_", "-"), getattr(defaults, field.name)
+        kind, _ = field_kind(cls, field)
+        if kind is bool:
+            p.add_argument(name, action="store_true", help=field_doc(field).replace("%", "%%"))
+            continue
+        choices = field_bounds(field)["choices"]
+        p.add_argument(
+            name,
+            type=_field_parser(cls, field, kind),
+            default=default,
+            choices=choices,
+            metavar=None if choices else field.name.split("_")[-1].upper(),
+            help=field_doc(field).replace("%", "%%"),  # argparse formats help with %
+        )
+
+
+def _field_parser(cls: type, field: Any, kind: type) -> Callable[[str], Any]:
+    """The text of a flag -> the field's value, refused (argparse's one-line error) outside its type or bounds."""
+    from othello.configs import check_field
+
+    def parse(text: str) -> Any:
+        value: Any = text
+        if kind in (int, float):
+            try:
+                value = int(text) if kind is int else float(text)
+            except ValueError:
+                raise _fail(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        try:
+            return check_field(cls, field, value)
+        except ConfigError as error:
+            raise _fail(str(error).split(": ", 1)[-1]) from None
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def config_from_args(cls: type, args: argparse.Namespace, skip: Sequence[str] = (), **given: Any) -> Any:
+    """The config of class ``cls`` from the flags ``config_flags(p, cls, skip)`` made, with ``given`` fields (those
+    the command reads otherwise) on top; checked as ``from_dict`` checks a file."""
+    from othello.configs import config_from_dict
+
+    values = {f.name: getattr(args, f.name) for f in _flag_fields(cls, skip)}
+    return config_from_dict(cls, {**values, **given})
+
+
+def _flag_fields(cls: type, skip: Sequence[str]) -> list[Any]:
+    """The fields of ``cls`` that are flags: declared with ``setting``, not ``flag=False``, not in ``skip``."""
+    import dataclasses
+
+    return [f for f in dataclasses.fields(cls) if "doc" in f.metadata and f.metadata["flag"] and f.name not in skip]

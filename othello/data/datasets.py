@@ -184,8 +184,10 @@ def _check_moves(moves: np.ndarray, path: Path, first_game: int) -> None:
 class GameFiles:
     """Several game files read as one dataset, streamed: only the rows asked for are read.
 
-    >>> games = GameFiles("data/synthetic-*.h5")
-    >>> len(games), games.moves(0, 10).shape
+    ```python
+    games = GameFiles("data/synthetic-*.h5")
+    len(games), games.moves(0, 10).shape
+    ```
     """
 
     def __init__(self, spec: str | os.PathLike | Sequence[str | os.PathLike]) -> None:

@@ -1,9 +1,10 @@
 """The rules of Othello on a bitboard, and a ``Board`` that reads like the game.
 
+    >>> from othello.engine import Board, square_name
     >>> board = Board()
     >>> board.push("f5")
-    >>> [square_name(s) for s in board.legal_moves]
-    ['d6', 'f6', 'f4']
+    >>> [square_name(s) for s in board.legal_moves]   # white's replies, in the order the move generator finds them
+    ['f4', 'd6', 'f6']
 
 Bit ``i`` of a bitboard is square ``i`` (``row * 8 + col``, a1 = 0). This module is plain Python: it is
 the readable statement of the rules. ``othello.kernels`` runs the same rules compiled, on many games at

@@ -5,6 +5,11 @@ digit 1..8, so ``a1 == 0`` and ``h8 == 63`` (drawn with a1 top-left, as WTHOR an
 
 Tokens: 0 is padding, 1..60 are the 60 squares other than the four centre squares, in increasing index
 order (the mapping of the published Othello-GPT checkpoints).
+
+    >>> parse_square("f5"), square_name(37)
+    (37, 'f5')
+    >>> parse_moves("f5 d6 c3"), squares_to_tokens([37, 43, 18]).tolist()
+    ([37, 43, 18], [34, 40, 19])
 """
 
 from __future__ import annotations

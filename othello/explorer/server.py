@@ -1,7 +1,9 @@
 """The explorer's web server: a JSON API (documented at ``/docs``) and the page, from ``create_app(backend)``.
 
-    >>> app = create_app(ExplorerBackend(load_model(), name="small8"))      # tests use it without a server
-    >>> serve(app, port=8000)                                              # othello-gpt explore
+    ```python
+    app = create_app(ExplorerBackend(load_model(), name="small8"))      # tests use it without a server
+    serve(app, port=8000)                                              # othello-gpt explore
+    ```
 
 Bad input answers 4xx with a message (``{"detail": ...}``), never a 500. Slow requests (gradient edits) run off
 the event loop with a time limit, so the page stays responsive. The server reads no path from a request and

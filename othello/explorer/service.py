@@ -1,7 +1,9 @@
 """What the explorer computes for one position: the board, the model's next moves, every layer's read-out, edits.
 
-    >>> backend = ExplorerBackend(load_model())
-    >>> backend.analyze(AnalyzeRequest(moves="f5 d6 c3"))["probes"][0]["read"]["e4"]
+    ```python
+    backend = ExplorerBackend(load_model())
+    backend.analyze(AnalyzeRequest(moves="f5 d6 c3"))["probes"][0]["read"]["e4"]
+    ```
 
 Stateless: each call gets the whole position (the moves and the edits), so several pages never share state. The
 model and its probes load once (the probes stored beside the shipped model; for another model they are fitted

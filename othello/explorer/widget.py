@@ -1,11 +1,13 @@
 """The explorer in a notebook: an anywidget with the page's drawing code, its state readable and settable.
 
->>> w = Explorer(load_model())          # displayed by the cell
->>> w.moves = "f5 d6 c3 d3"             # play from Python; clicks on the board play too
->>> w.layer = 5                         # the read-out drawn large; clicks on the layer strip set it too
->>> w.head = "1.3"                      # head 3 of block 1: its attention pattern over the game (w.attention)
->>> w.edits = [{"square": "e4", "op": "flip"}]
->>> w.result["edited"]["error_after"]
+```python
+w = Explorer(load_model())          # displayed by the cell
+w.moves = "f5 d6 c3 d3"             # play from Python; clicks on the board play too
+w.layer = 5                         # the read-out drawn large; clicks on the layer strip set it too
+w.head = "1.3"                      # head 3 of block 1: its attention pattern over the game (w.attention)
+w.edits = [{"square": "e4", "op": "flip"}]
+w.result["edited"]["error_after"]
+```
 """
 
 from __future__ import annotations

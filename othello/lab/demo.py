@@ -1,7 +1,9 @@
 """The whole experiment in one call: evaluate a model, probe every layer, intervene, draw, write the report.
 
-    >>> summary = run_demo(DemoConfig(out="runs/demo"))      # the shipped model; minutes on 2 CPU cores
-    >>> summary["probes"]["rows"][0]["accuracy"]
+    ```python
+    summary = run_demo(DemoConfig(out="runs/demo"))      # the shipped model; minutes on 2 CPU cores
+    summary["probes"]["rows"][0]["accuracy"]
+    ```
 
 Every stage is cached by its inputs in ``out/{stage}.json`` (the model's fingerprint and the stage's settings,
 beside the result and the seconds it took): a rerun skips what is done, ``force`` redoes stages. The interventions

@@ -1,6 +1,8 @@
 """One self-contained HTML page per run (images embedded), from what the run folder holds.
 
-    >>> write_report("runs/demo")        # -> runs/demo/report.html
+    ```python
+    write_report("runs/demo")        # -> runs/demo/report.html
+    ```
 
 Reads ``summary.json`` (written by the demo: provenance, legal-move rates, probe and intervention rows,
 figures); for a plain training folder (``config.json`` + ``metrics.jsonl``) it reports the configuration,

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from othello.configs import config_from_dict
 from othello.engine.notation import D_VOCAB, N_CTX
 from othello.errors import ConfigError
 
@@ -68,13 +69,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "model config") -> ModelConfig:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: the model config must be an object, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"{where}: unknown model config fields {sorted(unknown)}")
-        return cls(**data).validate(where)
+        """Strict, as every config's (``othello.configs.config_from_dict``): an unknown field is refused by name."""
+        return config_from_dict(cls, data, where).validate(where)
 
     def replace(self, **changes: object) -> ModelConfig:
         return dataclasses.replace(self, **changes).validate()  # type: ignore[arg-type]

@@ -16,9 +16,11 @@ The other way, ``export_hooked`` writes one of our models as a TransformerLens 3
 dict and the keyword arguments of its ``HookedTransformerConfig``, so that HookedTransformer, sae-lens and
 CircuitsVis users can load it:
 
-    >>> export_hooked("models/small8", "small8_hooked.pth")   # + small8_hooked.json
-    >>> cfg = HookedTransformerConfig(**json.load(open("small8_hooked.json")))
-    >>> model = HookedTransformer(cfg); model.load_state_dict(torch.load("small8_hooked.pth", weights_only=True))
+    ```python
+    export_hooked("models/small8", "small8_hooked.pth")   # + small8_hooked.json
+    cfg = HookedTransformerConfig(**json.load(open("small8_hooked.json")))
+    model = HookedTransformer(cfg); model.load_state_dict(torch.load("small8_hooked.pth", weights_only=True))
+    ```
 """
 
 from __future__ import annotations

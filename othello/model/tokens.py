@@ -1,7 +1,9 @@
 """Moves in, logits out: the model's tokens, its inputs for games and prefixes, and its move probabilities.
 
-    >>> tokens = to_tokens("f5 d6 c3")                     # [1, 3] int64
-    >>> probs = move_probabilities(model, "f5 d6 c3")       # [64] on the squares
+    ```python
+    tokens = to_tokens("f5 d6 c3")                     # [1, 3] int64
+    probs = move_probabilities(model, "f5 d6 c3")       # [64] on the squares
+    ```
 
 The model reads at most ``N_CTX`` (59) moves: position t has read moves 1..t+1 and predicts move t+2. Token 0 is
 padding: ``model(tokens, return_type="loss")`` is TransformerLens's language-model loss, which takes that padding for

@@ -1,8 +1,10 @@
 """The Othello-GPT model: a TransformerLens ``TransformerBridge`` over the native architecture.
 
-    >>> model = build_model(preset("small"))
-    >>> logits, cache = model.run_with_cache(tokens)          # tokens [batch, pos] int64
-    >>> cache["blocks.2.hook_resid_post"].shape               # [batch, pos, d_model]
+    ```python
+    model = build_model(preset("small"))
+    logits, cache = model.run_with_cache(tokens)          # tokens [batch, pos] int64
+    cache["blocks.2.hook_resid_post"].shape               # [batch, pos, d_model]
+    ```
 
 The bridge's own hook names (``blocks.{L}.hook_resid_pre``, ``hook_resid_mid``, ``hook_resid_post``,
 ``hook_attn_out``, ``hook_mlp_out``) are the project's vocabulary; ``othello.model.hooks`` builds them.

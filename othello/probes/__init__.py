@@ -2,7 +2,8 @@
 
 - ``targets``: what a probe should read at each position (``board_labels``, ``CLASSES``).
 - ``activations``: hook points -> arrays (``collect_activations``, in memory or streamed to HDF5).
-- ``fit``: linear and MLP probes for all 64 squares at once (``ProbeConfig``, ``fit_probe``, ``unit_directions``).
+- ``config``: ``ProbeConfig``, how a probe is trained (torch-free).
+- ``fit``: linear and MLP probes for all 64 squares at once (``fit_probe``, ``unit_directions``).
 - ``layers``: probes on every layer (``probe_accuracy_by_layer``, ``fit_probes_by_layer``, ``read_board``).
 - ``store``: fitted probes on disk, beside the shipped model or in the user's cache (``layer_probes``).
 - ``interventions``: editing the board in the residual stream, and the benchmark.
@@ -16,7 +17,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "othello.probes.activations": ["collect_activations", "iter_activations"],
-        "othello.probes.fit": ["LinearProbe", "MLPProbe", "ProbeConfig", "fit_probe", "predict", "unit_directions"],
+        "othello.probes.config": ["ProbeConfig"],
+        "othello.probes.fit": ["LinearProbe", "MLPProbe", "fit_probe", "predict", "unit_directions"],
         "othello.probes.layers": ["fit_probes_by_layer", "probe_accuracy_by_layer", "read_board"],
         "othello.probes.store": [
             "layer_probes",
@@ -32,7 +34,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
 
 if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
     from othello.probes.activations import collect_activations, iter_activations
-    from othello.probes.fit import LinearProbe, MLPProbe, ProbeConfig, fit_probe, predict, unit_directions
+    from othello.probes.config import ProbeConfig
+    from othello.probes.fit import LinearProbe, MLPProbe, fit_probe, predict, unit_directions
     from othello.probes.layers import fit_probes_by_layer, probe_accuracy_by_layer, read_board
     from othello.probes.store import (
         layer_probes,

@@ -1,7 +1,9 @@
 """Activations at TransformerLens hook points, collected in batches, to memory or streamed to HDF5.
 
->>> acts = collect_activations(model, moves, ["blocks.3.hook_resid_post"])
->>> acts["blocks.3.hook_resid_post"].shape      # [games, 59, d_model]
+```python
+acts = collect_activations(model, moves, ["blocks.3.hook_resid_post"])
+acts["blocks.3.hook_resid_post"].shape      # [games, 59, d_model]
+```
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Fitting board probes: one classifier per square, trained at once for all 64 squares, linear or one-hidden-layer MLP.
 
-    >>> probe, metrics = fit_probe(train_x, train_y, ProbeConfig(kind="linear"), val_x, val_y)
-    >>> metrics["accuracy"], metrics["per_square"].reshape(8, 8)
+    ```python
+    probe, metrics = fit_probe(train_x, train_y, ProbeConfig(kind="linear"), val_x, val_y)
+    metrics["accuracy"], metrics["per_square"].reshape(8, 8)
+    ```
 
 Inputs are activations ``[N, d_model]`` and labels ``[N, 64]`` (class indices, -1 = no label), one row per
 (game, position); split by game, never by position, before calling. A labelling of the whole position (whose turn
@@ -10,9 +12,7 @@ it is) has one target instead of 64: labels ``[N, 1]``, and the probes below tak
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,36 +20,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from othello.errors import ConfigError
+from othello.probes.config import ProbeConfig
 from othello.train.schedule import cosine_lr
 
 # Positions 5..53: where Nanda et al. fit and score their probes (pos_start 5, pos_end n_ctx - 5), leaving out the
 # nearly fixed opening and the last moves, where the model needs little of the board. Plies 6..54.
 MIDGAME_PLIES = (6, 54)
-
-
-@dataclass
-class ProbeConfig:
-    """How a probe is trained (saved beside its weights)."""
-
-    kind: Literal["linear", "mlp"] = "linear"
-    n_classes: int = 3
-    hidden: int = 256  # MLP only: width of the shared hidden layer (Li et al.: 128..512)
-    lr: float | None = None  # None: 1e-2 for linear probes, 3e-3 for MLP probes (decayed by a cosine)
-    weight_decay: float = 0.01
-    epochs: int | None = None  # None: 8 for linear probes, 16 for MLP probes
-    batch_size: int = 1024
-    seed: int = 0
-
-    def resolved(self) -> ProbeConfig:
-        """This config with the per-kind defaults filled in. The MLP defaults were chosen by measurement: at
-        lr 1e-3 and 8 epochs an MLP colour probe on the shipped model read 75 % where lr 3e-3 and 16 epochs read
-        89 % (README, "Probes")."""
-        linear = self.kind == "linear"
-        return dataclasses.replace(
-            self,
-            lr=self.lr if self.lr is not None else (1e-2 if linear else 3e-3),
-            epochs=self.epochs if self.epochs is not None else (8 if linear else 16),
-        )
 
 
 class LinearProbe(nn.Module):

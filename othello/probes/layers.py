@@ -1,6 +1,8 @@
 """Probe every layer: activations -> labels -> probes, one table row per (layer, labelling, kind).
 
-    >>> rows = probe_accuracy_by_layer(model, moves, labellings=("relative", "colour"), kinds=("linear", "mlp"))
+    ```python
+    rows = probe_accuracy_by_layer(model, moves, labellings=("relative", "colour"), kinds=("linear", "mlp"))
+    ```
 
 "Layer L" is the residual stream after block L-1 (layer 0 = the embeddings), read at
 ``blocks.{L-1}.hook_resid_post`` (``blocks.0.hook_resid_pre`` for layer 0); ``site`` reads another hook of

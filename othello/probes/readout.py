@@ -1,7 +1,9 @@
 """What a probe reads of the board after one game prefix, at one layer, beside the truth.
 
->>> r = board_readout(model, "f5 d6 c3 d3 c4", layer=6)
->>> r.read, r.true, r.misread          # [64] class indices, [64], squares
+```python
+r = board_readout(model, "f5 d6 c3 d3 c4", layer=6)
+r.read, r.true, r.misread          # [64] class indices, [64], squares
+```
 """
 
 from __future__ import annotations

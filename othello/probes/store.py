@@ -1,6 +1,8 @@
 """Fitted probes on disk: saved beside the shipped model, cached per model elsewhere, refitted when the weights change.
 
-    >>> probes = layer_probes(model, "relative", "linear")      # {layer: probe}: loaded, or fitted once and saved
+    ```python
+    probes = layer_probes(model, "relative", "linear")      # {layer: probe}: loaded, or fitted once and saved
+    ```
 
 A probe folder (``{labelling}-{kind}/layer-{L}/``) holds ``probe.safetensors`` and ``probe.json`` (its training
 config, hook, layer, labelling, classes, held-out metrics, and the key it was fitted under: the model's weight
@@ -86,7 +88,7 @@ def save_probe(folder: str | os.PathLike, probe: nn.Module, cfg: ProbeConfig, in
 def load_probe(folder: str | os.PathLike) -> tuple[nn.Module, ProbeConfig, dict[str, Any]]:
     folder = Path(folder)
     info = json.loads((folder / "probe.json").read_text())
-    cfg = ProbeConfig(**info.pop("config"))
+    cfg = ProbeConfig.from_dict(info.pop("config"), where=f"{folder}: probe config")
     tensors = load_file(str(folder / "probe.safetensors"))
     linear = cfg.kind == "linear"
     d_model = tensors["W"].shape[0] if linear else tensors["net.0.weight"].shape[1]

@@ -1,9 +1,11 @@
 """A sparse autoencoder of one hook's activations: TopK or ReLU + L1, saved in sae-lens's on-disk format.
 
-    >>> sae = SparseAutoencoder(SAEConfig(d_in=256, d_sae=4096, arch="topk", k=32))
-    >>> latents = sae.encode(x)                 # [N, 4096], at most k non-zero per row
-    >>> save_sae(sae, "runs/sae", info)         # cfg.json + sae_weights.safetensors (sae-lens) + sae.json (ours)
-    >>> sae, info = load_sae("runs/sae")
+    ```python
+    sae = SparseAutoencoder(SAEConfig(d_in=256, d_sae=4096, arch="topk", k=32))
+    latents = sae.encode(x)                 # [N, 4096], at most k non-zero per row
+    save_sae(sae, "runs/sae", info)         # cfg.json + sae_weights.safetensors (sae-lens) + sae.json (ours)
+    sae, info = load_sae("runs/sae")
+    ```
 
 ``encode(x) = act((x * input_scale - b_dec) @ W_enc + b_enc)`` with act = ReLU, or for TopK the k largest
 pre-activations kept and ReLU'd (sae-lens's ``TopK``); ``decode(f) = (f @ W_dec + b_dec) / input_scale``. Training

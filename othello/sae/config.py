@@ -3,10 +3,10 @@ defaults from them)."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from othello.configs import check_config, config_from_dict, setting
 from othello.errors import ConfigError
 
 __all__ = ["SAEConfig", "SAETrainConfig"]
@@ -33,39 +33,42 @@ class SAEConfig:
 
 @dataclass
 class SAETrainConfig:
-    """How an SAE is trained. Saved in the run's state; a resumed run refuses a different one."""
+    """How an SAE is trained. Saved in the run's state; a resumed run refuses a different one. Each field is
+    declared once (``othello.configs.setting``): the flags of ``sae train``, their help and the checks come from
+    here."""
 
-    hook: str = "blocks.6.hook_resid_mid"
-    arch: Literal["topk", "relu"] = "topk"
-    latents: int = 4096
-    k: int = 64  # the best of 32 / 64 / 128 on the shipped model (README, "SAE features")
-    l1: float = 5.0  # ReLU: weight of the latents' L1 norm (inputs normalised to mean norm sqrt(d_in))
-    lr: float = 5e-4
-    tokens: int = 3_000_000
-    batch_size: int = 256  # at a fixed token count, more and smaller steps gave the better dictionary
-    chunk_games: int = 500
-    aux_k: int = 256  # TopK: latents the auxiliary loss lets each dead-latent reconstruction use
-    aux_coefficient: float = 1 / 32
-    dead_tokens: int = 200_000
-    checkpoint_every: int = 100
-    seed: int = 0
-    data: str | None = None  # an HDF5 activation file; None: synthetic games through the model
+    hook: str = setting("blocks.6.hook_resid_mid", "the TransformerLens hook whose activations the SAE reads")
+    arch: Literal["topk", "relu"] = setting("topk", "the latents' activation", choices=("topk", "relu"))
+    latents: int = setting(4096, "the dictionary's size", low=1)
+    k: int = setting(64, "topk: latents kept per token (the best of 32 / 64 / 128 on the shipped model)", low=1)
+    l1: float = setting(5.0, "relu: weight of the latents' L1 norm (inputs normalised to mean norm sqrt(d_in))", low=0)
+    lr: float = setting(5e-4, "Adam's learning rate", above=0)
+    tokens: int = setting(3_000_000, "training tokens: 3000000, 3M or 500k", low=1, flag=False)
+    batch_size: int = setting(
+        256, "tokens per step (at a fixed token count, more and smaller steps gave the better dictionary)", low=1
+    )
+    chunk_games: int = setting(500, "games per shuffled chunk of activations", low=1)
+    aux_k: int = setting(256, "topk: latents the auxiliary loss lets each dead-latent reconstruction use", low=1)
+    aux_coefficient: float = setting(1 / 32, "topk: weight of the auxiliary (AuxK) loss", low=0)
+    dead_tokens: int = setting(200_000, "a latent that fired on none of this many tokens is dead", low=1)
+    checkpoint_every: int = setting(100, "steps between checkpoints", low=1)
+    seed: int = setting(0, "seed of the dictionary's initialisation and the games", low=0, high=2**63 - 1)
+    data: str | None = setting(None, "an HDF5 activation file (default: synthetic games through the model)")
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
     @property
     def steps(self) -> int:
         return max(1, self.tokens // self.batch_size)
 
     def validate(self) -> SAETrainConfig:
-        for name in ("latents", "tokens", "batch_size", "chunk_games", "checkpoint_every", "aux_k", "dead_tokens"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("lr", "l1", "aux_coefficient"):
-            if not getattr(self, name) >= 0 or math.isinf(getattr(self, name)):
-                raise ConfigError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
+        """Every field within its bounds (checked when made), and k within the dictionary."""
+        check_config(self)
         SAEConfig(1, self.latents, self.arch, self.k).validate()
         return self
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SAETrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_dict(cls, data: dict[str, Any], where: str = "SAE training config") -> SAETrainConfig:
+        """Strict: an unknown field or a value out of bounds is a ``ConfigError`` naming it."""
+        return config_from_dict(cls, data, where).validate()

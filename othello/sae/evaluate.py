@@ -1,8 +1,10 @@
 """Scoring a dictionary against the board (Karvonen et al., "Measuring progress in dictionary learning ... with
 board game models", NeurIPS 2024), and an SAE's reconstruction, in one table.
 
-    >>> result = evaluate_sae(model, sae, "blocks.6.hook_resid_mid", games)     # games: held-out [G, 60]
-    >>> result["coverage"], result["reconstruction_f1"], result["fvu"], result["loss_recovered"]
+    ```python
+    result = evaluate_sae(model, sae, "blocks.6.hook_resid_mid", games)     # games: held-out [G, 60]
+    result["coverage"], result["reconstruction_f1"], result["fvu"], result["loss_recovered"]
+    ```
 
 Board properties at every position with a next mover: each square empty / mine / theirs (192, "board"), each
 square legal (64) and each square flipped by the last move (64). A latent is on at threshold t when its

@@ -1,7 +1,9 @@
 """An SAE run folder, end to end: what ``othello-gpt sae eval`` and ``sae features`` compute from it.
 
-    >>> table = evaluate_run(model, "runs/sae", baselines=True)     # writes runs/sae/eval.json
-    >>> feature_rows("runs/sae", top=50)                            # latents by their best board-property F1
+    ```python
+    table = evaluate_run(model, "runs/sae", baselines=True)     # writes runs/sae/eval.json
+    feature_rows("runs/sae", top=50)                            # latents by their best board-property F1
+    ```
 
 A run folder holds the SAE (``cfg.json`` + ``sae_weights.safetensors``: sae-lens's format; ``sae.json``: ours),
 its training state, and after evaluation ``eval.json`` (the table) and ``features.safetensors`` (each latent's F1

@@ -1,8 +1,10 @@
 """Training a sparse autoencoder on one hook's activations, streamed: from the model on synthetic games, or from an
 HDF5 activation file written by ``othello.probes.activations.collect_activations(out=...)``.
 
-    >>> cfg = SAETrainConfig(hook="blocks.6.hook_resid_mid", arch="topk", latents=4096, k=64, tokens=3_000_000)
-    >>> train_sae(model, cfg, "runs/sae")                   # resumable: train_sae(..., resume=True)
+    ```python
+    cfg = SAETrainConfig(hook="blocks.6.hook_resid_mid", arch="topk", latents=4096, k=64, tokens=3_000_000)
+    train_sae(model, cfg, "runs/sae")                   # resumable: train_sae(..., resume=True)
+    ```
 
 The data come in chunks of ``chunk_games`` games: the chunk's activations at every position that reads a move,
 shuffled by a generator seeded by (seed, chunk), cut into batches of ``batch_size`` tokens (the remainder

@@ -1,6 +1,8 @@
 """Evaluation: how often the model's next move is legal, and Li et al.'s legal-set error.
 
->>> evaluate(model, moves)["top1_legal"]          # moves [games, 60]
+```python
+evaluate(model, moves)["top1_legal"]          # moves [games, 60]
+```
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The training loop: next-move prediction on move sequences, exact resume, DDP.
 
-    >>> from othello.train import TrainConfig, train
-    >>> train(TrainConfig(preset="tiny", steps=100), out="runs/tiny")
+    ```python
+    from othello.train import TrainConfig, train
+    train(TrainConfig(preset="tiny", steps=100), out="runs/tiny")
+    ```
 
 Run folder: ``config.json`` (model and training config), ``model.safetensors`` (weights),
 ``train_state.safetensors`` (weights, optimiser moments and step: everything ``resume`` needs, in one

@@ -250,15 +250,15 @@ def add_commands(sub: Any) -> None:
     model_flags(p)
     p.add_argument("layer", type=types.non_negative_int, help="block L (blocks.L.mlp.hook_post)")
     p.add_argument("neuron", type=types.non_negative_int)
-    p.add_argument("--games", type=types.bounded_int(2), default=2000)
-    p.add_argument("--depth", type=types.bounded_int(1, 8), default=4)
+    p.add_argument("--games", type=types.bounded_int(2), default=2000, help="held-out games the profiles use")
+    p.add_argument("--depth", type=types.bounded_int(1, 8), default=4, help="the rule trees' depth")
     p.add_argument("--no-weights", action="store_true", help="skip the probe-basis weights (no probes needed)")
     p.add_argument("--out", default=None, help="folder for the page's JSON and PNGs")
     output_flags(p)
 
     p = command(sub, "heads", cmd_heads, "classify every attention head (mine / theirs / last / other)")
     model_flags(p)
-    p.add_argument("--games", type=types.positive_int, default=500)
+    p.add_argument("--games", type=types.positive_int, default=500, help="games the head scores average over")
     p.add_argument("--pattern", type=types.head_id, default=None, help="instead: one head's pattern over --game (L.H)")
     p.add_argument("--game", default=None, help="the move prefix for --pattern")
     p.add_argument("--out", default=None, help="folder for head_rows.json, head_table.csv and the figures")
@@ -278,8 +278,20 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--clean", required=True, help="the clean move prefix")
     p.add_argument("--corrupt", required=True, help="the corrupted prefix, the same length")
     p.add_argument("--move", required=True, help="the target move at the last position, e.g. c4")
-    p.add_argument("--by", choices=["layer,position", "head"], default="layer,position")
-    p.add_argument("--metric", choices=["log_prob", "logit"], default="log_prob")
-    p.add_argument("--method", choices=["activation", "attribution", "both"], default="activation")
+    p.add_argument(
+        "--by",
+        choices=["layer,position", "head"],
+        default="layer,position",
+        help="patch each (layer, position) or each head",
+    )
+    p.add_argument(
+        "--metric", choices=["log_prob", "logit"], default="log_prob", help="what the target move's score is"
+    )
+    p.add_argument(
+        "--method",
+        choices=["activation", "attribution", "both"],
+        default="activation",
+        help="activation patching, its gradient estimate, or both",
+    )
     p.add_argument("--out", default=None, help="folder for the grids (JSON, CSV) and their heatmaps")
     output_flags(p)

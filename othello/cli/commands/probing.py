@@ -10,12 +10,12 @@ from othello.cli import args as types
 from othello.cli.args import command, data_flag, dump, load_cli_model, model_flags, output_flags, show_progress
 from othello.files import check_output_folder
 from othello.model.hooks import SITES
+from othello.probes.config import ProbeConfig
 from othello.probes.targets import CLASSES
 
 
 def cmd_probe(args: argparse.Namespace) -> None:
     from othello.data.datasets import load_moves
-    from othello.probes.fit import ProbeConfig
     from othello.probes.layers import probe_accuracy_by_layer
     from othello.views.tables import probe_best_lines, probe_grid, render_text
 
@@ -29,7 +29,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
         args.kind,
         args.layers,
         args.positions,
-        ProbeConfig(epochs=args.epochs, lr=args.lr, hidden=args.hidden),
+        types.config_from_args(ProbeConfig, args, skip=("kind",)),
         show_progress(args),
         args.site,
         control=args.control,
@@ -205,16 +205,7 @@ def _probe_commands(sub: Any) -> None:
         default=None,
         help="a window of the 59 positions, FIRST-LAST with both ends included, like 5-53 (default: all)",
     )
-    p.add_argument(
-        "--epochs", type=types.positive_int, default=None, help="passes over the data (default: 8 linear, 16 MLP)"
-    )
-    p.add_argument(
-        "--lr",
-        type=types.positive_float,
-        default=None,
-        help="probe learning rate (default: 1e-2 linear, 3e-3 MLP, cosine-decayed)",
-    )
-    p.add_argument("--hidden", type=types.positive_int, default=256)
+    types.config_flags(p, ProbeConfig, skip=("kind",))
     p.add_argument("--control", action="store_true", help="also probe an untrained model of the same shape")
     p.add_argument("--out", default=None, help="folder for probe_table.csv, probe_rows.json and the plots")
     output_flags(p)
@@ -284,8 +275,8 @@ def _probe_commands(sub: Any) -> None:
     )
     edit_options(p)
     data_flag(p, "'synthetic' and/or game files (their test split)", required=False, default=["synthetic"])
-    p.add_argument("--cases", type=types.positive_int, default=1000)
-    p.add_argument("--edit", choices=["flip", "erase"], default="flip")
+    p.add_argument("--cases", type=types.positive_int, default=1000, help="edit cases scored")
+    p.add_argument("--edit", choices=["flip", "erase"], default="flip", help="what each edit does to its square")
     p.add_argument("--seed", type=types.seed, default=0, help="case seed")
     p.add_argument(
         "--starts",
@@ -319,8 +310,15 @@ def _probe_commands(sub: Any) -> None:
         default=None,
         help="layer L = the residual stream after block L-1 (default: the last)",
     )
-    p.add_argument("--labelling", "--label", dest="labelling", choices=["relative", "colour"], default="relative")
-    p.add_argument("--kind", choices=["linear", "mlp"], default="linear")
+    p.add_argument(
+        "--labelling",
+        "--label",
+        dest="labelling",
+        choices=["relative", "colour"],
+        default="relative",
+        help="the probes' labelling",
+    )
+    p.add_argument("--kind", choices=["linear", "mlp"], default="linear", help="the probes' kind")
     p.add_argument(
         "--probes",
         default=None,

@@ -71,7 +71,7 @@ def cmd_explore(args: argparse.Namespace) -> None:
 def _app_commands(sub: Any) -> None:
     """demo, explore, report"""
     p = command(sub, "demo", cmd_demo, "the whole experiment: evaluate, probe, intervene, draw, report")
-    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--out", default="runs/demo", help="the run folder (its stages are cached there)")
     p.add_argument(
         "--model", default=None, help="checkpoint folder (default: the shipped model; with --train: OUT/model)"
     )
@@ -117,12 +117,12 @@ def _app_commands(sub: Any) -> None:
         default=None,
         help="comma-separated stages to redo (train, eval, probes, interventions, figures) or 'all'",
     )
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
     output_flags(p)
 
     p = command(sub, "explore", cmd_explore, "a live page: play, see the board the model believes, edit it")
     model_flags(p)
-    p.add_argument("--port", type=types.bounded_int(1, 65535), default=8000)
+    p.add_argument("--port", type=types.bounded_int(1, 65535), default=8000, help="the port to serve on")
     p.add_argument(
         "--host", default="127.0.0.1", help="the address to listen on (another than 127.0.0.1 opens it to others)"
     )

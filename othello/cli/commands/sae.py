@@ -18,20 +18,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from othello.sae.config import SAETrainConfig
     from othello.sae.train import train_sae
 
-    cfg = SAETrainConfig(
-        hook=args.hook,
-        arch=args.arch,
-        latents=args.latents,
-        k=args.k,
-        l1=args.l1,
-        lr=args.lr,
-        tokens=args.tokens,
-        batch_size=args.batch_size,
-        chunk_games=args.chunk_games,
-        checkpoint_every=args.checkpoint_every,
-        seed=args.seed,
-        data=args.data,
-    ).validate()
+    cfg = types.config_from_args(SAETrainConfig, args, tokens=args.tokens)
     model = load_cli_model(args) if args.data is None else None
     _, state = train_sae(
         model, cfg, args.out, resume=args.resume, stop_at=args.stop_at, device=args.device, progress=show_progress(args)
@@ -90,7 +77,7 @@ def add_commands(sub: Any) -> None:
     inner = parent.add_subparsers(dest="sae_command", required=True)
 
     def command(name: str, func: Any, help: str) -> argparse.ArgumentParser:
-        p = inner.add_parser(name, help=help, description=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p = inner.add_parser(name, help=help, description=help, formatter_class=types.DefaultsHelp)
         p.set_defaults(func=func)
         return p
 
@@ -99,19 +86,9 @@ def add_commands(sub: Any) -> None:
     d = SAETrainConfig()
     p = command("train", cmd_train, "train an SAE on one hook's activations (streamed; resumable)")
     model_flags(p)
-    p.add_argument("--hook", default=d.hook, help="the TransformerLens hook whose activations")
-    p.add_argument("--arch", choices=["topk", "relu"], default=d.arch)
-    p.add_argument("--latents", type=types.positive_int, default=d.latents)
-    p.add_argument("--k", type=types.positive_int, default=d.k, help="topk: latents kept per token")
-    p.add_argument("--l1", type=types.non_negative_float, default=d.l1, help="relu: L1 coefficient")
-    p.add_argument("--lr", type=types.positive_float, default=d.lr)
+    types.config_flags(p, SAETrainConfig)
     p.add_argument("--tokens", type=_count, default=d.tokens, help="training tokens: 3000000, 3M or 500k")
-    p.add_argument("--batch-size", type=types.positive_int, default=d.batch_size, help="tokens per step")
-    p.add_argument("--chunk-games", type=types.positive_int, default=d.chunk_games, help="games per shuffled chunk")
-    p.add_argument("--checkpoint-every", type=types.positive_int, default=d.checkpoint_every)
     p.add_argument("--stop-at", type=types.positive_int, default=None, help="stop after this step (resume later)")
-    p.add_argument("--seed", type=types.seed, default=d.seed)
-    p.add_argument("--data", default=d.data, help="an HDF5 activation file (default: synthetic games, the model)")
     p.add_argument("--out", required=True, help="the run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     output_flags(p)
@@ -127,7 +104,7 @@ def add_commands(sub: Any) -> None:
 
     p = command("features", cmd_features, "latents by their best board-property F1 (after sae eval)")
     p.add_argument("run", help="the run folder")
-    p.add_argument("--top", type=types.positive_int, default=50)
+    p.add_argument("--top", type=types.positive_int, default=50, help="latents listed")
     p.add_argument("--group", choices=["board", "legal", "flipped"], default=None, help="only these properties")
     p.add_argument("--out", default=None, help="folder for features.json and features.csv")
     output_flags(p, quiet=False)

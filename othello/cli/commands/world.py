@@ -127,27 +127,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     from othello.train.loop import read_metrics, train
     from othello.views.plots import plot_training_curves
 
-    d = TrainConfig()
-    config = TrainConfig(
-        preset=args.preset,
+    config = types.config_from_args(
+        TrainConfig,
+        args,
         model_overrides=dict(args.set or []),
         data=",".join(args.data),
-        data_seed=args.data_seed,
         # --minutes without --steps plans the schedule to fit the time; with --steps it only bounds this call
-        steps=args.steps or (MAX_PLANNED_STEPS if args.minutes and not args.resume else d.steps),
+        steps=args.steps or (MAX_PLANNED_STEPS if args.minutes and not args.resume else TrainConfig().steps),
         minutes=args.minutes if args.minutes and not args.steps and not args.resume else None,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        warmup_steps=args.warmup_steps,
-        weight_decay=args.weight_decay,
-        soft_targets=args.soft_targets,
-        pass_weight=args.pass_weight,
-        eval_every=args.eval_every,
-        eval_games=args.eval_games,
-        checkpoint_every=args.checkpoint_every,
-        seed=args.seed,
-        min_lr_ratio=args.min_lr_ratio,
-        init_from=args.init_from,
     )
     trained = train(
         config,
@@ -235,9 +222,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
 def _data_commands(sub: Any) -> None:
     """generate, import, export, labels, info"""
     p = command(sub, "generate", cmd_generate, "write uniformly random legal games to HDF5")
-    p.add_argument("--games", type=types.non_negative_int, required=True)
-    p.add_argument("--seed", type=types.seed, default=0)
-    p.add_argument("--out", required=True)
+    p.add_argument("--games", type=types.non_negative_int, required=True, help="how many games")
+    p.add_argument("--seed", type=types.seed, default=0, help="the stream of games (othello.data.seeds)")
+    p.add_argument("--out", required=True, help="the HDF5 game file to write")
     p.add_argument(
         "--workers",
         type=types.positive_int,
@@ -257,7 +244,7 @@ def _data_commands(sub: Any) -> None:
 
     p = command(sub, "import", cmd_import, "import WTHOR .wtb, PGN or text games into HDF5")
     p.add_argument("sources", nargs="+", help="files or folders")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the file to write")
     p.add_argument("--source", default="imported", help="the 'source' attribute (e.g. wthor)")
     p.add_argument(
         "--skip-invalid", action="store_true", help="leave out bad games (each reported) instead of stopping"
@@ -266,7 +253,7 @@ def _data_commands(sub: Any) -> None:
 
     p = command(sub, "export", cmd_export, "write games as text, one per line")
     p.add_argument("data", nargs="+", action=types.FileList, help="HDF5 game file(s)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the file to write")
     output_flags(p, quiet=False)
 
     p = command(
@@ -303,7 +290,8 @@ def _model_commands(sub: Any) -> None:
 
     d = TrainConfig()
     p = command(sub, "train", cmd_train, "train an Othello-GPT")
-    p.add_argument("--preset", default=d.preset)
+    p.add_argument("--out", required=True, help="the run folder")
+    types.config_flags(p, TrainConfig)
     p.add_argument(
         "--set",
         type=types.model_override,
@@ -312,8 +300,6 @@ def _model_commands(sub: Any) -> None:
         help="override a model field, e.g. n_layers=6",
     )
     data_flag(p, "'synthetic', or HDF5 game file(s) or a glob", required=False, default=[d.data])
-    p.add_argument("--data-seed", type=types.seed, default=d.data_seed)
-    p.add_argument("--out", required=True)
     p.add_argument(
         "--steps",
         type=types.positive_int,
@@ -334,34 +320,9 @@ def _model_commands(sub: Any) -> None:
         metavar="STEP",
         help="stop this call after that step of the schedule (resume later; e.g. to compare runs at equal games)",
     )
-    p.add_argument("--batch-size", type=types.positive_int, default=d.batch_size)
-    p.add_argument("--lr", type=types.positive_float, default=d.lr)
-    p.add_argument("--warmup-steps", type=types.non_negative_int, default=d.warmup_steps)
-    p.add_argument(
-        "--min-lr-ratio", type=types.non_negative_float, default=d.min_lr_ratio, help="the cosine ends at lr x this"
-    )
-    p.add_argument(
-        "--init-from",
-        default=None,
-        metavar="MODEL",
-        help="start from this checkpoint's weights (same shape, or fewer blocks to grow from; "
-        "fresh optimizer and schedule)",
-    )
-    p.add_argument("--weight-decay", type=types.non_negative_float, default=d.weight_decay)
-    p.add_argument("--soft-targets", action="store_true", help="train on the exact next-move distribution")
-    p.add_argument(
-        "--pass-weight",
-        type=types.positive_float,
-        default=d.pass_weight,
-        help="loss weight of the positions after an odd number of passes (1: a plain mean)",
-    )
-    p.add_argument("--eval-every", type=types.positive_int, default=d.eval_every)
-    p.add_argument("--eval-games", type=types.positive_int, default=d.eval_games)
-    p.add_argument("--checkpoint-every", type=types.positive_int, default=d.checkpoint_every)
-    p.add_argument("--seed", type=types.seed, default=d.seed)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=types.positive_int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
+    p.add_argument("--threads", type=types.positive_int, default=None, help="torch's CPU threads (default: torch's)")
     p.add_argument(
         "--precision",
         choices=["bf16", "fp32"],
@@ -401,7 +362,7 @@ def _model_commands(sub: Any) -> None:
         default=None,
         help="write SRC as a TransformerLens 3.x HookedTransformer state dict (--out FILE.pth) and its config (.json)",
     )
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the file to write")
     output_flags(p, quiet=False)
     p.add_argument(
         "--n-heads", type=types.positive_int, default=8, help="minGPT only: its shapes do not say the head count"

@@ -1,7 +1,9 @@
 """Applying edits: the hooks that write an edited board into the residual stream, and what the model predicts then.
 
-    >>> r = intervene(model, "f5 d6 c3 d3 c4", "d5", probes, EditSetting("linear", layers=(2, 3, 4), scale=2.0))
-    >>> r.probs_before, r.probs_after, r.legal_before, r.legal_after      # [64], [64], squares, squares
+    ```python
+    r = intervene(model, "f5 d6 c3 d3 c4", "d5", probes, EditSetting("linear", layers=(2, 3, 4), scale=2.0))
+    r.probs_before, r.probs_after, r.legal_before, r.legal_after      # [64], [64], squares, squares
+    ```
 
 The edits themselves (what an ``EditCase`` and an ``EditSetting`` are, and the two methods) are ``edits``.
 """

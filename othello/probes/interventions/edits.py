@@ -1,8 +1,10 @@
 """Edits of the board the model holds: what an edit is (``EditCase``, ``EditSetting``, ``edit_board``), and the
 two methods; ``apply`` writes them into the residual stream (``intervene``).
 
-    >>> setting = EditSetting("linear", layers=(4, 5, 6, 7, 8), whole_board=True, keep="read", positions=5)
-    >>> EditCase(parse_moves("f5 d6 c3 d3 c4"), parse_square("d5")).boards()      # the real and the edited board
+    ```python
+    setting = EditSetting("linear", layers=(4, 5, 6, 7, 8), whole_board=True, keep="read", positions=5)
+    EditCase(parse_moves("f5 d6 c3 d3 c4"), parse_square("d5")).boards()      # the real and the edited board
+    ```
 
 Two published methods, both applied through TransformerLens hooks at ``residual_hook(L)`` ("layer L" = the
 residual stream after block L-1) for each chosen layer, at the last position of the prefix (the one that predicts

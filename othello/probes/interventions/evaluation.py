@@ -1,8 +1,10 @@
 """The intervention benchmark (Li et al.'s): cases, settings swept over layers and scales, one row per setting.
 
->>> cases = synthetic_cases(300)
->>> rows = benchmark(model, cases, probes, sweep_settings("linear", n_layers=8), "relative")
->>> rows[0]["error"], rows[0]["null_error"]
+```python
+cases = synthetic_cases(300)
+rows = benchmark(model, cases, probes, sweep_settings("linear", n_layers=8), "relative")
+rows[0]["error"], rows[0]["null_error"]
+```
 """
 
 from __future__ import annotations
