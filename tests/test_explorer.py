@@ -442,3 +442,47 @@ def test_sae_views(tmp_path):
     plain = TestClient(create_app(ExplorerBackend(model, probe_games=80, probe_config=FAST, progress=False)))
     r = plain.get("/api/sae/feature/0")
     assert r.status_code == 400 and "--sae" in r.json()["detail"]
+
+
+HOSTILE_NUMBERS = ["NaN", "Infinity", "-Infinity", "-1", str(2**64), "1e300", "0", '"7"', "null", "[]"]
+BODIES = {
+    "/api/analyze": {"moves": GAME, "edits": [{"square": "e4"}], "scale": 2.0, "positions": 5},
+    "/api/attention": {"moves": GAME, "layer": 0, "head": 0},
+    "/api/patch": {"moves": GAME, "corrupt": "c3"},
+}
+
+
+@pytest.mark.parametrize("path", sorted(BODIES))
+@pytest.mark.parametrize("value", HOSTILE_NUMBERS)
+def test_hostile_values_in_every_field_answer_4xx_with_json_never_500(client, path, value):
+    """Each field of each request in turn replaced by a value JSON allows but the field does not (NaN, Infinity,
+    negative, huge, wrong type): the answer is a 4xx whose body parses as strict JSON, or a 200."""
+    import json
+
+    for field in BODIES[path]:
+        raw = json.dumps({**BODIES[path], field: "__VALUE__"}).replace('"__VALUE__"', value)
+        r = client.post(path, content=raw, headers={"content-type": "application/json"})
+        assert r.status_code < 500, (path, field, value, r.text[:200])
+        assert "NaN" not in r.text and "Infinity" not in r.text or r.status_code == 422, (path, field, r.text[:200])
+        json.loads(r.text)
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**64), "x"])
+def test_a_random_game_of_a_seed_out_of_range_answers_422(client, seed):
+    r = client.get("/api/random", params={"seed": seed})
+    assert r.status_code == 422 and "seed" in r.json()["detail"]
+
+
+@pytest.mark.slow
+def test_twenty_parallel_gradient_edits_never_answer_500(backend):
+    """Twenty at once, more than the model's copies (the rest wait for one): each answers, 200 or a time-out."""
+    import time
+
+    client = TestClient(create_app(backend, time_limit_s=5.0), raise_server_exceptions=False)
+    body = {"moves": GAME, "edits": [{"square": "e4"}], "method": "gradient", "writes": "board", "layers": "1-2"}
+    codes = _concurrent(lambda _: client.post("/api/analyze", json=body).status_code, range(20), threads=20)
+    assert set(codes) <= {200, 408}
+    deadline = time.monotonic() + 10
+    while backend.pool.lent and time.monotonic() < deadline:  # the timed-out ones stop at their next step
+        time.sleep(0.01)
+    assert backend.pool.lent == 0

@@ -19,8 +19,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -58,6 +59,16 @@ def create_app(backend: ExplorerBackend, time_limit_s: float = TIME_LIMIT_S) -> 
     @app.exception_handler(OthelloError)
     async def bad_input(request: Request, error: OthelloError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer echoes the input, which cannot be written as JSON when it is NaN or Infinity (the
+        # server then answered 500): each problem as "field: message", without the input
+        problems = [
+            {"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "invalid"))} for e in error.errors()
+        ]
+        text = "; ".join(f"{'.'.join(p['loc'][1:]) or p['loc'][0]}: {p['msg']}" for p in problems)
+        return JSONResponse({"detail": text, "problems": problems}, status_code=422)
 
     async def off_loop(fn: Callable[..., Any], *args: Any, limit: float | None = None, stoppable: bool = False) -> Any:
         """Run ``fn(*args)`` in a worker thread within the time limit. A ``stoppable`` function is also given
@@ -128,7 +139,7 @@ def create_app(backend: ExplorerBackend, time_limit_s: float = TIME_LIMIT_S) -> 
         return await off_loop(sae_views().active, request)
 
     @app.get("/api/random")
-    async def random_game(seed: int | None = None) -> dict[str, Any]:
+    async def random_game(seed: int | None = Query(None, ge=0, le=2**63 - 1)) -> dict[str, Any]:
         """A uniformly random legal game (``seed``: which one)."""
         return backend.random_game(seed)
 

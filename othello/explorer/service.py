@@ -52,20 +52,24 @@ class Edit(BaseModel):
 
 
 class AnalyzeRequest(BaseModel):
-    moves: str = Field("", description="the game so far, like 'f5 d6 c3' (passes are implied)")
+    moves: str = Field("", max_length=400, description="the game so far, like 'f5 d6 c3' (passes are implied)")
     labelling: Literal["relative", "colour"] = "relative"
-    edits: list[Edit] = Field(default_factory=list, description="edits of the model's internal board")
+    edits: list[Edit] = Field(default_factory=list, max_length=64, description="edits of the model's internal board")
     method: Literal["linear", "gradient"] = "linear"
-    layers: str | None = Field(None, description="layers to edit, like '4-8' or '3,5' (default: the tested ones)")
-    scale: float = Field(2.0, gt=0, le=100, description="linear, one square: margin multiplier past the boundary")
+    layers: str | None = Field(
+        None, max_length=200, description="layers to edit, like '4-8' or '3,5' (default: the tested ones)"
+    )
+    scale: float = Field(
+        2.0, gt=0, le=100, allow_inf_nan=False, description="linear, one square: margin multiplier past the boundary"
+    )
     positions: int = Field(5, ge=1, le=59, description="edit the last N positions that hold the square")
     writes: Literal["square", "board", "board as read"] = "board as read"
 
 
 class AttentionRequest(BaseModel):
-    moves: str
-    layer: int = Field(0, ge=0)
-    head: int = Field(0, ge=0)
+    moves: str = Field(max_length=400, description="the game, like 'f5 d6 c3'")
+    layer: int = Field(0, ge=0, le=10_000, description="the block")
+    head: int = Field(0, ge=0, le=10_000, description="the head of that block")
 
 
 def _board(board: Board) -> dict[str, str]:
