@@ -406,6 +406,13 @@ BAD_FLAGS = [
     (["train", "--out", "x", "--seed", str(2**64)], "--seed"),
     (["train", "--out", "x", "--set", "foo=1"], "--set"),
     (["train", "--out", "x", "--minutes", "0"], "--minutes"),
+    (["train", "--out", "x", "--minutes", "1e308"], "--minutes"),
+    (["train", "--out", "x", "--minutes", "inf"], "--minutes"),
+    (["train", "--out", "x", "--grad-clip", "nan"], "--grad-clip"),
+    (["sae", "train", "--out", "x", "--tokens", "inf"], "--tokens"),
+    (["sae", "train", "--out", "x", "--tokens", "1e400"], "--tokens"),
+    (["sae", "train", "--out", "x", "--tokens", "1e15"], "--tokens"),
+    (["sae", "train", "--out", "x", "--latents", "0"], "--latents"),
     (["generate", "--games", "-1", "--out", "x.h5"], "--games"),
     (["generate", "--games", "10", "--out", "x.h5", "--shard", "3/2"], "--shard"),
     (["eval", "--data", "x.h5", "--games", "-1"], "--games"),
@@ -527,6 +534,13 @@ def _tiny_model(folder):
     write_run_config(folder, preset("tiny"), None)
     save_model(folder, build_model(preset("tiny")))
     return folder
+
+
+@pytest.mark.parametrize("hook", ["blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z", "blocks.0.attn.hook_q"])
+def test_sae_train_refuses_a_hook_that_is_not_one_vector_per_position(tmp_path, capsys, hook):
+    args = ["sae", "train", "--hook", hook, "--latents", "32", "--k", "4", "--tokens", "1k", "--batch-size", "128"]
+    args += ["--chunk-games", "4", "--model", str(_tiny_model(tmp_path / "m")), "--out", str(tmp_path / "run")]
+    _one_line_error(main([*args, "--quiet"]), capsys.readouterr().err, "not one vector per position")
 
 
 @pytest.mark.parametrize("command", ["train", "sae train"])

@@ -25,6 +25,7 @@ __all__ = [
     "positive_int",
     "non_negative_int",
     "positive_float",
+    "bounded_float",
     "non_negative_float",
     "seed",
     "model_override",
@@ -32,6 +33,9 @@ __all__ = [
     "data_flag",
     "show_progress",
     "FileList",
+    "DefaultsHelp",
+    "config_flags",
+    "config_from_args",
 ]
 
 
@@ -129,6 +133,19 @@ def _float(text: str, positive: bool) -> float:
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         raise _fail(f"{text!r}: expected a finite number {'above' if positive else 'at least'} 0")
     return value
+
+
+def bounded_float(above: float, high: float) -> Callable[[str], float]:
+    """A finite number above ``above`` and at most ``high``."""
+
+    def parse(text: str) -> float:
+        value = _float(text, positive=False)
+        if not above < value <= high:
+            raise _fail(f"{text!r} is out of range: expected above {above:g} and at most {high:g}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
 
 
 def positive_float(text: str) -> float:

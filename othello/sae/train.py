@@ -131,6 +131,11 @@ def activations_at(model: torch.nn.Module, tokens: torch.Tensor, hook: str) -> n
             model(tokens.to(next(model.parameters()).device))
         except _Reached:
             pass
+    if held[0].ndim != 3:  # attn.hook_pattern [batch, head, q, k], attn.hook_z [batch, pos, head, d_head], ...
+        raise ConfigError(
+            f"hook {hook!r} holds [{', '.join(map(str, held[0].shape))}] activations, not one vector per position "
+            "[batch, positions, d]: an SAE reads a residual, MLP or attention output (e.g. blocks.6.hook_resid_mid)"
+        )
     return held[0].float().cpu().numpy()
 
 

@@ -4,6 +4,7 @@ library: ``sae``)."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,9 @@ def add_commands(sub: Any) -> None:
     output_flags(p, quiet=False)
 
 
+MAX_TOKENS = 10**12
+
+
 def _count(text: str) -> int:
     """``5000000``, ``5M``, ``500k``, ``2.5M`` -> a positive count."""
     scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
@@ -117,6 +121,8 @@ def _count(text: str) -> int:
         value = float(text[:-1] if scale > 1 else text) * scale
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a count (write 5000000, 5M or 500k)") from None
-    if value < 1 or value != int(value):
+    if not math.isfinite(value) or value < 1 or value != int(value):
         raise argparse.ArgumentTypeError(f"{text!r}: a count must be a positive whole number")
+    if value > MAX_TOKENS:
+        raise argparse.ArgumentTypeError(f"{text!r}: at most {MAX_TOKENS:.0e} tokens (a year of training here)")
     return int(value)

@@ -308,7 +308,7 @@ def _model_commands(sub: Any) -> None:
     )
     p.add_argument(
         "--minutes",
-        type=types.positive_float,
+        type=types.bounded_float(0, 525_600),
         default=None,
         help="a fresh run without --steps: plan the schedule to end in M minutes; otherwise: stop this call after "
         "M minutes (resume later)",
