@@ -105,18 +105,29 @@ def write_csv(path: str | os.PathLike, rows: Sequence[dict[str, Any]], fields: S
     write_text(path, buffer.getvalue())
 
 
-def refuse_overwriting_inputs(out: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:
-    """Refuse an output path that is one of the inputs (or the same file by another name, a link to it): writing
-    it would destroy what is being read."""
-    target = Path(out)
-    if not target.exists():
-        return
-    for source in inputs:
-        source = Path(source)
-        if source.exists() and (source.resolve() == target.resolve() or _same_file(source, target)):
-            raise OutputPathError(
-                f"--out {out} is the input {source}: writing it would destroy it; choose another path"
-            )
+def refuse_overwriting_inputs(
+    outputs: str | os.PathLike | Sequence[str | os.PathLike], inputs: Sequence[str | os.PathLike]
+) -> None:
+    """Refuse, before any work, to write a file that is one of the inputs: ``outputs`` are the files a command
+    will write (a model folder's files, a state dict and the config beside it), ``inputs`` what it reads (a
+    folder stands for every file in it). Paths are compared as the files they name, whatever the spelling
+    (``..``, links, a hard link to the same file)."""
+    outs = [Path(outputs)] if isinstance(outputs, (str, os.PathLike)) else [Path(o) for o in outputs]
+    read = [f for source in inputs for f in _files_of(Path(source))]
+    for out in outs:
+        if not out.exists():
+            continue  # a file not there yet is none of the inputs
+        for source in read:
+            if source.resolve() == out.resolve() or _same_file(source, out):
+                raise OutputPathError(
+                    f"writing {out} would destroy the input {source} (the same file): choose another --out"
+                )
+
+
+def _files_of(source: Path) -> list[Path]:
+    if source.is_dir():
+        return [f for f in source.rglob("*") if f.is_file()]
+    return [source] if source.exists() else []
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -466,15 +466,55 @@ def test_an_output_that_is_an_input_is_refused(tmp_path, capsys):
     games.write_text(moves_to_string(GAMES[0]) + "\n")
     before = games.read_bytes()
     code = main(["import", str(games), "--out", str(games)])
-    _one_line_error(code, capsys.readouterr().err, "is the input")
+    _one_line_error(code, capsys.readouterr().err, "would destroy the input")
     assert games.read_bytes() == before
     assert main(["import", str(games), "--out", str(tmp_path / "g.h5"), "--quiet"]) == 0
     h5 = (tmp_path / "g.h5").read_bytes()
     link = tmp_path / "link.h5"
     link.symlink_to(tmp_path / "g.h5")
     code = main(["export", str(tmp_path / "g.h5"), "--out", str(link)])
-    _one_line_error(code, capsys.readouterr().err, "is the input")
+    _one_line_error(code, capsys.readouterr().err, "would destroy the input")
     assert (tmp_path / "g.h5").read_bytes() == h5 and link.is_symlink()
+
+
+def _spellings(tmp_path, path):
+    import os
+
+    """The same file written four ways: as it is, through '..', through a link to its folder, as a hard link."""
+    alias, hard = tmp_path / "alias", tmp_path / f"hard-{path.name}"
+    if not alias.exists():
+        alias.symlink_to(path.parent)
+    if not hard.exists():
+        os.link(path, hard)
+    return [path, path.parent / ".." / path.parent.name / path.name, alias / path.name, hard]
+
+
+def test_import_refuses_an_output_inside_its_folder_input_in_every_spelling(tmp_path, capsys):
+    folder = tmp_path / "games"
+    folder.mkdir()
+    for i in range(2):
+        (folder / f"g{i}.txt").write_text(moves_to_string(GAMES[i]) + "\n")
+    before = (folder / "g1.txt").read_bytes()
+    for out in _spellings(tmp_path, folder / "g1.txt"):
+        code = main(["import", str(folder), "--out", str(out), "--quiet"])
+        _one_line_error(code, capsys.readouterr().err, "would destroy the input")
+    assert (folder / "g1.txt").read_bytes() == before
+
+
+def test_convert_refuses_to_write_over_the_model_it_reads(tmp_path, capsys):
+    model = _tiny_model(tmp_path / "m")
+    files = {p.name: p.read_bytes() for p in model.iterdir()}
+    for out in [*_spellings(tmp_path, model / "model.safetensors"), model / "config.pth"]:
+        # --out M/config.pth would also write M/config.json beside it
+        code = main(["convert", "--to", "hooked", str(model), "--out", str(out)])
+        _one_line_error(code, capsys.readouterr().err, "would destroy the input")
+    hooked = tmp_path / "d" / "model.safetensors"
+    hooked.parent.mkdir()
+    assert main(["convert", "--to", "hooked", str(model), "--out", str(hooked)]) == 0
+    before = hooked.read_bytes()
+    code = main(["convert", str(hooked), "--layout", "hooked", "--out", str(hooked.parent)])
+    _one_line_error(code, capsys.readouterr().err, "would destroy the input")
+    assert hooked.read_bytes() == before and {p.name: p.read_bytes() for p in model.iterdir()} == files
 
 
 def test_writing_through_a_symlink_keeps_the_link(tmp_path, capsys):

@@ -184,12 +184,13 @@ def export_hooked(model_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
     ``.json``); returns the config's path."""
     from safetensors.torch import save_file
 
-    from othello.files import atomic_path, write_json
+    from othello.files import atomic_path, refuse_overwriting_inputs, write_json
     from othello.model.checkpoints import load_model
 
     out = Path(out)
     if out.suffix not in (".pth", ".pt", ".safetensors"):
         raise CheckpointError(f"--out {out}: name a .pth or .safetensors file")
+    refuse_overwriting_inputs([out, out.with_suffix(".json")], [model_dir])
     model = load_model(model_dir)
     cfg = model.othello_config
     tensors = to_hooked(cfg, {k: v for k, v in model.state_dict().items()})
@@ -225,6 +226,9 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 def convert_checkpoint(src: str | os.PathLike, layout: Layout, out: str | os.PathLike, n_heads: int = 8) -> ModelConfig:
     """Convert a published checkpoint file into a checkpoint folder ``out`` (config.json + model.safetensors)."""
+    from othello.files import refuse_overwriting_inputs
+
+    refuse_overwriting_inputs([Path(out) / "config.json", Path(out) / "model.safetensors"], [src])
     sd = load_state_dict_file(src)
     if layout == "mingpt":
         cfg, tensors = from_mingpt(sd, n_heads=n_heads)
