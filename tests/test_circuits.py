@@ -18,7 +18,7 @@ from othello.model.tokens import model_inputs
 from othello.probes.fit import LinearProbe
 
 GAME = "f5 d6 c3 d3 c4 f4 f6 f3 e6 e7 d7 c6"
-CORRUPT = "f5 d6 c3 d3 c4 f4 e6 f3 f6 e7 d7 c6"  # two moves swapped: the same discs, another order
+CORRUPT = "f5 d6 c3 d3 c4 f4 f6 g5 e6 e7 d7 c6"  # the eighth move replaced (f3 -> g5), the rest still legal
 
 
 @pytest.fixture(scope="module")

@@ -450,6 +450,11 @@ def test_bad_flags_are_refused_while_parsing(argv, flag, capsys):
         (["show", "f5 f5"], "ply 2"),
         (["show", "f5 zz"], "'zz'"),
         (["predict", " ".join(["f5"] * 70)], "ply 2"),
+        (["attribute", "--game", "f5 f5 c3", "--move", "c4"], "ply 2"),
+        (["attribute", "--game", "f5 d6 c3", "--move", "c4", "--position", "999"], "position 999"),
+        (["attribute", "--game", "f5 d6 c3", "--move", "c4", "--position", "-999"], "position -999"),
+        (["patch", "--clean", "f5 f5 c3", "--corrupt", "f5 d6 c3", "--move", "c4"], "the clean game: ply 2"),
+        (["patch", "--clean", "f5 d6 c3", "--corrupt", "f5 f5 c3", "--move", "c4"], "the corrupted game: ply 2"),
     ],
 )
 def test_bad_values_found_after_parsing_are_one_line(argv, named, capsys):

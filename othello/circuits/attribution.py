@@ -18,9 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from othello.engine.notation import SQUARE_TO_TOKEN, parse_moves, parse_square
+from othello.engine.notation import SQUARE_TO_TOKEN, parse_square
 from othello.errors import ConfigError
-from othello.model.tokens import check_prefix, model_inputs, to_tokens
+from othello.model.tokens import check_game, model_inputs, to_tokens
 
 __all__ = ["logit_components", "direct_logit_attribution", "average_logit_attribution"]
 
@@ -88,11 +88,15 @@ def direct_logit_attribution(
     """The logit of ``move`` (``"c4"``) after the prefix ``moves`` at ``position`` (default: the last, which
     predicts the move after the prefix), split by component. Returns ``rows`` (``component``, ``layer``,
     ``head``, ``logit``, in model order), ``logit`` (the model's) and ``total`` (the rows' sum, equal to it)."""
-    squares = check_prefix(parse_moves(moves) if isinstance(moves, str) else moves)
+    squares = check_game(moves)
     target = parse_square(move) if isinstance(move, str) else int(move)
     token = int(SQUARE_TO_TOKEN[target])
     if token <= 0:
         raise ConfigError(f"move {move!r}: a centre square is never a move")
+    if not -len(squares) <= position < len(squares):
+        raise ConfigError(
+            f"position {position} is out of range: the game has positions 0..{len(squares) - 1} (or -1 for the last)"
+        )
     position = position % len(squares)
     tokens = to_tokens(squares).to(next(model.parameters()).device)
     index = [torch.tensor([x], device=tokens.device) for x in (0, position, token)]

@@ -29,7 +29,7 @@ import torch
 
 from othello.engine.notation import SQUARE_TO_TOKEN, parse_moves, parse_square, square_name
 from othello.errors import ConfigError
-from othello.model.tokens import check_prefix, to_tokens
+from othello.model.tokens import check_game, check_prefix, to_tokens
 
 __all__ = [
     "PATCH_SITES",
@@ -108,8 +108,8 @@ class Patching:
 def _inputs(
     clean: str | Sequence[int], corrupt: str | Sequence[int], move: str | int
 ) -> tuple[list[int], list[int], int, int]:
-    clean_sq = check_prefix(parse_moves(clean) if isinstance(clean, str) else clean)
-    corrupt_sq = check_prefix(parse_moves(corrupt) if isinstance(corrupt, str) else corrupt)
+    clean_sq = check_game(clean, "the clean game")
+    corrupt_sq = check_game(corrupt, "the corrupted game")
     if len(clean_sq) != len(corrupt_sq):
         raise ConfigError(
             f"the clean game has {len(clean_sq)} moves and the corrupted one {len(corrupt_sq)}: patching pairs "

@@ -28,6 +28,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "othello.model.hooks": ["SITES", "HookKind", "hook_name", "layer_hook", "residual_hook"],
         "othello.model.tokens": [
             "PrefixError",
+            "check_game",
             "check_prefix",
             "legal_token_mask",
             "model_inputs",
@@ -51,6 +52,7 @@ if TYPE_CHECKING:  # what editors and type checkers see: the same names, importe
     from othello.model.pool import ModelPool
     from othello.model.tokens import (
         PrefixError,
+        check_game,
         check_prefix,
         legal_token_mask,
         model_inputs,

@@ -48,9 +48,24 @@ def check_prefix(moves: Sequence[int]) -> list[int]:
     return moves
 
 
-def to_tokens(moves: str | Sequence[int]) -> torch.Tensor:
-    """One game prefix (``"f5 d6 c3"`` or squares) -> tokens ``[1, plies]`` int64, ready for ``model(...)``."""
+def check_game(moves: str | Sequence[int], what: str = "the game") -> list[int]:
+    """One game prefix (``"f5 d6 c3"`` or squares) as a list of squares: 1..59 moves that the rules allow, replayed
+    through the engine (an illegal move is an ``IllegalMoveError`` naming its ply). ``what`` names the game in the
+    message (``"the corrupted game"``)."""
+    from othello.engine.board import Board
+
     squares = check_prefix(parse_moves(moves) if isinstance(moves, str) else moves)
+    try:
+        Board(squares)
+    except OthelloError as error:
+        raise type(error)(f"{what}: {error}") from None
+    return squares
+
+
+def to_tokens(moves: str | Sequence[int]) -> torch.Tensor:
+    """One game prefix (``"f5 d6 c3"`` or squares) -> tokens ``[1, plies]`` int64, ready for ``model(...)``; the
+    game is replayed first, so an illegal one is refused naming its ply."""
+    squares = check_game(moves)
     return torch.from_numpy(squares_to_tokens(np.array([squares])))
 
 
