@@ -357,6 +357,10 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         page.click("#show-patch")
         page.wait_for_selector("#patch-grids svg[data-site='mlp_out'] rect")
         assert "c2 (move 14)" in page.text_content("#patch-status")
+        page.fill("#paste", "f5 d6 c3 zz")  # an unknown move: refused beside the box, nothing played
+        page.click("#paste-go")
+        assert '"zz" is not a move' in page.text_content("#paste-error")
+        assert "after 20 moves" in page.text_content("#status")
         shot = os.environ.get("OTHELLO_GPT_SCREENSHOT") or str(tmp_path / "explorer.png")
         page.screenshot(path=shot, full_page=True)
         browser.close()

@@ -45,18 +45,35 @@ function request() {
 // the last position the server accepted: a refused one (an illegal move, an edit of an empty square) is undone
 let good = { moves: [], edits: [] };
 
+// answers can arrive out of order (a gradient edit takes seconds, a plain read milliseconds): only the answer to the
+// latest request is drawn, so the page never shows one request's result under another's controls
+let asked = 0;
+
 async function refresh() {
+  const id = ++asked;
   try {
-    state.result = await api("/api/analyze", request());
+    const result = await api("/api/analyze", request());
+    if (id !== asked) return; // a newer request was sent meanwhile: its answer is the one to draw
+    state.result = result;
     showError(null);
     good = { moves: [...state.moves], edits: [...state.edits] };
   } catch (error) {
+    if (id !== asked) return;
     showError(error);
     state.moves = [...good.moves];
     state.edits = [...good.edits];
   }
   writeUrl();
   if (state.result) render();
+}
+
+// a pasted move list: squares separated by spaces, commas or nothing ("f5 d6", "f5d6"); anything else is refused
+// beside the box, naming it, rather than dropped
+function pasteMoves() {
+  const words = $("paste").value.toLowerCase().split(/[\s,;]+/).filter(Boolean);
+  const bad = words.find((w) => !/^([a-h][1-8])+$/.test(w));
+  $("paste-error").textContent = bad === undefined ? "" : `"${bad}" is not a move: write squares like f5 d6 c3`;
+  if (bad === undefined) play(words.join("").match(/[a-h][1-8]/g) || []);
 }
 
 function play(squares, keepRedo = false) {
@@ -432,7 +449,7 @@ async function start() {
   $("random").addEventListener("click", async () => {
     try { const g = await api("/api/random"); const line = g.moves.split(" "); jump(Math.min(20, line.length), line); } catch (e) { showError(e); }
   });
-  $("paste-go").addEventListener("click", () => play(($("paste").value.toLowerCase().match(/[a-h][1-8]/g)) || []));
+  $("paste-go").addEventListener("click", pasteMoves);
   $("load-game").addEventListener("click", async () => {
     try { const g = await api(`/api/game/${Number($("game-index").value)}`); const line = g.moves.split(" "); jump(line.length, line); } catch (e) { showError(e); }
   });
