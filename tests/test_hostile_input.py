@@ -712,6 +712,38 @@ def test_append_refuses_a_file_whose_count_disagrees_with_its_rows(tmp_path, cap
     assert out.read_bytes() == before
 
 
+BAD_ATTRIBUTES = {
+    "format_version": ["one", float("nan"), 1.5, [1, 2]],
+    "first_game": ["zero", float("inf"), None],
+    "seed": ["seven", float("nan"), None],
+    "count": ["five", -0.5, None],
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_ATTRIBUTES))
+def test_game_file_attributes_of_the_wrong_type_or_missing_are_one_line(tmp_path, capsys, name):
+    """Each integer attribute a game file carries, set to a string, NaN, a fraction or removed (None), read by the
+    commands that use it: one line naming the file and the attribute, never a traceback."""
+    for value in BAD_ATTRIBUTES[name]:
+        path = tmp_path / f"g-{name}.h5"
+        path.unlink(missing_ok=True)
+        assert main(["generate", "--games", "5", "--seed", "1", "--out", str(path), "--quiet"]) == 0
+        with h5py.File(path, "a") as f:
+            if value is None:
+                del f.attrs[name]
+            else:
+                f.attrs[name] = value
+        code = main(["info", str(path)])
+        err = capsys.readouterr().err
+        if code or name == "format_version":  # info reads the version; the others it only shows
+            _one_line_error(code, err, name)
+        code = main(["generate", "--games", "2", "--seed", "1", "--out", str(path), "--append", "--quiet"])
+        if name == "count" and value is None:  # a count left out is the rows it holds
+            assert code == 0
+        else:  # an append continues the stream where first_game + count says it stopped, of that seed
+            _one_line_error(code, capsys.readouterr().err, name)
+
+
 def test_labels_are_dropped_when_games_are_appended(tmp_path, capsys):
     out = tmp_path / "g.h5"
     assert main(["generate", "--games", "6", "--seed", "1", "--out", str(out), "--quiet"]) == 0

@@ -157,11 +157,36 @@ def _open(path: Path) -> h5py.File:
         found = f"{moves.dtype} {list(moves.shape)}"  # read before the file closes
         f.close()
         raise DatasetError(f"{path}: 'moves' is {found}; {expected}")
-    version = int(f.attrs.get("format_version", -1))
+    try:
+        version = int_attr(f.attrs, "format_version", path, default=-1)
+    except DatasetError:
+        f.close()
+        raise
     if version > FORMAT_VERSION:
         f.close()
         raise DatasetError(f"{path}: format version {version} is newer than this othello-gpt reads ({FORMAT_VERSION})")
     return f
+
+
+_REQUIRED = object()
+
+
+def int_attr(attrs: Any, name: str, path: str | os.PathLike, default: Any = _REQUIRED) -> int:
+    """The whole-number attribute ``name`` of a game file (``format_version``, ``seed``, ``first_game``, ``count``):
+    missing -> ``default`` (or a ``DatasetError`` when there is none), of another type or not whole -> a
+    ``DatasetError`` naming the file, the attribute and the value."""
+    if name not in attrs:
+        if default is _REQUIRED:
+            raise DatasetError(f"{path}: the attribute {name!r} is missing")
+        return default
+    value = attrs[name]
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)):
+        raise DatasetError(f"{path}: the attribute {name!r} is {value!r}, not a whole number")
+    if not np.isfinite(value) or float(value) != int(value):
+        raise DatasetError(f"{path}: the attribute {name!r} is {value!r}, not a whole number")
+    return int(value)
 
 
 def _check_moves(moves: np.ndarray, path: Path, first_game: int) -> None:
@@ -201,8 +226,8 @@ class GameFiles:
         seen: dict[tuple[str, int], list[tuple[int, int, Path]]] = {}
         for f, path, n in zip(self._files, self.paths, self.counts):
             if f.attrs.get("source") == "synthetic" and "seed" in f.attrs:
-                key = (str(f.attrs.get("generator")), int(f.attrs["seed"]))
-                start = int(f.attrs.get("first_game", 0))
+                key = (str(f.attrs.get("generator")), int_attr(f.attrs, "seed", path))
+                start = int_attr(f.attrs, "first_game", path, default=0)
                 for a, b, other in seen.get(key, []):
                     if start < b and a < start + n:
                         raise DatasetError(
@@ -347,17 +372,22 @@ def generate(
                 raise FileNotFoundError(f"cannot append to {out}: no such file")
             with GameFiles(out) as existing:
                 attrs, rows = existing.attrs[0], int(existing.counts[0])
-            if "count" in attrs and int(attrs["count"]) != rows:
+            declared = int_attr(attrs, "count", out, default=rows)
+            if declared != rows:
                 raise DatasetError(
-                    f"cannot append to {out}: its count attribute says {int(attrs['count'])} games but it holds "
-                    f"{rows} rows; the file was changed by hand or torn, so where its stream stopped is unknown"
+                    f"cannot append to {out}: its count attribute says {declared} games but it holds {rows} rows; "
+                    "the file was changed by hand or torn, so where its stream stopped is unknown"
                 )
-            if attrs.get("source") != "synthetic" or attrs.get("generator") != GENERATOR or int(attrs["seed"]) != seed:
+            if (
+                attrs.get("source") != "synthetic"
+                or attrs.get("generator") != GENERATOR
+                or int_attr(attrs, "seed", out) != seed
+            ):
                 raise DatasetError(
                     f"cannot append seed {seed} games to {out}: it holds "
                     f"{attrs.get('source')} games (seed {attrs.get('seed')}, generator {attrs.get('generator')})"
                 )
-            first, count = int(attrs["first_game"]) + int(attrs["count"]), games
+            first, count = int_attr(attrs, "first_game", out) + declared, games
         set_workers(workers)
         # about 46 bytes a game once compressed (measured); the raw 60 bytes as the bound, plus an append's copy
         check_free_space(out, 60 * count + (out.stat().st_size if append else 0))
