@@ -744,6 +744,18 @@ def test_game_file_attributes_of_the_wrong_type_or_missing_are_one_line(tmp_path
             _one_line_error(code, capsys.readouterr().err, name)
 
 
+@pytest.mark.slow
+def test_a_file_declaring_a_billion_games_costs_only_what_is_read(tmp_path, capsys, tiny_model):
+    """The header says 10^9 games (a chunked dataset, nearly empty on disk): --games 10 reads ten, not 56 GiB."""
+    path = tmp_path / "huge.h5"
+    with h5py.File(path, "w") as f:
+        moves = f.create_dataset("moves", shape=(10**9, 60), dtype=np.int8, chunks=(1024, 60), fillvalue=-1)
+        moves[:20] = random_games(20, 5)
+        f.attrs.update({"format_version": 1, "source": "test", "count": 10**9})
+    assert main(["eval", "--data", str(path), "--games", "10", "--model", str(tiny_model), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["games"] == 10
+
+
 def test_labels_are_dropped_when_games_are_appended(tmp_path, capsys):
     out = tmp_path / "g.h5"
     assert main(["generate", "--games", "6", "--seed", "1", "--out", str(out), "--quiet"]) == 0

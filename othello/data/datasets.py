@@ -295,12 +295,23 @@ class GameFiles:
 def load_moves(
     spec: str | os.PathLike | Sequence[str | os.PathLike], split: str | None = None, limit: int | None = None
 ) -> np.ndarray:
-    """All moves of a dataset (optionally one split of it, optionally only the first ``limit`` games)."""
+    """All moves of a dataset (optionally one split of it, optionally only the first ``limit`` games). With a
+    ``limit`` only as many games are read as it takes: a file whose header declares a billion games costs what is
+    asked, not what it declares."""
     with GameFiles(spec) as games:
-        moves = games.moves()
-    if split is not None:
-        moves = moves[split_mask(moves, split)]
-    return moves[:limit] if limit is not None else moves
+        if limit is None:
+            moves = games.moves()
+            return moves if split is None else moves[split_mask(moves, split)]
+        kept: list[np.ndarray] = []
+        found = 0
+        for batch in games.iter_batches(max(limit, 4096)):
+            if split is not None:
+                batch = batch[split_mask(batch, split)]
+            kept.append(batch[: limit - found])
+            found += len(kept[-1])
+            if found >= limit:
+                break
+    return np.concatenate(kept) if kept else np.empty((0, MAX_PLIES), np.int8)
 
 
 def split_of(moves: np.ndarray, fractions: dict[str, float] = SPLITS) -> np.ndarray:
