@@ -387,6 +387,8 @@ def test_torn_metrics_line_is_dropped_and_resume_works(tmp_path, capsys):
     assert main(args + ["--stop-at", "3", "--quiet"]) == 0
     metrics = tmp_path / "r" / "metrics.jsonl"
     metrics.write_text(metrics.read_text() + '{"step": 4, "loss": 1.')  # what kill -9 mid-write leaves
+    with pytest.warns(UserWarning, match="torn"):  # the report reads it as resume does: the torn line dropped
+        assert main(["report", str(tmp_path / "r")]) == 0
     assert main(args + ["--resume", "--quiet"]) == 0
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert rows[-1]["step"] == 6 and len({r["step"] for r in rows}) == len(rows)

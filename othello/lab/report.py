@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from othello.files import write_text
+from othello.train.loop import read_metrics
 from othello.views.tables import intervention_grid, probe_grid, sae_notes, sae_table
 
 # published figures the tables are set beside (../shared/docs/REFERENCE.md)
@@ -264,11 +265,7 @@ def write_report(folder: str | os.PathLike) -> Path:
                 + [[f"train.{k}", v] for k, v in (config.get("train") or {}).items()],
             )
         )
-        metrics = (
-            [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
-            if (folder / "metrics.jsonl").exists()
-            else []
-        )
+        metrics = read_metrics(folder)  # the one reader: a torn last line is dropped with a warning
         evals = [m for m in metrics if "val_top1_legal" in m]
         parts.append(
             "<h2>Validation</h2>"
