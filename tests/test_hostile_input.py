@@ -583,6 +583,14 @@ def _tiny_model(folder):
     return folder
 
 
+def test_sae_train_refuses_a_batch_no_chunk_can_fill(tmp_path, capsys):
+    """A batch larger than a chunk of games made no step, ever: refused up front, naming both sizes."""
+    args = ["sae", "train", "--hook", "blocks.0.hook_resid_post", "--latents", "32", "--k", "4", "--tokens", "1M"]
+    args += ["--chunk-games", "1", "--batch-size", "100000", "--model", str(_tiny_model(tmp_path / "m"))]
+    code = main([*args, "--out", str(tmp_path / "run"), "--quiet"])
+    _one_line_error(code, capsys.readouterr().err, "a batch of 100000 tokens is more than a chunk of 1 games")
+
+
 @pytest.mark.parametrize("hook", ["blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z", "blocks.0.attn.hook_q"])
 def test_sae_train_refuses_a_hook_that_is_not_one_vector_per_position(tmp_path, capsys, hook):
     args = ["sae", "train", "--hook", hook, "--latents", "32", "--k", "4", "--tokens", "1k", "--batch-size", "128"]

@@ -247,6 +247,12 @@ def _train_sae(
     data = ActivationChunks(model, cfg)
     try:
         first = data.chunk(0 if previous is None else previous["chunk"])  # where the stream starts: computed once
+        if cfg.batch_size > len(first):  # no batch would ever fill: the loop would read chunks forever
+            source = f"the activation file {cfg.data}" if cfg.data else f"a chunk of {cfg.chunk_games} games"
+            raise ConfigError(
+                f"a batch of {cfg.batch_size} tokens is more than {source} holds ({len(first)} tokens): "
+                "lower --batch-size or raise --chunk-games"
+            )
         sae = SparseAutoencoder(SAEConfig(first.shape[1], cfg.latents, cfg.arch, cfg.k), seed=cfg.seed).to(device)
         opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
         last_fired = torch.zeros(cfg.latents, dtype=torch.long)
