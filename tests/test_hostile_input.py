@@ -583,6 +583,26 @@ def _tiny_model(folder):
     return folder
 
 
+@pytest.mark.parametrize("damage", ["bool", "int", "nan", "inf"])
+def test_converted_weights_must_be_finite_floats(tmp_path, capsys, damage):
+    """A state dict of bool or integer tensors, or one holding NaN or Infinity, is refused naming a tensor (they
+    were cast and run)."""
+    import torch
+
+    model = _tiny_model(tmp_path / "m")
+    hooked = tmp_path / "h.pth"
+    assert main(["convert", "--to", "hooked", str(model), "--out", str(hooked)]) == 0
+    tensors = torch.load(hooked, weights_only=True)
+    name = next(k for k, v in tensors.items() if v.is_floating_point() and v.ndim == 2)
+    if damage in ("bool", "int"):
+        tensors = {k: v.to(torch.bool if damage == "bool" else torch.int32) for k, v in tensors.items()}
+    else:
+        tensors[name] = torch.full_like(tensors[name], float(damage))
+    torch.save(tensors, hooked)
+    code = main(["convert", str(hooked), "--layout", "hooked", "--out", str(tmp_path / "c")])
+    _one_line_error(code, capsys.readouterr().err, "floating point" if damage in ("bool", "int") else "NaN or infinite")
+
+
 def test_sae_train_refuses_a_batch_no_chunk_can_fill(tmp_path, capsys):
     """A batch larger than a chunk of games made no step, ever: refused up front, naming both sizes."""
     args = ["sae", "train", "--hook", "blocks.0.hook_resid_post", "--latents", "32", "--k", "4", "--tokens", "1M"]

@@ -159,6 +159,15 @@ def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where
         if shapes:
             parts.append("shape mismatch " + "; ".join(shapes[:5]))
         raise CheckpointError(f"{where}: weights do not fit the model config: " + ", ".join(parts))
+    # a bool or integer tensor cast to the model's floats would load as plausible-looking weights
+    wrong = [
+        f"{k} ({tensors[k].dtype})"
+        for k in expected
+        if expected[k].is_floating_point() and not tensors[k].is_floating_point()
+    ]
+    if wrong:
+        raise CheckpointError(f"{where}: weights must be floating point, got {', '.join(wrong[:5])}")
+    check_finite(tensors, where)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
 
 
