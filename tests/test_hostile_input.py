@@ -603,6 +603,68 @@ def test_converted_weights_must_be_finite_floats(tmp_path, capsys, damage):
     _one_line_error(code, capsys.readouterr().err, "floating point" if damage in ("bool", "int") else "NaN or infinite")
 
 
+def _huge_header(path):
+    """A safetensors file whose header claims far more bytes than the file holds."""
+    path.write_bytes(struct.pack("<Q", 2**40) + b'{"W": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}')
+
+
+SAE_DAMAGE = {
+    "cfg-list": ("cfg.json", lambda p: p.write_text("[1, 2]"), "expected an object"),
+    "cfg-string-d_in": (
+        "cfg.json",
+        lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "d_in": "16"})),
+        "d_in",
+    ),
+    "cfg-huge-d_sae": (
+        "cfg.json",
+        lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "d_sae": 32_000_000_000})),
+        "before allocating",
+    ),
+    "cfg-deep": ("cfg.json", lambda p: p.write_text("[" * 100_000 + "]" * 100_000), "unreadable"),
+    "weights-header": ("sae_weights.safetensors", _huge_header, "not a readable safetensors"),
+    "weights-truncated": ("sae_weights.safetensors", lambda p: p.write_bytes(p.read_bytes()[:50]), "safetensors"),
+    "state-garbage": ("state.json", lambda p: p.write_text("{not json"), "not a training state"),
+    "state-list": ("state.json", lambda p: p.write_text("[]"), "not a training state"),
+    "state-step": (
+        "state.json",
+        lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "step": "3"})),
+        "not a training state",
+    ),
+    "state-truncated": ("state.safetensors", lambda p: p.write_bytes(p.read_bytes()[:100]), "safetensors"),
+}
+
+
+@pytest.fixture(scope="module")
+def sae_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sae")
+    model = _tiny_model(folder / "m")
+    args = ["sae", "train", "--hook", "blocks.0.hook_resid_post", "--latents", "32", "--k", "4", "--tokens", "1k"]
+    args += ["--batch-size", "128", "--chunk-games", "4", "--model", str(model), "--out", str(folder / "run")]
+    assert main([*args, "--quiet"]) == 0
+    return folder, args
+
+
+@pytest.mark.parametrize("damage", sorted(SAE_DAMAGE))
+def test_damaged_sae_files_are_one_line(sae_run, tmp_path, capsys, damage):
+    """Each file of an SAE run damaged in turn: the command that reads it (sae eval, sae train --resume) answers one
+    line naming what is wrong, never a traceback, and allocates nothing for a size it has not checked."""
+    import shutil
+
+    folder, args = sae_run
+    run = tmp_path / "run"
+    shutil.copytree(folder / "run", run)
+    name, damage_it, message = SAE_DAMAGE[damage]
+    damage_it(run / name)
+    model = ["--model", str(folder / "m")]
+    if name.startswith("state"):
+        commands = [[*args[:-1], str(run), "--resume", "--quiet"]]
+    else:
+        commands = [["sae", "eval", str(run), "--games", "8", "--quiet", *model]]
+    for argv in commands:
+        code = main(argv)
+        _one_line_error(code, capsys.readouterr().err, message)
+
+
 def test_sae_train_refuses_a_batch_no_chunk_can_fill(tmp_path, capsys):
     """A batch larger than a chunk of games made no step, ever: refused up front, naming both sizes."""
     args = ["sae", "train", "--hook", "blocks.0.hook_resid_post", "--latents", "32", "--k", "4", "--tokens", "1M"]

@@ -69,10 +69,13 @@ def read_run_config(folder: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """A safetensors file, or a ``CheckpointError`` naming it when it is empty, truncated or not safetensors."""
+def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A safetensors file, or a ``CheckpointError`` naming it when it is empty, truncated, its header claims more
+    than the file holds, or it is not safetensors at all: the one reader of every weights file (models, probes,
+    SAEs, training state)."""
     from safetensors import SafetensorError
 
+    path = Path(path)
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
@@ -188,7 +191,7 @@ def load_model(folder: str | os.PathLike | None = None, device: str | torch.devi
     if not weights.exists():
         raise CheckpointError(f"{folder}: no model.safetensors")
     check_weights_fit(cfg, weights)
-    tensors = _read_tensors(weights)
+    tensors = read_safetensors(weights)
     check_finite(tensors, str(weights))
     model = build_model(cfg, device=device)
     load_weights(model, tensors, str(weights))
@@ -222,7 +225,7 @@ def load_train_state(path: str | os.PathLike, model: torch.nn.Module, optimizer:
     from safetensors import safe_open
 
     path = Path(path)
-    tensors = _read_tensors(path)  # first: a damaged file is named before anything else reads it
+    tensors = read_safetensors(path)  # first: a damaged file is named before anything else reads it
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata() or {}
     if "adam_steps" not in metadata or "step" not in metadata:

@@ -208,9 +208,9 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A ``.pth``/``.pt`` state dict read with ``weights_only=True`` (or a ``.safetensors`` file)."""
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from othello.model.checkpoints import read_safetensors
 
-        return load_file(str(path))
+        return read_safetensors(path)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, ... for unsafe or broken files

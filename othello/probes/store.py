@@ -24,12 +24,12 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from othello.data.seeds import PROBE_SEED
 from othello.engine.games import random_games
 from othello.files import atomic_path, write_json
-from othello.model.checkpoints import SHIPPED_MODEL
+from othello.model.checkpoints import SHIPPED_MODEL, read_safetensors
 from othello.model.hooks import HookKind, layer_hook
 from othello.probes.fit import ProbeConfig, make_probe
 from othello.probes.layers import fit_probes_by_layer
@@ -89,7 +89,7 @@ def load_probe(folder: str | os.PathLike) -> tuple[nn.Module, ProbeConfig, dict[
     folder = Path(folder)
     info = json.loads((folder / "probe.json").read_text())
     cfg = ProbeConfig.from_dict(info.pop("config"), where=f"{folder}: probe config")
-    tensors = load_file(str(folder / "probe.safetensors"))
+    tensors = read_safetensors(folder / "probe.safetensors")
     linear = cfg.kind == "linear"
     d_model = tensors["W"].shape[0] if linear else tensors["net.0.weight"].shape[1]
     n_targets = tensors["W"].shape[1] if linear else tensors["net.2.weight"].shape[0] // cfg.n_classes

@@ -24,10 +24,11 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from othello.errors import ConfigError
 from othello.files import atomic_path, write_json
+from othello.model.checkpoints import read_safetensors
 from othello.sae.config import SAEConfig
 
 __all__ = ["SAEConfig", "SparseAutoencoder", "save_sae", "load_sae", "SAE_LENS_FILES", "SAEError"]
@@ -126,6 +127,35 @@ def save_sae(sae: SparseAutoencoder, folder: str | os.PathLike, info: dict[str, 
     return folder
 
 
+# the largest dictionary read from a file: 2 x d_in x d_sae float32 weights in at most 8 GB (d_in 512 x 4M latents)
+MAX_WEIGHTS = 2 * 1024**3
+
+
+def _lens_config(data: Any, where: Path) -> SAEConfig:
+    """sae-lens's ``cfg.json`` as our ``SAEConfig``: an object with an architecture we read and whole-number sizes
+    whose weights fit in memory, or an ``SAEError`` naming the field and the value."""
+    if not isinstance(data, dict):
+        raise SAEError(f"{where}: expected an object, got {type(data).__name__}")
+    arch = {"topk": "topk", "standard": "relu"}.get(data.get("architecture"))
+    if arch is None:
+        raise SAEError(f"{where}: architecture {data.get('architecture')!r}; read: topk, standard")
+    sizes = {}
+    for name, default in (("d_in", None), ("d_sae", None), ("k", 1)):
+        value = data.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SAEError(f"{where}: {name} is {value!r}, expected a positive whole number")
+        sizes[name] = value
+    if sizes["d_in"] * sizes["d_sae"] > MAX_WEIGHTS:
+        raise SAEError(
+            f"{where}: d_in {sizes['d_in']} x d_sae {sizes['d_sae']} is over {MAX_WEIGHTS:,} weights per matrix: "
+            "refused before allocating"
+        )
+    try:
+        return SAEConfig(sizes["d_in"], sizes["d_sae"], arch, sizes["k"]).validate()
+    except ConfigError as error:
+        raise SAEError(f"{where}: {error}") from None
+
+
 def load_sae(folder: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[SparseAutoencoder, dict]:
     """An SAE saved by ``save_sae`` (or by sae-lens, TopK or standard) and its info (``sae.json``, or ``{}``)."""
     folder = Path(folder)
@@ -135,13 +165,12 @@ def load_sae(folder: str | os.PathLike, device: str | torch.device = "cpu") -> t
     try:
         lens_cfg = json.loads((folder / "cfg.json").read_text())
         info = json.loads((folder / "sae.json").read_text()) if (folder / "sae.json").exists() else {}
-        tensors = load_file(str(folder / "sae_weights.safetensors"))
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, RecursionError) as error:
         raise SAEError(f"{folder}: unreadable SAE ({error})") from None
-    arch = {"topk": "topk", "standard": "relu"}.get(lens_cfg.get("architecture"))
-    if arch is None:
-        raise SAEError(f"{folder}/cfg.json: architecture {lens_cfg.get('architecture')!r}; read: topk, standard")
-    cfg = SAEConfig(int(lens_cfg["d_in"]), int(lens_cfg["d_sae"]), arch, int(lens_cfg.get("k", 1)))
+    cfg = _lens_config(lens_cfg, folder / "cfg.json")  # checked before the weights are read or anything allocated
+    if not isinstance(info, dict):
+        raise SAEError(f"{folder}/sae.json: expected an object, got {type(info).__name__}")
+    tensors = read_safetensors(folder / "sae_weights.safetensors")
     sae = SparseAutoencoder(cfg)
     expected = {
         "W_enc": (cfg.d_in, cfg.d_sae),

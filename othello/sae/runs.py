@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from othello.data.seeds import SAE_SEED
 from othello.engine.games import random_games, replay
 from othello.engine.notation import square_name
 from othello.files import atomic_path, write_json
+from othello.model.checkpoints import read_safetensors
 from othello.model.transformer import untrained_like
 from othello.probes.store import PROBE_GAMES
 from othello.sae.autoencoder import SAEError, SparseAutoencoder, load_sae
@@ -104,7 +105,7 @@ def feature_rows(folder: str | os.PathLike, top: int = 50, group: str | None = N
     path = Path(folder) / "features.safetensors"
     if not path.exists():
         raise SAEError(f"{folder}: not evaluated yet (run: othello-gpt sae eval {folder})")
-    arrays = load_file(str(path))
+    arrays = read_safetensors(path)
     f1 = arrays["f1"]
     if group is not None:
         if group not in PROPERTY_GROUPS:
@@ -144,7 +145,7 @@ def feature_page(
     page: dict[str, Any] = {"latent": latent, "hook": hook}
     path = None if folder is None else Path(folder) / "features.safetensors"
     if path is not None and path.exists():
-        row = load_file(str(path))["f1"][latent]
+        row = read_safetensors(path)["f1"][latent]
         page["f1"] = {
             name: row[start : start + 64].tolist()
             for name, start in (("empty", 0), ("mine", 64), ("theirs", 128), ("legal", 192), ("flipped", 256))

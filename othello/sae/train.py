@@ -33,7 +33,7 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from othello.data.seeds import SAE_SEED
@@ -41,6 +41,7 @@ from othello.engine.games import random_games
 from othello.engine.notation import N_CTX
 from othello.errors import ConfigError
 from othello.files import atomic_path, write_json, writer_lock
+from othello.model.checkpoints import read_safetensors
 from othello.model.tokens import model_inputs
 from othello.sae.autoencoder import SparseAutoencoder, save_sae
 from othello.sae.config import SAEConfig, SAETrainConfig
@@ -178,9 +179,26 @@ def _loss(sae: SparseAutoencoder, x: torch.Tensor, cfg: SAETrainConfig, dead: to
 
 
 def read_train_state(folder: str | os.PathLike) -> dict[str, Any] | None:
-    """The progress of a run in ``folder`` (``state.json``), or None."""
+    """The progress of a run in ``folder`` (``state.json``), or None; a file that is not such a state (garbage, a
+    list, a field of the wrong type) is a ``ConfigError`` naming it."""
     path = Path(folder) / "state.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        state = json.loads(path.read_text(errors="replace"))
+    except (ValueError, RecursionError) as error:
+        raise ConfigError(f"{path}: not a training state ({error})") from None
+    counters = ("step", "chunk", "batch", "tokens")
+    if (
+        not isinstance(state, dict)
+        or not isinstance(state.get("config"), dict)
+        or not all(
+            isinstance(state.get(k), int) and not isinstance(state.get(k), bool) and state[k] >= 0 for k in counters
+        )
+        or not isinstance(state.get("log", []), list)
+    ):
+        raise ConfigError(f"{path}: not a training state (expected config, step, chunk, batch, tokens and log)")
+    return state
 
 
 def _save_state(folder: Path, sae: SparseAutoencoder, opt: torch.optim.Adam, last_fired: torch.Tensor, state: dict):
@@ -195,7 +213,7 @@ def _save_state(folder: Path, sae: SparseAutoencoder, opt: torch.optim.Adam, las
 
 
 def _load_state(folder: Path, sae: SparseAutoencoder, opt: torch.optim.Adam) -> torch.Tensor:
-    tensors = load_file(str(folder / "state.safetensors"))
+    tensors = read_safetensors(folder / "state.safetensors")
     sae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("sae.")})
     opt_state = opt.state_dict()
     for i in range(len(opt_state["param_groups"][0]["params"])):
