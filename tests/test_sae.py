@@ -221,3 +221,25 @@ def test_sae_commands(tmp_path, capsys):
         main(["sae", "train", "--hook", "blocks.9.nothing", "--tokens", "1k", "--out", str(tmp_path / "x")] + base) == 2
     )
     assert "unknown hook" in capsys.readouterr().err
+
+
+def test_a_stopped_run_leaves_an_sae_that_eval_reads_marked_partial(tmp_path, capsys):
+    """--stop-at (as a time bound or a kill after a checkpoint would) leaves the dictionary as it stood at its last
+    checkpoint: sae eval scores it and says it is partial, with the tokens it had seen."""
+    folder = tmp_path / "m"
+    write_run_config(folder, preset("tiny"), None)
+    save_model(folder, build_model(preset("tiny")))
+    run = tmp_path / "run"
+    train = ["sae", "train", "--hook", "blocks.0.hook_resid_post", "--latents", "32", "--k", "4", "--tokens", "1k"]
+    train += ["--batch-size", "128", "--chunk-games", "4", "--checkpoint-every", "2", "--out", str(run), "--quiet"]
+    assert main([*train, "--model", str(folder), "--stop-at", "4"]) == 0
+    assert "stopped at step 4" in capsys.readouterr().out
+    info = json.loads((run / "sae.json").read_text())
+    assert info["partial"] is True and info["step"] == 4 and info["tokens"] == 4 * 128
+    assert main(["sae", "eval", str(run), "--games", "8", "--model", str(folder), "--json", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["partial"] is True and result["trained_tokens"] == 512
+    assert main(["sae", "eval", str(run), "--games", "8", "--model", str(folder), "--quiet"]) == 0
+    assert "partial: the run stopped after 512 training tokens" in capsys.readouterr().out
+    assert main([*train, "--model", str(folder), "--resume"]) == 0
+    assert json.loads((run / "sae.json").read_text())["partial"] is False

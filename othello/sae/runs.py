@@ -81,6 +81,8 @@ def evaluate_run(
     with atomic_path(folder / "features.safetensors") as tmp:
         save_file({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in arrays.items()}, str(tmp))
     result["arch"], result["latents"], result["k"] = sae.cfg.arch, sae.cfg.d_sae, sae.cfg.k
+    # a run stopped before its last step is evaluated as it stands, and says so
+    result["partial"], result["trained_tokens"] = bool(info.get("partial", False)), info.get("tokens")
     if baselines:
         result["baselines"] = {"mlp_neurons": result.pop("mlp_neurons")}
         random = untrained_like(model)

@@ -310,14 +310,26 @@ def _train_sae(
                 state["log"].append({"step": step, "mse": state["mse"], "dead": int(dead.sum())})
                 running = []
                 _save_state(out, sae, opt, last_fired, state)
+                # the dictionary as it stands, beside the state: a run stopped here (a time bound, --stop-at, kill)
+                # leaves an SAE that eval and features read, marked partial with the tokens it has seen
+                save_sae(sae, out, _saved_info(cfg, state, info))
                 bar.set_postfix(mse=f"{state['mse']:.3f}", dead=int(dead.sum()))
             bar.update(1)
         bar.close()
     finally:
         data.close()
     sae.eval()
-    saved = {"hook": cfg.hook, "train": asdict(cfg), "step": step, "tokens": state["tokens"], **(info or {})}
-    saved["input_scale"] = float(sae.input_scale)
-    if step >= cfg.steps:
-        save_sae(sae, out, saved)
     return sae.folded().eval(), state
+
+
+def _saved_info(cfg: SAETrainConfig, state: dict[str, Any], info: dict[str, Any] | None) -> dict[str, Any]:
+    """What ``sae.json`` says of the run: its hook and settings, the steps and tokens it has trained on, and
+    ``partial`` while it has not reached ``cfg.steps``."""
+    return {
+        "hook": cfg.hook,
+        "train": asdict(cfg),
+        "step": state["step"],
+        "tokens": state["tokens"],
+        "partial": state["step"] < cfg.steps,
+        **(info or {}),
+    }

@@ -304,6 +304,13 @@ def sae_notes(result: dict[str, Any]) -> list[str]:
     lines = [
         f"{result['arch']} SAE, {result['latents']} latents at {result['hook']}, {result['games']} held-out games "
         f"({result['tokens']:,} tokens)",
+    ]
+    if result.get("partial"):
+        lines.append(
+            f"partial: the run stopped after {result.get('trained_tokens') or 0:,} training tokens, before the end of "
+            "its schedule (sae train --resume continues it)"
+        )
+    lines += [
         f"clean model: top-1 legal {result['top1_legal_clean']:.4f}, next-move loss {result['loss_clean']:.3f}; "
         f"spliced {result['loss_sae']:.3f}; mean-ablated {result['loss_ablated']:.3f}",
     ]
