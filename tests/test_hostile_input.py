@@ -848,6 +848,32 @@ def test_a_file_declaring_a_billion_games_costs_only_what_is_read(tmp_path, caps
     assert json.loads(capsys.readouterr().out)["games"] == 10
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_a_deep_perft_stops_at_a_signal(signal_name):
+    """perft 20 counts for days in one compiled call: the signal stops it at once (bound generous for a loaded
+    machine; before, it was ignored until the count ended)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "othello.cli", "perft", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(3)  # started, the kernel loaded and counting
+        assert proc.poll() is None
+        sent = time.monotonic()
+        proc.send_signal(getattr(signal, signal_name))
+        code = proc.wait(timeout=20)
+        waited = time.monotonic() - sent
+    finally:
+        proc.kill()
+        proc.wait()
+    assert code == 130 and waited < 5, (code, waited, proc.stderr.read()[-500:])
+
+
 def test_labels_are_dropped_when_games_are_appended(tmp_path, capsys):
     out = tmp_path / "g.h5"
     assert main(["generate", "--games", "6", "--seed", "1", "--out", str(out), "--quiet"]) == 0
