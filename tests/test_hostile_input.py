@@ -874,6 +874,37 @@ def test_a_deep_perft_stops_at_a_signal(signal_name):
     assert code == 130 and waited < 5, (code, waited, proc.stderr.read()[-500:])
 
 
+DEVICE_COMMANDS = [
+    ["train", "--out", "{tmp}/r"],
+    ["eval", "--data", "{tmp}/none.h5"],
+    ["predict", "f5"],
+    ["probe", "--data", "{tmp}/none.h5"],
+    ["intervene-eval"],
+    ["intervene", "--game", "f5 d6", "--flip", "e4"],
+    ["readout", "--game", "f5"],
+    ["neurons", "--layer", "0"],
+    ["neuron", "0", "1"],
+    ["heads"],
+    ["attribute", "--game", "f5", "--move", "d6"],
+    ["patch", "--clean", "f5 d6", "--corrupt", "f5 f6", "--move", "c3"],
+    ["sae", "train", "--out", "{tmp}/s"],
+    ["sae", "eval", "{tmp}/s"],
+    ["demo", "--out", "{tmp}/d"],
+    ["explore"],
+]
+
+
+@pytest.mark.parametrize("argv", DEVICE_COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_every_command_refuses_a_cuda_device_this_machine_lacks(tmp_path, capsys, argv):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    command = [x.replace("{tmp}", str(tmp_path)) for x in argv]
+    code = main([*command, "--device", "cuda:7"])
+    _one_line_error(code, capsys.readouterr().err, "--device cuda:7")
+
+
 def test_labels_are_dropped_when_games_are_appended(tmp_path, capsys):
     out = tmp_path / "g.h5"
     assert main(["generate", "--games", "6", "--seed", "1", "--out", str(out), "--quiet"]) == 0

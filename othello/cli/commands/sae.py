@@ -22,7 +22,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     cfg = types.config_from_args(SAETrainConfig, args, tokens=args.tokens)
     model = load_cli_model(args) if args.data is None else None
     _, state = train_sae(
-        model, cfg, args.out, resume=args.resume, stop_at=args.stop_at, device=args.device, progress=show_progress(args)
+        model,
+        cfg,
+        args.out,
+        resume=args.resume,
+        stop_at=args.stop_at,
+        device=types.check_device(args.device),
+        progress=show_progress(args),
     )
     result = {
         "out": args.out,
