@@ -905,6 +905,13 @@ def test_every_command_refuses_a_cuda_device_this_machine_lacks(tmp_path, capsys
     _one_line_error(code, capsys.readouterr().err, "--device cuda:7")
 
 
+def test_probe_refuses_a_figure_from_a_handful_of_games(tmp_path, capsys, tiny_model):
+    games = tmp_path / "g.h5"
+    assert main(["generate", "--games", "3", "--seed", "1", "--out", str(games), "--quiet"]) == 0
+    code = main(["probe", "--data", str(games), "--model", str(tiny_model), "--quiet"])
+    _one_line_error(code, capsys.readouterr().err, "means nothing")
+
+
 def test_labels_are_dropped_when_games_are_appended(tmp_path, capsys):
     out = tmp_path / "g.h5"
     assert main(["generate", "--games", "6", "--seed", "1", "--out", str(out), "--quiet"]) == 0

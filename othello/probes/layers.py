@@ -71,6 +71,10 @@ def _layer_activations(
             yield L, acts.pop(hooks[L])
 
 
+# the fewest games a probe figure is reported from: fitted on (the train split) and held out (the others)
+MIN_FIT, MIN_HELD_OUT = 10, 2
+
+
 def fit_probes_by_layer(
     model: torch.nn.Module,
     moves: np.ndarray,
@@ -96,8 +100,12 @@ def fit_probes_by_layer(
     hooks = {L: layer_hook(L, n_layers, site) for L in layers}  # checks every layer before any work
     base = config or ProbeConfig()
     held_out = ~split_mask(moves, "train")
-    if held_out.all() or not held_out.any():
-        raise ConfigError(f"need games in both the train split and the others; got {len(moves)} games")
+    if held_out.sum() < MIN_HELD_OUT or (~held_out).sum() < MIN_FIT:
+        raise ConfigError(
+            f"probes need at least {MIN_FIT} games to fit on and {MIN_HELD_OUT} held out to score, got "
+            f"{int((~held_out).sum())} and {int(held_out.sum())} of {len(moves)} games: a best layer read off a "
+            "handful of games means nothing (give --games 100 or more)"
+        )
     index = (
         np.arange(59)[positions]
         if isinstance(positions, slice)
