@@ -1,8 +1,9 @@
 """Explorer speed on the shipped model: server start to first answer, and ``POST /api/analyze`` latency (p50, p95)
 over random positions, with all layers' read-outs, and with a linear edit (the page's default: whole board as
-read, the last five layers, the last 5 positions).
+read, the last five layers, the last 5 positions). Measured twice: in process (the framework's test client), and
+over HTTP against ``othello-gpt explore`` started as a user starts it (its defaults), the path a user's page takes.
 
-    python benchmarks/explorer.py [--positions 200]
+    python benchmarks/explorer.py [--positions 200] [--threads 1,2]
 
 Goals (issue: explorer): p95 <= 100 ms for a read-out, <= 200 ms with a linear edit, start <= 5 s.
 """
@@ -70,6 +71,56 @@ def main() -> None:
                 f"over {len(times)} positions"
             )
     print(f"start to first answer: {start_s:.2f} s (imports, model, stored probes, one analysis)")
+    served(cases)
+
+
+def served(cases: list[tuple[str, str]], port: int = 8799) -> None:
+    """The same requests over HTTP (one kept-alive connection) to ``othello-gpt explore`` with its defaults."""
+    import http.client
+    import json
+    import subprocess
+    import sys
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "othello.cli", "explore", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        started = time.perf_counter()
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                conn.request("GET", "/api/info")
+                conn.getresponse().read()
+                break
+            except OSError:
+                if server.poll() is not None or time.perf_counter() - started > 120:
+                    raise SystemExit("othello-gpt explore did not start") from None
+                time.sleep(0.2)
+
+        def post(body: dict) -> float:
+            t = time.perf_counter()
+            conn.request("POST", "/api/analyze", json.dumps(body), {"content-type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, response.status
+            return 1000 * (time.perf_counter() - t)
+
+        post({"moves": "f5 d6 c3"})  # the first request makes the request's copy of the model
+        for name, make in (
+            ("read-outs", lambda m, s: {"moves": m}),
+            ("read-outs + linear edit", lambda m, s: {"moves": m, "edits": [{"square": s, "op": "flip"}]}),
+        ):
+            times = sorted(post(make(m, s)) for m, s in cases)
+            p95 = times[int(0.95 * (len(times) - 1))]
+            print(
+                f"served over HTTP (othello-gpt explore, its defaults), {name}: p50 {statistics.median(times):.1f} ms, "
+                f"p95 {p95:.1f} ms over {len(times)} positions"
+            )
+    finally:
+        server.terminate()
+        server.wait()
 
 
 if __name__ == "__main__":

@@ -68,8 +68,15 @@ class ModelPool:
         try:
             yield model
         finally:
-            if hasattr(model, "reset_hooks"):
+            if _has_hooks(model):  # a caller's hook left behind (TransformerLens's contexts remove their own)
                 model.reset_hooks(including_permanent=False)
             with self._changed:
                 self._free.append(model)
                 self._changed.notify()
+
+
+def _has_hooks(model: torch.nn.Module) -> bool:
+    """Whether any hook point of ``model`` holds a hook: a look at each point's hook tables (under a millisecond), where
+    ``reset_hooks`` itself takes milliseconds, a cost every request would pay."""
+    points = getattr(model, "hook_dict", {}).values()
+    return any(p._forward_hooks or p._forward_pre_hooks or p._backward_hooks for p in points)
