@@ -912,6 +912,17 @@ def test_probe_refuses_a_figure_from_a_handful_of_games(tmp_path, capsys, tiny_m
     _one_line_error(code, capsys.readouterr().err, "means nothing")
 
 
+@pytest.mark.parametrize("link", ["soft-loop", "soft-dangling", "external"])
+def test_a_moves_link_that_loops_dangles_or_leaves_the_file_is_one_line(tmp_path, capsys, link):
+    path = tmp_path / "g.h5"
+    with h5py.File(path, "w") as f:
+        target = {"soft-loop": "/moves", "soft-dangling": "/nowhere"}.get(link)
+        f["moves"] = h5py.SoftLink(target) if target else h5py.ExternalLink(str(tmp_path / "other.h5"), "/moves")
+        f.attrs.update({"format_version": 1, "source": "synthetic", "seed": 1, "first_game": 0, "count": 5})
+    for argv in (["info", str(path)], ["generate", "--games", "2", "--seed", "1", "--out", str(path), "--append"]):
+        _one_line_error(main(argv), capsys.readouterr().err, "not the dataset itself")
+
+
 def test_labels_are_dropped_when_games_are_appended(tmp_path, capsys):
     out = tmp_path / "g.h5"
     assert main(["generate", "--games", "6", "--seed", "1", "--out", str(out), "--quiet"]) == 0

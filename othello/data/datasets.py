@@ -149,6 +149,10 @@ def _open(path: Path) -> h5py.File:
     if "moves" not in f:
         f.close()
         raise DatasetError(f"{path}: no 'moves' dataset; {expected}")
+    link = f.get("moves", getlink=True)
+    if not isinstance(link, h5py.HardLink):  # a soft or external link: it may loop, dangle or leave the file
+        f.close()
+        raise DatasetError(f"{path}: 'moves' is a {type(link).__name__}, not the dataset itself; {expected}")
     moves = f["moves"]
     if not isinstance(moves, h5py.Dataset):
         f.close()
