@@ -407,6 +407,7 @@ BAD_FLAGS = [
     (["train", "--out", "x", "--threads", "-1"], "--threads"),
     (["train", "--out", "x", "--seed", str(2**64)], "--seed"),
     (["train", "--out", "x", "--set", "foo=1"], "--set"),
+    (["train", "--out", "x", "--set", "act_fn=nope"], "--set"),
     (["train", "--out", "x", "--minutes", "0"], "--minutes"),
     (["train", "--out", "x", "--minutes", "1e308"], "--minutes"),
     (["train", "--out", "x", "--minutes", "inf"], "--minutes"),
@@ -921,6 +922,11 @@ def test_a_moves_link_that_loops_dangles_or_leaves_the_file_is_one_line(tmp_path
         f.attrs.update({"format_version": 1, "source": "synthetic", "seed": 1, "first_game": 0, "count": 5})
     for argv in (["info", str(path)], ["generate", "--games", "2", "--seed", "1", "--out", str(path), "--append"]):
         _one_line_error(main(argv), capsys.readouterr().err, "not the dataset itself")
+
+
+def test_a_model_config_nested_100000_deep_is_one_line(tmp_path, capsys):
+    (tmp_path / "config.json").write_text('{"model": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    _one_line_error(main(["predict", "f5", "--model", str(tmp_path)]), capsys.readouterr().err, "nested too deep")
 
 
 def test_labels_are_dropped_when_games_are_appended(tmp_path, capsys):

@@ -53,9 +53,11 @@ def read_run_config(folder: str | os.PathLike) -> dict[str, Any]:
     if not path.exists():
         raise CheckpointError(f"{folder}: no config.json; not a checkpoint folder")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(errors="replace"))
     except json.JSONDecodeError as error:
         raise CheckpointError(f"{path}: not valid JSON ({error})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: nested too deep to be a config") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a JSON object with 'model' and 'train', got {type(data).__name__}")
     try:

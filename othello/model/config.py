@@ -10,7 +10,10 @@ from othello.configs import config_from_dict
 from othello.engine.notation import D_VOCAB, N_CTX
 from othello.errors import ConfigError
 
-__all__ = ["ModelConfig", "PRESETS", "preset"]
+__all__ = ["ModelConfig", "PRESETS", "preset", "ACT_FNS"]
+
+# the MLP activations both TransformerLens 3.9 and 4.x build (another name failed deep inside the bridge)
+ACT_FNS = ("gelu", "gelu_new", "relu", "silu", "solu_ln")
 
 
 @dataclass
@@ -60,6 +63,8 @@ class ModelConfig:
             )
         if self.d_model % self.n_heads:
             raise ConfigError(f"{where}: d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if self.act_fn not in ACT_FNS:
+            raise ConfigError(f"{where}: act_fn must be one of {', '.join(ACT_FNS)}, got {self.act_fn!r}")
         if self.normalization_type not in ("LN", "LNPre"):
             raise ConfigError(f"{where}: normalization_type must be LN or LNPre, got {self.normalization_type!r}")
         return self
@@ -89,6 +94,9 @@ class ModelConfig:
                 return name, int(value)
             except ValueError:
                 raise ConfigError(f"--set {text!r}: {name} takes a whole number, got {value!r}") from None
+        choices = {"act_fn": ACT_FNS, "normalization_type": ("LN", "LNPre")}.get(name)
+        if choices and value not in choices:
+            raise ConfigError(f"--set {text!r}: {name} takes one of {', '.join(choices)}")
         return name, value
 
 
