@@ -73,6 +73,7 @@ def test_convert_predict_and_eval_json(tmp_path, capsys):
     assert "no consecutive blocks" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_probe_command(tmp_path, capsys):
     from othello.data.datasets import generate
     from othello.model import build_model, preset
@@ -162,6 +163,7 @@ def _tiny_train_args(out) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_train_command_writes_curves(tmp_path, capsys):
     out = tmp_path / "run"
     args = _tiny_train_args(out) + ["--pass-weight", "3"]
@@ -175,6 +177,7 @@ def test_train_command_writes_curves(tmp_path, capsys):
     assert main(args + ["--resume"]) == 0
 
 
+@pytest.mark.slow
 def test_train_command_stops_at_a_step_and_resumes_to_the_end(tmp_path, capsys):
     args = _tiny_train_args(tmp_path / "run")
     assert main(args + ["--stop-at", "3"]) == 0

@@ -70,6 +70,7 @@ def test_concurrent_plain_and_edited_requests_answer_as_each_alone(backend):
     assert backend.pool.lent == 0
 
 
+@pytest.mark.slow
 def test_a_timed_out_edit_stops_and_leaks_into_no_answer(backend, monkeypatch):
     """A gradient edit past the time limit answers 408, then really stops (the edit's own check raises and its copy
     of the model comes back), and plain requests during and after it answer as alone."""

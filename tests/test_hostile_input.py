@@ -262,6 +262,7 @@ def _bad_h5_files(tmp_path) -> dict[str, object]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     [
@@ -381,6 +382,7 @@ def test_bad_weights(tmp_path, capsys, tiny_model):
         _one_line_error(code, capsys.readouterr().err, str(folder))
 
 
+@pytest.mark.slow
 def test_torn_metrics_line_is_dropped_and_resume_works(tmp_path, capsys):
     args = ["train", "--preset", "tiny", "--steps", "6", "--batch-size", "8", "--eval-every", "3"]
     args += ["--eval-games", "16", "--checkpoint-every", "3", "--warmup-steps", "1", "--out", str(tmp_path / "r")]
@@ -509,6 +511,7 @@ def test_import_refuses_an_output_inside_its_folder_input_in_every_spelling(tmp_
     assert (folder / "g1.txt").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_convert_refuses_to_write_over_the_model_it_reads(tmp_path, capsys):
     model = _tiny_model(tmp_path / "m")
     files = {p.name: p.read_bytes() for p in model.iterdir()}
@@ -584,6 +587,7 @@ def _tiny_model(folder):
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["bool", "int", "nan", "inf"])
 def test_converted_weights_must_be_finite_floats(tmp_path, capsys, damage):
     """A state dict of bool or integer tensors, or one holding NaN or Infinity, is refused naming a tensor (they
@@ -645,6 +649,7 @@ def sae_run(tmp_path_factory):
     return folder, args
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", sorted(SAE_DAMAGE))
 def test_damaged_sae_files_are_one_line(sae_run, tmp_path, capsys, damage):
     """Each file of an SAE run damaged in turn: the command that reads it (sae eval, sae train --resume) answers one
@@ -666,6 +671,7 @@ def test_damaged_sae_files_are_one_line(sae_run, tmp_path, capsys, damage):
         _one_line_error(code, capsys.readouterr().err, message)
 
 
+@pytest.mark.slow
 def test_sae_train_refuses_a_batch_no_chunk_can_fill(tmp_path, capsys):
     """A batch larger than a chunk of games made no step, ever: refused up front, naming both sizes."""
     args = ["sae", "train", "--hook", "blocks.0.hook_resid_post", "--latents", "32", "--k", "4", "--tokens", "1M"]
@@ -674,6 +680,7 @@ def test_sae_train_refuses_a_batch_no_chunk_can_fill(tmp_path, capsys):
     _one_line_error(code, capsys.readouterr().err, "a batch of 100000 tokens is more than a chunk of 1 games")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hook", ["blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z", "blocks.0.attn.hook_q"])
 def test_sae_train_refuses_a_hook_that_is_not_one_vector_per_position(tmp_path, capsys, hook):
     args = ["sae", "train", "--hook", hook, "--latents", "32", "--k", "4", "--tokens", "1k", "--batch-size", "128"]
@@ -681,6 +688,7 @@ def test_sae_train_refuses_a_hook_that_is_not_one_vector_per_position(tmp_path, 
     _one_line_error(main([*args, "--quiet"]), capsys.readouterr().err, "not one vector per position")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["train", "sae train"])
 def test_a_second_run_into_a_held_folder_is_refused_naming_the_holder(tmp_path, capsys, command):
     """Two runs into one --out folder would interleave their metrics and checkpoints: the second is refused."""
@@ -895,6 +903,7 @@ DEVICE_COMMANDS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv", DEVICE_COMMANDS, ids=lambda a: " ".join(a[:2]))
 def test_every_command_refuses_a_cuda_device_this_machine_lacks(tmp_path, capsys, argv):
     import torch

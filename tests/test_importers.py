@@ -74,6 +74,7 @@ def test_text_csv_and_pgn(tmp_path):
         import_games([tmp_path / "junk.txt"])
 
 
+@pytest.mark.slow
 def test_all_wthor_games_import_and_replay(wthor_dir, tmp_path):
     games = import_games([wthor_dir])
     assert len(games.moves) == 124_082 and not games.skipped

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from othello.engine.games import random_games
 from othello.model import build_model, preset
@@ -109,6 +110,7 @@ def test_read_board_is_the_probe_on_the_stream_at_the_last_move():
         read_board(model, [], probe, 2)
 
 
+@pytest.mark.slow
 def test_readout_command(tmp_path, capsys, probe_cache):
     import json
 

@@ -27,6 +27,7 @@ def planted(n, d=16, seed=0):
     return x, y
 
 
+@pytest.mark.slow
 def test_linear_probe_recovers_a_planted_board_and_matches_sklearn():
     x, y = planted(3000)
     xv, yv = planted(1000, seed=1)
@@ -41,6 +42,7 @@ def test_linear_probe_recovers_a_planted_board_and_matches_sklearn():
     assert m["per_square"][60] == 0 and m["per_square"][40] == 1.0
 
 
+@pytest.mark.slow
 def test_mlp_probe_learns_a_nonlinear_board():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4000, 8)).astype(np.float32)
@@ -137,6 +139,7 @@ def test_metrics_after_a_pass_by_hand():
     assert "after_pass_accuracy" not in probe_metrics(pred, y, np.array([0, 1]))
 
 
+@pytest.mark.slow
 def test_probes_streamed_from_disk_match_those_fitted_in_memory():
     # memory=1: every layer goes through a temporary HDF5 file, read a block of games at a time
     from othello.engine.games import random_games

@@ -36,6 +36,7 @@ def planted_file(path, atoms, games=300, per_token=3, seed=0):
     return path
 
 
+@pytest.mark.slow
 def test_a_planted_dictionary_is_recovered(tmp_path):
     rng = np.random.default_rng(1)
     atoms = rng.normal(size=(48, 32)).astype(np.float32)
@@ -51,6 +52,7 @@ def test_a_planted_dictionary_is_recovered(tmp_path):
     assert (best > 0.9).mean() >= 0.8, np.sort(best)[:10]
 
 
+@pytest.mark.slow
 def test_coverage_and_reconstruction_of_known_dictionaries():
     props, valid = board_properties(random_games(60, 3))
     P = props[valid].astype(np.float32)
@@ -193,6 +195,7 @@ def test_the_random_model_baseline_reads_the_untrained_models_own_activations(tm
     assert baseline["model"] == "untrained" and baseline["train"]["data"] is None
 
 
+@pytest.mark.slow
 def test_sae_commands(tmp_path, capsys):
     folder = tmp_path / "m"
     write_run_config(folder, preset("tiny"), None)
@@ -223,6 +226,7 @@ def test_sae_commands(tmp_path, capsys):
     assert "unknown hook" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_stopped_run_leaves_an_sae_that_eval_reads_marked_partial(tmp_path, capsys):
     """--stop-at (as a time bound or a kill after a checkpoint would) leaves the dictionary as it stood at its last
     checkpoint: sae eval scores it and says it is partial, with the tokens it had seen."""

@@ -52,6 +52,7 @@ def test_an_explicit_folder_is_read_and_written_alone(tmp_path, monkeypatch):
     assert not list(probe_cache.glob(f"probes/{store.model_fingerprint(model)}/colour-linear"))
 
 
+@pytest.mark.slow
 def test_the_shipped_model_carries_its_probes(monkeypatch):
     """Every probe the commands and the demo use by default is stored beside the shipped model, under the key of
     its weights: nothing is fitted on a fresh clone."""

@@ -110,6 +110,7 @@ def test_a_time_bounded_run_plans_its_schedule_and_logs_its_last_evaluation(tmp_
     assert rows[-1]["step"] == saved["steps"] and "val_top1_legal" in rows[-1]
 
 
+@pytest.mark.slow
 def test_a_run_stopped_by_its_time_bound_logs_the_evaluation_where_it_stopped(tmp_path):
     # an unplanned schedule far longer than the call: it stops between evaluations, which used to go unlogged
     cfg = TrainConfig(**{**TINY, "steps": 1_000_000, "eval_every": 100_000, "log_every": 1})
@@ -121,6 +122,7 @@ def test_a_run_stopped_by_its_time_bound_logs_the_evaluation_where_it_stopped(tm
     assert [r["step"] for r in rows] == list(range(1, result.step + 1)) and "loss" in rows[-1]
 
 
+@pytest.mark.slow
 def test_training_learns_and_resume_is_exact(tmp_path):
     cfg = TrainConfig(**TINY, soft_targets=True)
     full = train(cfg, tmp_path / "full", progress=False).metrics
@@ -225,6 +227,7 @@ def test_training_from_hdf5_files(tmp_path):
     assert result.step == TINY["steps"] and result.metrics["games"] == 16
 
 
+@pytest.mark.slow
 def test_init_from_starts_a_new_schedule_from_a_checkpoints_weights(tmp_path):
     source = train(TrainConfig(**TINY, soft_targets=True), tmp_path / "source", progress=False).model
     cfg = TrainConfig(
@@ -248,6 +251,7 @@ def test_init_from_starts_a_new_schedule_from_a_checkpoints_weights(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_init_from_a_checkpoint_with_fewer_blocks_grows_the_model_before_its_last_block(tmp_path):
     source = train(TrainConfig(**TINY), tmp_path / "source", progress=False).model
     cfg = TrainConfig(
