@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import csv
 import errno
 import io
@@ -19,6 +20,23 @@ class OutputPathError(OthelloError, OSError):
     """The output path cannot be written (its folder is missing, read-only, or it names a folder)."""
 
 
+# The files the running command reads (set by ``protecting_inputs``): one per context, so that a thread or a task
+# of another caller never sees them, and atomic_path refuses to replace any of them whatever writes it.
+_INPUTS: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar("othello_inputs", default=())
+
+
+@contextlib.contextmanager
+def protecting_inputs(inputs: Sequence[str | os.PathLike]) -> Iterator[None]:
+    """Inside the block, no ``atomic_path`` write (every file this package writes) may replace one of ``inputs``
+    (a folder stands for every file in it), whatever the path spelling: the last line of defence behind
+    ``refuse_overwriting_inputs``, for outputs whose names only the writer knows (a folder's figures)."""
+    token = _INPUTS.set(tuple(f for source in inputs for f in _files_of(Path(source))))
+    try:
+        yield
+    finally:
+        _INPUTS.reset(token)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds, else delete it.
@@ -30,6 +48,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     final = Path(path)
     if final.is_symlink():
         final = final.resolve()
+    refuse_overwriting_inputs(final, _INPUTS.get())
     if final.exists() and not final.is_file() and not final.is_dir():
         yield final  # a device or a pipe: written directly
         return
@@ -120,7 +139,7 @@ def refuse_overwriting_inputs(
         for source in read:
             if source.resolve() == out.resolve() or _same_file(source, out):
                 raise OutputPathError(
-                    f"writing {out} would destroy the input {source} (the same file): choose another --out"
+                    f"writing {out} would destroy the input {source} (the same file): choose another output path"
                 )
 
 

@@ -48,7 +48,7 @@ def _write(rng: random.Random, game: list[int]) -> str:
 def _bad(rng: random.Random, game: list[int]) -> str:
     """A game that must not import: each way a line goes wrong."""
     names = [square_name(s) for s in game]
-    kind = rng.randrange(6)
+    kind = rng.randrange(7)
     k = rng.randrange(1, len(names) - 1)
     if kind == 0:  # a typo
         names[k] = names[k][0] + "9"
@@ -60,6 +60,8 @@ def _bad(rng: random.Random, game: list[int]) -> str:
         names = names + ["f5"] * (61 - len(names) + rng.randrange(3))
     elif kind == 4:  # no moves at all
         return rng.choice(["pass", "--", "pass pass"])
+    elif kind == 5:  # two passes in a row (Othello has none: the game is over), inside the game or after it
+        names.insert(rng.choice([k, len(names)]), rng.choice(["pass pass", "-- --", "PA pass"]))
     else:  # a move that flips nothing (a corner early on is never legal at move 1)
         names[0] = "a1"
     return " ".join(names)
@@ -91,8 +93,8 @@ def _text_file(rng: random.Random, path) -> tuple[list[list[int]], int]:
 
 def _pgn_entry(rng: random.Random, game: list[int] | None, bad: str | None) -> str:
     tags = f'[Event "E{rng.randrange(99)}"]\n[Black "B"]\n[White "W"]\n\n'
-    if game is None:
-        return tags + "1. *\n\n"
+    if game is None:  # an entry without moves: a result alone, or its tags alone
+        return tags + rng.choice(["1. *\n\n", ""])
     names = bad.split() if bad else [square_name(s) for s in game]
     parts = []
     for i, name in enumerate(names):
@@ -104,8 +106,9 @@ def _pgn_entry(rng: random.Random, game: list[int] | None, bad: str | None) -> s
             parts.append("{a comment}")
         elif roll < 0.08:
             parts.append("$1")
-        elif roll < 0.1:
-            parts.append("(3. a1 (4. h8) b2)")
+        elif roll < 0.1:  # a variation, nested up to 200 deep
+            depth = rng.choice([1, 2, 200])
+            parts.append("(3. a1 " * depth + "b2" + ")" * depth)
     text = " ".join(parts)
     if rng.random() < 0.2:
         text += " ; a comment to the end of the line"
@@ -1053,3 +1056,112 @@ def test_a_stop_that_a_callback_drops_is_raised_again():
         while time.time() < deadline:
             time.sleep(0.01)
     assert signal.getsignal(signal.SIGTERM) is handler and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def _protected_cases(model, games, folder):
+    """(argv, the input it must not replace) for every command that writes: a file output named as an input is
+    refused before any work; a file written inside an --out folder that is an input (a hard link here) is refused
+    as it is written."""
+    import os
+
+    folder.mkdir(exist_ok=True)
+    m = ["--model", str(model)]
+
+    def linked(name, target):
+        out = folder / name.replace("/", "-")
+        out.mkdir(exist_ok=True)
+        link = out / name.split("/")[-1]
+        if not link.exists():
+            os.link(target, link)
+        return str(out)
+
+    run = folder / "run"
+    run.mkdir(exist_ok=True)
+    (run / "config.json").write_text('{"model": {"n_layers": 1}, "train": null}\n')
+    (run / "report.html").symlink_to(run / "config.json")
+    return {
+        "predict": (["predict", "f5 d6", *m, "--png", str(model / "model.safetensors")], model / "model.safetensors"),
+        "readout": (["readout", "--game", "f5 d6", *m, "--out", str(model / "config.json")], model / "config.json"),
+        "intervene": (
+            ["intervene", "--game", "f5 d6", "--flip", "e4", *m, "--out", str(model / "model.safetensors")],
+            model / "model.safetensors",
+        ),
+        "attribute": (
+            [
+                "attribute",
+                "--game",
+                "f5 d6",
+                "--move",
+                "c3",
+                *m,
+                "--out",
+                linked("a/attribution.json", model / "config.json"),
+            ],
+            model / "config.json",
+        ),
+        "heads": (
+            ["heads", "--games", "4", *m, "--out", linked("h/head_rows.json", model / "model.safetensors")],
+            model / "model.safetensors",
+        ),
+        "train": (
+            [
+                "train",
+                "--data",
+                str(games),
+                "--preset",
+                "tiny",
+                "--steps",
+                "1",
+                "--quiet",
+                "--out",
+                linked("t/model.safetensors", games),
+            ],
+            games,
+        ),
+        "report": (["report", str(run)], run / "config.json"),
+    }
+
+
+@pytest.mark.parametrize("command", ["predict", "readout", "intervene", "attribute", "heads", "train", "report"])
+def test_every_writing_command_refuses_to_replace_what_it_reads(command, tmp_path, capsys, tiny_model):
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model, model)
+    games = tmp_path / "g.h5"
+    assert main(["generate", "--games", "200", "--seed", "1", "--out", str(games), "--quiet"]) == 0  # train: >= 128
+    argv, protected = _protected_cases(model, games, tmp_path / "outs")[command]
+    before = protected.read_bytes()
+    capsys.readouterr()
+    code = main(argv)
+    _one_line_error(code, capsys.readouterr().err, "would destroy the input")
+    assert protected.read_bytes() == before
+
+
+def test_protected_inputs_belong_to_one_context(tmp_path):
+    """The inputs a command protects are its own: another thread writing the same name is not refused."""
+    import threading
+
+    from othello.files import OutputPathError, protecting_inputs, write_text
+
+    target = tmp_path / "f.txt"
+    target.write_text("input\n")
+    seen = []
+    with protecting_inputs([target]):
+        with pytest.raises(OutputPathError, match="would destroy the input"):
+            write_text(target, "lost\n")
+        worker = threading.Thread(target=lambda: seen.append(write_text(target, "theirs\n")))
+        worker.start()
+        worker.join()
+    assert seen == [None] and target.read_text() == "theirs\n"
+
+
+@pytest.mark.parametrize(
+    "summary, named",
+    [("{}", "'provenance'"), ('{"provenance": 3, "model_config": []}', "summary.json"), ("{", "not a JSON file")],
+)
+def test_report_on_a_summary_it_did_not_write(summary, named, tmp_path, capsys):
+    (tmp_path / "summary.json").write_text(summary)
+    code = main(["report", str(tmp_path)])
+    _one_line_error(code, capsys.readouterr().err, named)
+    assert not (tmp_path / "report.html").exists()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from othello.errors import ConfigError
@@ -191,6 +193,43 @@ def command(sub: Any, name: str, func: Callable[[argparse.Namespace], None], hel
     p = sub.add_parser(name, help=help, description=help, formatter_class=DefaultsHelp)
     p.set_defaults(func=func)
     return p
+
+
+def inputs_of(args: argparse.Namespace) -> list[Path]:
+    """The files a command reads, which nothing it writes may replace: the model folder's checkpoint, the game
+    files and folders, an SAE run's dictionary. A command declares others with ``set_defaults(reads=...)`` (a
+    function of its arguments), or none where it updates its input in place on purpose (``labels``)."""
+    if "reads" in args:
+        return [Path(p) for p in args.reads(args)]
+    paths: list[Path] = []
+    if "model" in args:
+        paths += model_files(args.model)
+    for name in ("data", "sources", "src", "wthor"):
+        value = getattr(args, name, None)
+        paths += [Path(v) for v in ([value] if isinstance(value, str) else value or [])]
+    if getattr(args, "sae", None):
+        paths += dictionary_files(args.sae)
+    return paths
+
+
+def outputs_of(args: argparse.Namespace) -> list[Path]:
+    """The paths a command names for writing (``--out``, ``--png``): checked against ``inputs_of`` before any
+    work; the files a command writes inside an ``--out`` folder are checked as each is written."""
+    return [Path(getattr(args, name)) for name in ("out", "png") if getattr(args, name, None)]
+
+
+def model_files(folder: str | os.PathLike | None) -> list[Path]:
+    """The files a model folder (None: the shipped model) is loaded from."""
+    if folder is None:
+        from othello.model.checkpoints import SHIPPED_MODEL
+
+        folder = SHIPPED_MODEL
+    return [Path(folder) / name for name in ("config.json", "model.safetensors")]
+
+
+def dictionary_files(folder: str | os.PathLike) -> list[Path]:
+    """The files an SAE run folder's dictionary is loaded from."""
+    return [Path(folder) / name for name in ("cfg.json", "sae_weights.safetensors", "sae.json")]
 
 
 def model_flags(p: argparse.ArgumentParser) -> None:

@@ -10,8 +10,10 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 
+from othello.cli.args import inputs_of, outputs_of
 from othello.cli.commands import FAMILIES
 from othello.errors import OthelloError
+from othello.files import protecting_inputs, refuse_overwriting_inputs
 
 __all__ = ["build_parser", "main"]
 
@@ -70,7 +72,9 @@ def stops_on_sigterm() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with stops_on_sigterm():
+        inputs = inputs_of(args)
+        refuse_overwriting_inputs(outputs_of(args), inputs)  # before any work
+        with stops_on_sigterm(), protecting_inputs(inputs):
             args.func(args)
     except (OthelloError, OSError) as error:  # bad input or a file problem: one line; anything else is a bug
         if sys.stderr.isatty():

@@ -158,6 +158,9 @@ def read_game_text(text: str) -> list[int]:
         raise InvalidMoveError("no moves")
     if len(squares) > MAX_PLIES:
         raise InvalidMoveError(f"{len(squares)} moves; a game has at most {MAX_PLIES}")
+    twice = sorted({k for k in passes if passes.count(k) > 1})
+    if twice:  # after one side passes the other must have a move, or the game is over and nobody passes
+        raise InvalidMoveError(f"two passes in a row are written after move {twice[0]}; Othello has no double pass")
     if passes:
         board = Board()
         for k, square in enumerate(squares + [None]):
@@ -273,11 +276,7 @@ def _pgn_tokens(text: str) -> list[str]:
     text = re.sub(r"\{[^}]*\}", " ", text)
     text = re.sub(r";[^\n]*", " ", text)
     text = re.sub(r"(?m)^%[^\n]*", " ", text)  # escape lines
-    while True:  # innermost variations first, so nested ones go too
-        stripped = re.sub(r"\([^()]*\)", " ", text)
-        if stripped == text:
-            break
-        text = stripped
+    text = _without_variations(text)
     tokens: list[str] = []
     pos = 0
     for match in _PGN_TAG.finditer(text):
@@ -285,6 +284,26 @@ def _pgn_tokens(text: str) -> list[str]:
         tokens.append(match.group(0))
         pos = match.end()
     return tokens + _move_tokens(text[pos:])
+
+
+def _without_variations(text: str) -> str:
+    """``text`` with every ``(...)`` variation removed, nested ones with their parent, in one pass (removing the
+    innermost first took quadratic time on deep nesting). An unclosed ``(`` is kept, so the game it spoils is
+    reported, not silently shortened; a stray ``)`` is kept too."""
+    parts, depth, start, opened = [], 0, 0, 0
+    for match in re.finditer(r"[()]", text):
+        if match.group() == "(":
+            if depth == 0:
+                parts.append(text[start : match.start()])
+                opened = match.start()
+            depth += 1
+        elif depth:
+            depth -= 1
+            if depth == 0:
+                parts.append(" ")
+                start = match.end()
+    parts.append(text[opened if depth else start :])
+    return "".join(parts)
 
 
 def _move_tokens(text: str) -> list[str]:
@@ -342,7 +361,7 @@ def read_pgn(path: str | os.PathLike) -> ImportedGames:
     for token in _pgn_tokens(text):
         tag = _PGN_TAG.fullmatch(token)
         if tag:
-            if body:
+            if body or tag.group(1) in tags:  # a tag seen again starts the next entry (this one had no moves)
                 finish()
             tags[tag.group(1)] = tag.group(2)
         elif _PGN_RESULT.match(token):

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from othello.errors import OthelloError
 from othello.files import write_text
 from othello.train.loop import read_metrics
 from othello.views.tables import intervention_grid, probe_grid, sae_notes, sae_table
@@ -197,97 +198,121 @@ def write_report(folder: str | os.PathLike) -> Path:
         f"<!doctype html><html><head><meta charset='utf-8'><title>othello-gpt: {html.escape(folder.name)}</title>"
         f"<style>{STYLE}</style></head><body><h1>othello-gpt run <code>{html.escape(str(folder))}</code></h1>"
     ]
-    summary_path = folder / "summary.json"
+    summary_path, config_path = folder / "summary.json", folder / "config.json"
     if summary_path.exists():
-        summary = json.loads(summary_path.read_text())
-        prov = summary["provenance"]
-        model = summary["model_config"]["model"]
-        parts.append(
-            "<h2>Run</h2>"
-            + _table(
-                ["field", "value"], [[k, v] for k, v in prov.items()] + [[f"model.{k}", v] for k, v in model.items()]
-            )
-        )
-        train = summary["model_config"].get("train")
-        if train:
-            parts.append(
-                "<details><summary>training configuration</summary>"
-                + _table(["field", "value"], [[k, v] for k, v in train.items()])
-                + "</details>"
-            )
-        figs = summary.get("figures", {})
-        parts.append(
-            "<h2>Legal moves</h2>"
-            + _table(
-                [
-                    "data",
-                    "games",
-                    "positions",
-                    "top-1 legal %",
-                    "legal-set error",
-                    "positions after a pass",
-                    "top-1 legal after a pass %",
-                ],
-                [
-                    [
-                        d,
-                        e["games"],
-                        e["positions"],
-                        f"{100 * e['top1_legal']:.2f}",
-                        f"{e['legal_set_error']:.3f}",
-                        e.get("after_pass_positions", ""),
-                        f"{100 * e['after_pass_top1_legal']:.2f}" if e.get("after_pass_top1_legal") is not None else "",
-                    ]
-                    for d, e in summary["eval"].items()
-                ],
-            )
-            + "<p class='note'>Published: top-1 illegal 0.01 % (synthetic 8-layer model, Li et al.); 99.6 % legal "
-            "for a 4-layer 8-head d_model 512 model (Hazineh et al.).</p>"
-            + f"<div class='figs'>{_img(folder, figs.get('curves'), 'training curves', 700)}</div>"
-        )
-        parts.append(_probe_section(folder, summary))
-        parts.append(_intervention_section(folder, summary))
-        if "circuits" in summary:
-            parts.append(_circuits_section(folder, summary["circuits"]))
-        sae_eval = _sae_eval(folder, summary)
-        if sae_eval is not None:
-            parts.append(_sae_section(*sae_eval))
+        parts += _read_run_file(summary_path, folder, _demo_sections)
+    elif config_path.exists():
+        parts += _read_run_file(config_path, folder, _training_sections)
     else:
-        config_path = folder / "config.json"
-        if not config_path.exists():
-            raise FileNotFoundError(f"{folder}: neither summary.json (a demo run) nor config.json (a training run)")
-        config = json.loads(config_path.read_text())
-        parts.append(
-            "<h2>Configuration</h2>"
-            + _table(
-                ["field", "value"],
-                [[f"model.{k}", v] for k, v in config["model"].items()]
-                + [[f"train.{k}", v] for k, v in (config.get("train") or {}).items()],
-            )
-        )
-        metrics = read_metrics(folder)  # the one reader: a torn last line is dropped with a warning
-        evals = [m for m in metrics if "val_top1_legal" in m]
-        parts.append(
-            "<h2>Validation</h2>"
-            + (
-                _table(
-                    ["step", "games", "top-1 legal %", "legal-set error"],
-                    [
-                        [m["step"], m["games"], f"{100 * m['val_top1_legal']:.2f}", f"{m['val_legal_set_error']:.3f}"]
-                        for m in evals[-10:]
-                    ],
-                )
-                if evals
-                else "<p>No evaluation yet (the first comes at step "
-                f"{(config.get('train') or {}).get('eval_every', '?')}).</p>"
-            )
-        )
-        if not (folder / "curves.png").exists() and metrics:
-            from othello.views.plots import plot_training_curves
-
-            plot_training_curves(metrics, folder / "curves.png", folder.name)
-        parts.append(f"<div class='figs'>{_img(folder, 'curves.png', 'training curves', 700)}</div>")
+        raise FileNotFoundError(f"{folder}: neither summary.json (a demo run) nor config.json (a training run)")
     parts.append("</body></html>")
     path = folder / "report.html"
     write_text(path, "\n".join(parts))
     return path
+
+
+def _read_run_file(path: Path, folder: Path, sections: Any) -> list[str]:
+    """The report's sections from ``path`` (a demo's summary or a training run's config): a file that is not
+    what ``demo`` or ``train`` wrote is one line naming it and the field, not a traceback."""
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise OthelloError(f"{path}: not a JSON file ({error})") from None
+    try:
+        return sections(folder, data)
+    except (KeyError, TypeError, AttributeError, IndexError) as error:
+        raise OthelloError(
+            f"{path}: field {error} missing or of the wrong type (not a file that demo or train wrote)"
+        ) from None
+
+
+def _demo_sections(folder: Path, summary: dict[str, Any]) -> list[str]:
+    """Run, legal moves, probes, interventions, circuits and SAE, from a demo's ``summary.json``."""
+    parts: list[str] = []
+    prov = summary["provenance"]
+    model = summary["model_config"]["model"]
+    parts.append(
+        "<h2>Run</h2>"
+        + _table(["field", "value"], [[k, v] for k, v in prov.items()] + [[f"model.{k}", v] for k, v in model.items()])
+    )
+    train = summary["model_config"].get("train")
+    if train:
+        parts.append(
+            "<details><summary>training configuration</summary>"
+            + _table(["field", "value"], [[k, v] for k, v in train.items()])
+            + "</details>"
+        )
+    figs = summary.get("figures", {})
+    parts.append(
+        "<h2>Legal moves</h2>"
+        + _table(
+            [
+                "data",
+                "games",
+                "positions",
+                "top-1 legal %",
+                "legal-set error",
+                "positions after a pass",
+                "top-1 legal after a pass %",
+            ],
+            [
+                [
+                    d,
+                    e["games"],
+                    e["positions"],
+                    f"{100 * e['top1_legal']:.2f}",
+                    f"{e['legal_set_error']:.3f}",
+                    e.get("after_pass_positions", ""),
+                    f"{100 * e['after_pass_top1_legal']:.2f}" if e.get("after_pass_top1_legal") is not None else "",
+                ]
+                for d, e in summary["eval"].items()
+            ],
+        )
+        + "<p class='note'>Published: top-1 illegal 0.01 % (synthetic 8-layer model, Li et al.); 99.6 % legal "
+        "for a 4-layer 8-head d_model 512 model (Hazineh et al.).</p>"
+        + f"<div class='figs'>{_img(folder, figs.get('curves'), 'training curves', 700)}</div>"
+    )
+    parts.append(_probe_section(folder, summary))
+    parts.append(_intervention_section(folder, summary))
+    if "circuits" in summary:
+        parts.append(_circuits_section(folder, summary["circuits"]))
+    sae_eval = _sae_eval(folder, summary)
+    if sae_eval is not None:
+        parts.append(_sae_section(*sae_eval))
+    return parts
+
+
+def _training_sections(folder: Path, config: dict[str, Any]) -> list[str]:
+    """Configuration and validation, from a training run's ``config.json`` and ``metrics.jsonl``."""
+    parts: list[str] = []
+    parts.append(
+        "<h2>Configuration</h2>"
+        + _table(
+            ["field", "value"],
+            [[f"model.{k}", v] for k, v in config["model"].items()]
+            + [[f"train.{k}", v] for k, v in (config.get("train") or {}).items()],
+        )
+    )
+    metrics = read_metrics(folder)  # the one reader: a torn last line is dropped with a warning
+    evals = [m for m in metrics if "val_top1_legal" in m]
+    parts.append(
+        "<h2>Validation</h2>"
+        + (
+            _table(
+                ["step", "games", "top-1 legal %", "legal-set error"],
+                [
+                    [m["step"], m["games"], f"{100 * m['val_top1_legal']:.2f}", f"{m['val_legal_set_error']:.3f}"]
+                    for m in evals[-10:]
+                ],
+            )
+            if evals
+            else "<p>No evaluation yet (the first comes at step "
+            f"{(config.get('train') or {}).get('eval_every', '?')}).</p>"
+        )
+    )
+    if not (folder / "curves.png").exists() and metrics:
+        from othello.views.plots import plot_training_curves
+
+        plot_training_curves(metrics, folder / "curves.png", folder.name)
+    parts.append(f"<div class='figs'>{_img(folder, 'curves.png', 'training curves', 700)}</div>")
+    return parts

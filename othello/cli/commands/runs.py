@@ -4,6 +4,7 @@ it does."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from othello.cli import args as types
@@ -132,6 +133,7 @@ def _app_commands(sub: Any) -> None:
 
     p = command(sub, "report", cmd_report, "write RUN/report.html, one self-contained page")
     p.add_argument("run", help="a demo folder (summary.json) or a training folder (config.json)")
+    p.set_defaults(reads=lambda args: [Path(args.run) / f for f in ("summary.json", "config.json", "metrics.jsonl")])
     output_flags(p, quiet=False)
 
 

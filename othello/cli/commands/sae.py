@@ -103,6 +103,7 @@ def add_commands(sub: Any) -> None:
     p = command("eval", cmd_eval, "the SAE's table: reconstruction, downstream, coverage, board reconstruction")
     model_flags(p)
     p.add_argument("run", help="the run folder")
+    p.set_defaults(reads=lambda args: types.model_files(args.model) + types.dictionary_files(args.run))
     p.add_argument("--games", type=types.positive_int, default=1000, help="held-out games")
     p.add_argument("--baselines", action="store_true", help="also the random-model SAE, MLP neurons and the probe")
     p.add_argument("--probe-games", type=types.positive_int, default=2000, help="games a missing probe is fitted on")
@@ -111,6 +112,11 @@ def add_commands(sub: Any) -> None:
 
     p = command("features", cmd_features, "latents by their best board-property F1 (after sae eval)")
     p.add_argument("run", help="the run folder")
+    p.set_defaults(
+        reads=lambda args: (
+            types.dictionary_files(args.run) + [Path(args.run) / f for f in ("eval.json", "features.safetensors")]
+        )
+    )
     p.add_argument("--top", type=types.positive_int, default=50, help="latents listed")
     p.add_argument("--group", choices=["board", "legal", "flipped"], default=None, help="only these properties")
     p.add_argument("--out", default=None, help="folder for features.json and features.csv")

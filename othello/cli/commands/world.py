@@ -260,6 +260,7 @@ def _data_commands(sub: Any) -> None:
         sub, "labels", cmd_labels, "store replayed labels in a game file (they are derived on demand otherwise)"
     )
     p.add_argument("data")
+    p.set_defaults(reads=lambda args: [])  # the file is updated in place on purpose (a copy renamed over it)
     p.add_argument(
         "--labels",
         type=types.choice_list(("boards", "next_mover", "legal", "flipped", "passed")),
