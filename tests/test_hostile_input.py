@@ -1012,6 +1012,28 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(small_disk, capsys):
     assert not list(small_disk.rglob(".*.tmp-*"))  # no temporary left behind
 
 
+@pytest.mark.slow
+def test_a_disk_that_fills_during_an_hdf5_write_ends_in_the_one_line(small_disk, tmp_path):
+    """labels fills the disk inside HDF5's writes: one line, exit 2, nothing after it (HDF5 crashed the process
+    when the failed file's handles were freed: a segmentation fault after the line), the old file intact. In a
+    subprocess, since the crash would take the test run with it."""
+    import shutil
+    import subprocess
+    import sys
+
+    games = small_disk / "g.h5"
+    assert main(["generate", "--games", "3000", "--seed", "1", "--out", str(tmp_path / "g.h5"), "--quiet"]) == 0
+    shutil.copyfile(tmp_path / "g.h5", games)
+    before = games.read_bytes()
+    for args in (
+        ["labels", str(games), "--labels", "boards,legal,flipped", "--quiet"],
+        ["labels", str(games), "--quiet"],
+    ):
+        run = subprocess.run([sys.executable, "-m", "othello.cli", *args], capture_output=True, text=True)
+        _one_line_error(run.returncode, run.stderr, "no space left")
+        assert games.read_bytes() == before and not list(small_disk.glob(".*"))
+
+
 def test_sigterm_stops_cleanly_and_removes_the_temporary(tmp_path):
     import signal
     import subprocess

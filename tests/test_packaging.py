@@ -105,7 +105,7 @@ def test_the_wheel_installs_only_othello_and_every_public_name_imports(tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["file"].startswith(str(site)) and out["missing"] == []
-    assert out["script"] == "othello.cli.entry:main" and out["parser"] == "othello.cli.entry"
+    assert out["script"] == "othello.cli.entry:run" and out["parser"] == "othello.cli.entry"
 
 
 def test_every_library_import_is_a_declared_dependency():

@@ -1,5 +1,5 @@
 """``python -m othello.cli``: the same program as ``othello-gpt``."""
 
-from othello.cli.entry import main
+from othello.cli.entry import run
 
-raise SystemExit(main())
+run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -15,7 +16,7 @@ from othello.cli.commands import FAMILIES
 from othello.errors import OthelloError
 from othello.files import protecting_inputs, refuse_overwriting_inputs
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "run"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,9 +88,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """The ``othello-gpt`` program: ``main``, then exit with its status. After an error (status 2) the process ends
+    at once, its line printed and its temporaries removed: the interpreter's teardown would free the handles of
+    an HDF5 write that failed on a full disk, and HDF5 crashes on that (``othello.data.datasets.open_for_writing``),
+    so nothing may run after the error line."""
+    code = main()
+    if code == 2:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -106,7 +106,7 @@ def write_games(
         g = int(bad[0])
         raise DatasetError(describe_error(moves[g], int(error_ply[g]), int(error_code[g]), f"writing {path}", g))
     check_free_space(path, moves.nbytes)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, open_for_writing(tmp, "w") as f:
         describe(f.create_dataset("moves", data=moves, **_dataset_kwargs(len(moves))))
         for name, values in (metadata or {}).items():
             if name not in METADATA_FIELDS:
@@ -138,6 +138,30 @@ def resolve_paths(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> list
                 raise FileNotFoundError(f"no such dataset file: {text}")
             paths.append(Path(text))
     return paths
+
+
+# HDF5 handles of a write that failed (a full disk), kept for the life of the process: see open_for_writing
+_ABANDONED: list[Any] = []
+
+
+@contextlib.contextmanager
+def open_for_writing(path: str | os.PathLike, mode: str) -> Iterator[h5py.File]:
+    """``h5py.File`` opened for writing, whose handles are abandoned if the block fails.
+
+    After a write fails for want of space, HDF5 still holds unwritten chunks and metadata; freeing any handle of
+    that file (the file, or a dataset the caller's frame still holds) flushes them, fails again, and HDF5 ends the
+    process with a segmentation fault, after the clean error was printed. So on failure every open handle of the
+    file gets one more reference, held here, and nothing is flushed or freed: the caller's objects can go, the
+    temporary file is removed by ``atomic_path``, the old file is intact. The command line then ends with
+    ``os._exit`` (``othello.cli.entry.run``), before the interpreter's teardown would free them."""
+    f = h5py.File(path, mode)
+    try:
+        yield f
+        f.flush()  # what the block left in HDF5's caches, written here, where a failure can still be caught
+    except BaseException:
+        _ABANDONED.append([f, *h5py.h5f.get_obj_ids(f.id)])
+        raise
+    f.close()
 
 
 def _open(path: Path) -> h5py.File:
@@ -409,7 +433,7 @@ def generate(
         with atomic_path(out) as tmp:
             if append:
                 shutil.copyfile(out, tmp)
-            with h5py.File(tmp, "a" if append else "w") as f:
+            with open_for_writing(tmp, "a" if append else "w") as f:
                 if append:
                     dset = f["moves"]
                     written = dset.shape[0]
@@ -457,7 +481,7 @@ def store_labels(
         n = len(games)
     with atomic_path(path) as tmp, writer_lock(path):
         shutil.copyfile(path, tmp)
-        with h5py.File(tmp, "a") as f:
+        with open_for_writing(tmp, "a") as f:
             moves = f["moves"]
             for name in labels:
                 if name in f:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from othello.data.datasets import describe
+from othello.data.datasets import describe, open_for_writing
 from othello.engine.notation import N_CTX
 from othello.errors import ConfigError
 from othello.files import atomic_path
@@ -77,7 +77,7 @@ def collect_activations(
             for h, a in acts.items():
                 parts[h].append(a)
         return {h: np.concatenate(p) if p else np.empty((0, len(index), 0), np.float32) for h, p in parts.items()}
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(out) as tmp, open_for_writing(tmp, "w") as f:
         dsets: dict[str, h5py.Dataset] = {}
         for start, acts in iter_activations(model, moves, hooks, index, batch_size, progress):
             for h, a in acts.items():
