@@ -13,7 +13,7 @@ PACKAGES = ("othello",)
 # other. A module belongs to the longest group name that prefixes it.
 LAYERS: list[tuple[str, ...]] = [
     ("othello._lazy", "othello.errors"),
-    ("othello.files", "othello.values", "othello.configs"),
+    ("othello.files", "othello.values", "othello.configs", "othello.memory"),
     ("othello",),
     ("othello.engine",),
     ("othello.data",),

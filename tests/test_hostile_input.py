@@ -463,6 +463,11 @@ def test_bad_flags_are_refused_while_parsing(argv, flag, capsys):
         (["attribute", "--game", "f5 d6 c3", "--move", "c4", "--position", "-999"], "position -999"),
         (["patch", "--clean", "f5 f5 c3", "--corrupt", "f5 d6 c3", "--move", "c4"], "the clean game: ply 2"),
         (["patch", "--clean", "f5 d6 c3", "--corrupt", "f5 f5 c3", "--move", "c4"], "the corrupted game: ply 2"),
+        # counts too large for any memory: refused before the arrays are made (MemoryError or the kernel's kill)
+        (["neurons", "--layer", "1", "--games", "1000000000", "--quiet"], "1,000,000,000 games need about"),
+        (["neurons", "--layer", "1", "--games", "400000", "--quiet"], "over 400,000 games need about"),
+        (["heads", "--games", "1000000000"], "ask for less"),
+        (["intervene-eval", "--cases", "1000000000", "--quiet"], "ask for less"),
     ],
 )
 def test_bad_values_found_after_parsing_are_one_line(argv, named, capsys):
@@ -1144,6 +1149,23 @@ def _protected_cases(model, games, folder):
     }
 
 
+@pytest.mark.parametrize(
+    "flag, value, named",
+    [
+        ("--batch-size", "3000000", "training batches of 3,000,000 games"),
+        ("--eval-games", "2000000000", "evaluation games"),
+    ],
+)
+def test_train_refuses_what_cannot_fit_before_allocating(flag, value, named, tmp_path, capsys):
+    games = tmp_path / "g.h5"
+    assert main(["generate", "--games", "200", "--seed", "1", "--out", str(games), "--quiet"]) == 0
+    code = main(
+        ["train", "--data", str(games), "--preset", "small", flag, value, "--out", str(tmp_path / "r"), "--quiet"]
+    )
+    _one_line_error(code, capsys.readouterr().err, named)
+    assert not (tmp_path / "r" / "config.json").exists()
+
+
 @pytest.mark.parametrize("command", ["predict", "readout", "intervene", "attribute", "heads", "train", "report"])
 def test_every_writing_command_refuses_to_replace_what_it_reads(command, tmp_path, capsys, tiny_model):
     import shutil
@@ -1187,3 +1209,35 @@ def test_report_on_a_summary_it_did_not_write(summary, named, tmp_path, capsys):
     code = main(["report", str(tmp_path)])
     _one_line_error(code, capsys.readouterr().err, named)
     assert not (tmp_path / "report.html").exists()
+
+
+@pytest.mark.parametrize("layout", ["hooked", "mingpt"])
+@pytest.mark.parametrize("damage", ["scalar", "odd name", "block number", "shape"])
+def test_published_checkpoints_with_odd_tensors_are_one_line(layout, damage, tmp_path, capsys, tiny_model):
+    """A published checkpoint whose tensors are scalars, oddly named or of shapes that do not fit together is
+    refused naming the file (a failed unpacking or reshape raised a traceback)."""
+    import torch
+
+    assert main(["convert", "--to", "hooked", str(tiny_model), "--out", str(tmp_path / "h.pth")]) == 0
+    sd = torch.load(tmp_path / "h.pth", weights_only=True)
+    if layout == "mingpt":  # the same weights under minGPT's names (only what the reader looks at first matters)
+        sd = {
+            "tok_emb.weight": sd["embed.W_E"],
+            "pos_emb": sd["pos_embed.W_pos"][None],
+            "head.weight": sd["unembed.W_U"].T,
+            "blocks.0.mlp.0.weight": sd["blocks.0.mlp.W_in"].T,
+            "blocks.1.mlp.0.weight": sd["blocks.1.mlp.W_in"].T,
+        }
+    first = "embed.W_E" if layout == "hooked" else "tok_emb.weight"
+    if damage == "scalar":
+        sd[first] = torch.tensor(1.0)
+    elif damage == "odd name":
+        sd["blocks.x.w"] = torch.zeros(2)
+    elif damage == "block number":
+        sd["blocks.99999999999.w"] = torch.zeros(2)
+    else:
+        sd["blocks.0.attn.W_Q" if layout == "hooked" else "pos_emb"] = torch.zeros(3, 3, 3)
+    torch.save(sd, tmp_path / "bad.pth")
+    code = main(["convert", str(tmp_path / "bad.pth"), "--layout", layout, "--out", str(tmp_path / "out")])
+    _one_line_error(code, capsys.readouterr().err, "bad.pth")
+    assert not (tmp_path / "out" / "model.safetensors").exists()

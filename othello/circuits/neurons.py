@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from othello.engine.notation import SQUARE_NAMES, TOKEN_TO_SQUARE
 from othello.errors import ConfigError
+from othello.memory import check_memory
 from othello.model.tokens import model_inputs, top_moves
 from othello.probes.activations import iter_activations
 from othello.probes.targets import board_labels
@@ -251,6 +252,11 @@ def neuron_profiles(
     moves = np.asarray(moves)
     if len(moves) < 2:
         raise ConfigError("neuron profiles need at least 2 games: half fit the rules, half score them")
+    # activations [G, 59, K] float32 held about three times (collected, valid rows, fit and test halves), and the
+    # 384 board features of every position as float32
+    check_memory(
+        len(moves) * 59 * (3 * 4 * len(index) + 4 * 384), f"profiles of {len(index)} neurons over {len(moves):,} games"
+    )
     acts = _collect(model, moves, f"blocks.{layer}.mlp.hook_post", index, progress)  # [G, 59, K]
     features, valid = board_features(moves)
     half = len(moves) // 2

@@ -13,6 +13,7 @@ import numpy as np
 
 from othello.engine import kernels
 from othello.engine.notation import IllegalMoveError, square_name
+from othello.memory import check_memory
 
 MAX_PLIES = 60
 
@@ -24,6 +25,11 @@ def set_workers(workers: int | None) -> None:
     )
 
 
+# what a game costs where it is made and first used: its 60 moves, and the replay's labels of them (legal moves and
+# boards, [60, 64] each) that every consumer of synthetic games derives next
+GAME_BYTES = 60 + 2 * 60 * 64
+
+
 def random_games(count: int, seed: int, first_index: int = 0) -> np.ndarray:
     """Uniformly random legal games ``first_index .. first_index + count - 1`` of the stream ``seed``.
 
@@ -32,6 +38,7 @@ def random_games(count: int, seed: int, first_index: int = 0) -> np.ndarray:
     """
     if count < 0 or first_index < 0 or seed < 0:
         raise ValueError("count, seed and first_index must be non-negative")
+    check_memory(count * GAME_BYTES, f"{count:,} games")
     return kernels.random_games(np.uint64(seed), np.int64(first_index), np.int64(count))
 
 

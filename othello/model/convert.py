@@ -26,6 +26,7 @@ CircuitsVis users can load it:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,29 +40,39 @@ Layout = Literal["mingpt", "hooked"]
 
 
 def _count_layers(sd: dict[str, torch.Tensor]) -> int:
+    odd = [k for k in sd if k.startswith("blocks") and not re.match(r"blocks\.\d{1,3}\.", k)]
+    if odd:
+        raise CheckpointError(f"tensor {odd[0]!r}: a block's tensors are named blocks.N.NAME with N a block number")
     layers = {int(k.split(".")[1]) for k in sd if k.startswith("blocks.")}
     if not layers or sorted(layers) != list(range(len(layers))):
         raise CheckpointError(f"no consecutive blocks.0 .. blocks.N keys found (got layers {sorted(layers)})")
     return len(layers)
 
 
-def _need(sd: dict[str, torch.Tensor], key: str, layout: str) -> torch.Tensor:
+def _need(sd: dict[str, torch.Tensor], key: str, layout: str, ndim: tuple[int, ...] = (1, 2, 3)) -> torch.Tensor:
+    """``sd[key]``, which must exist and have one of the dimension counts ``ndim`` (a scalar where a matrix belongs
+    is named here, not met as a failed unpacking of its shape)."""
     if key not in sd:
         raise CheckpointError(f"not a {layout} checkpoint: missing {key!r} (found e.g. {sorted(sd)[:4]})")
+    if sd[key].ndim not in ndim:
+        raise CheckpointError(
+            f"tensor {key!r} is {list(sd[key].shape)}: a {layout} checkpoint has {' or '.join(map(str, ndim))} "
+            "dimensions there"
+        )
     return sd[key]
 
 
 def from_mingpt(sd: dict[str, torch.Tensor], n_heads: int = 8) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """Li et al.'s minGPT layout -> (config, bridge state dict). minGPT shapes do not say the head count."""
-    g = lambda k: _need(sd, k, "minGPT")  # noqa: E731
+    g = lambda k, ndim=(1, 2, 3): _need(sd, k, "minGPT", ndim)  # noqa: E731
     n_layers = _count_layers(sd)
-    d_vocab, d_model = g("tok_emb.weight").shape
-    pos = g("pos_emb")
+    d_vocab, d_model = g("tok_emb.weight", (2,)).shape
+    pos = g("pos_emb", (2, 3))
     cfg = ModelConfig(
         n_layers=n_layers,
         d_model=d_model,
         n_heads=n_heads,
-        d_mlp=g("blocks.0.mlp.0.weight").shape[0],
+        d_mlp=g("blocks.0.mlp.0.weight", (2,)).shape[0],
         n_ctx=pos.shape[-2],
         d_vocab=d_vocab,
         normalization_type="LN",
@@ -79,7 +90,7 @@ def from_mingpt(sd: dict[str, torch.Tensor], n_heads: int = 8) -> tuple[ModelCon
             out[f"{p}.mlp.{ours}.weight"] = g(f"{p}.mlp.{theirs}.weight")
             out[f"{p}.mlp.{ours}.bias"] = g(f"{p}.mlp.{theirs}.bias")
     out["ln_final.weight"], out["ln_final.bias"] = g("ln_f.weight"), g("ln_f.bias")
-    head = g("head.weight")
+    head = g("head.weight", (2,))
     out["unembed.weight"] = head
     out["unembed.bias"] = sd.get("head.bias", torch.zeros(head.shape[0], dtype=head.dtype))
     return cfg, out
@@ -87,22 +98,22 @@ def from_mingpt(sd: dict[str, torch.Tensor], n_heads: int = 8) -> tuple[ModelCon
 
 def from_hooked(sd: dict[str, torch.Tensor]) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """TransformerLens 3 ``HookedTransformer`` layout (LN or folded LNPre) -> (config, bridge state dict)."""
-    g = lambda k: _need(sd, k, "HookedTransformer")  # noqa: E731
+    g = lambda k, ndim=(1, 2, 3): _need(sd, k, "HookedTransformer", ndim)  # noqa: E731
     n_layers = _count_layers(sd)
-    d_vocab, d_model = g("embed.W_E").shape
-    n_heads, _, d_head = g("blocks.0.attn.W_Q").shape
+    d_vocab, d_model = g("embed.W_E", (2,)).shape
+    n_heads, _, d_head = g("blocks.0.attn.W_Q", (3,)).shape
     if n_heads * d_head != d_model:
         raise CheckpointError(f"W_Q has {n_heads} heads of {d_head}, which does not make d_model {d_model}")
     folded = "blocks.0.ln1.w" not in sd
-    W_U = g("unembed.W_U")
+    W_U = g("unembed.W_U", (2,))
     if W_U.shape[1] != d_vocab:
         raise CheckpointError(f"unembed.W_U has {W_U.shape[1]} outputs but the vocabulary has {d_vocab}")
     cfg = ModelConfig(
         n_layers=n_layers,
         d_model=d_model,
         n_heads=n_heads,
-        d_mlp=g("blocks.0.mlp.W_in").shape[1],
-        n_ctx=g("pos_embed.W_pos").shape[0],
+        d_mlp=g("blocks.0.mlp.W_in", (2,)).shape[1],
+        n_ctx=g("pos_embed.W_pos", (2,)).shape[0],
         d_vocab=d_vocab,
         normalization_type="LNPre" if folded else "LN",
     ).validate()
@@ -230,12 +241,14 @@ def convert_checkpoint(src: str | os.PathLike, layout: Layout, out: str | os.Pat
 
     refuse_overwriting_inputs([Path(out) / "config.json", Path(out) / "model.safetensors"], [src])
     sd = load_state_dict_file(src)
-    if layout == "mingpt":
-        cfg, tensors = from_mingpt(sd, n_heads=n_heads)
-    elif layout == "hooked":
-        cfg, tensors = from_hooked(sd)
-    else:
+    if layout not in ("mingpt", "hooked"):
         raise CheckpointError(f"unknown layout {layout!r}; expected mingpt or hooked")
+    try:
+        cfg, tensors = from_mingpt(sd, n_heads=n_heads) if layout == "mingpt" else from_hooked(sd)
+    except CheckpointError as error:
+        raise CheckpointError(f"{src}: {error}") from None
+    except (RuntimeError, IndexError, ValueError) as error:  # a reshape of tensors whose shapes disagree
+        raise CheckpointError(f"{src}: its tensors do not fit together as a {layout} model ({error})") from None
     model = build_model(cfg)
     load_weights(model, tensors, str(src))
     write_run_config(out, cfg, None, source=f"converted from {Path(src).name} ({layout} layout)")

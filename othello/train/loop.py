@@ -27,10 +27,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from othello.data.streams import make_stream
-from othello.engine.games import replay
+from othello.engine.games import GAME_BYTES, replay
 from othello.engine.notation import N_CTX, squares_to_tokens
 from othello.errors import ConfigError
 from othello.files import atomic_path, writer_lock
+from othello.memory import check_memory
 from othello.model.checkpoints import (
     CheckpointError,
     load_model,
@@ -201,6 +202,14 @@ def train(
         return _train(cfg, out, resume, minutes, device, progress, stop_at, threads, precision)
 
 
+def _step_bytes(model_cfg: ModelConfig, batch: int) -> int:
+    """What one training step holds for the backward pass, about: per token and block the residual, attention
+    and MLP activations and the attention pattern, and the logits with their gradient, in float32."""
+    c = model_cfg
+    per_token = c.n_layers * (12 * c.d_model + 2 * c.d_mlp + 3 * c.n_heads * c.n_ctx) + 3 * c.d_vocab
+    return 4 * batch * c.n_ctx * per_token
+
+
 def _train(
     cfg: TrainConfig,
     out: Path,
@@ -219,6 +228,9 @@ def _train(
     if threads:
         torch.set_num_threads(threads)
     model_cfg = cfg.model_config()
+    if dev.type == "cpu":
+        check_memory(_step_bytes(model_cfg, cfg.batch_size), f"training batches of {cfg.batch_size:,} games")
+        check_memory(cfg.eval_games * GAME_BYTES, f"{cfg.eval_games:,} evaluation games")
     state_path = out / "train_state.safetensors"
     if resume and state_path.exists():
         saved = read_run_config(out)
