@@ -217,6 +217,15 @@ def test_sae_commands(tmp_path, capsys):
     assert header[:2] == ["metric", "this SAE"] and rows[0][0] == "coverage (board)" and rows[0][1]
     assert main(["sae", "features", run, "--top", "3", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 3
+    # weights changed after the evaluation (retrained, damaged, replaced): its F1s belong to other weights
+    weights = tmp_path / "run" / "sae_weights.safetensors"
+    kept = weights.read_bytes()
+    weights.write_bytes(kept[:-4] + bytes(4))
+    assert main(["sae", "features", run, "--top", "3"]) == 2
+    assert "weights changed since sae eval" in capsys.readouterr().err
+    weights.write_bytes(kept)
+    assert main(["sae", "features", run, "--top", "3", "--json"]) == 0
+    capsys.readouterr()
     assert main(["sae", "eval", str(tmp_path), "--quiet"] + base) == 2
     assert "no SAE here" in capsys.readouterr().err
     assert main(["sae", "features", str(tmp_path)]) == 2

@@ -13,6 +13,7 @@ untrained model of the same shape, in ``random_model/`` inside the run (trained 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -78,8 +79,10 @@ def evaluate_run(
     moves = _eval_games(games)
     result = evaluate_sae(model, sae, hook, moves, mlp_baseline=baselines, progress=progress)
     arrays = result.pop("_arrays")
+    tensors = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in arrays.items()}
+    tensors["weights_sha256"] = _weights_digest(folder)
     with atomic_path(folder / "features.safetensors") as tmp:
-        save_file({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in arrays.items()}, str(tmp))
+        save_file(tensors, str(tmp))
     result["arch"], result["latents"], result["k"] = sae.cfg.arch, sae.cfg.d_sae, sae.cfg.k
     # a run stopped before its last step is evaluated as it stands, and says so
     result["partial"], result["trained_tokens"] = bool(info.get("partial", False)), info.get("tokens")
@@ -101,13 +104,37 @@ def evaluate_run(
     return result
 
 
-def feature_rows(folder: str | os.PathLike, top: int = 50, group: str | None = None) -> list[dict[str, Any]]:
-    """The latents of an evaluated SAE by their best property F1 (over ``group``'s properties, or all), first
-    ``top``: ``latent``, ``property``, ``f1``, ``fires`` (positions where on, out of the evaluation's tokens)."""
-    path = Path(folder) / "features.safetensors"
+def _weights_digest(folder: Path) -> torch.Tensor:
+    """SHA-256 of the dictionary's weights file, uint8 [32]: what ties an evaluation to the weights it scored."""
+    digest = hashlib.sha256((folder / "sae_weights.safetensors").read_bytes()).digest()
+    return torch.frombuffer(bytearray(digest), dtype=torch.uint8)
+
+
+def read_features(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """``features.safetensors`` of an evaluated run (``f1`` [latents, properties], ``fires`` [latents]), refused
+    when the dictionary's weights changed since ``sae eval`` wrote it (a table of F1s that belong to other weights
+    would name the wrong latents) or when its arrays do not fit the properties."""
+    folder = Path(folder)
+    path = folder / "features.safetensors"
     if not path.exists():
         raise SAEError(f"{folder}: not evaluated yet (run: othello-gpt sae eval {folder})")
     arrays = read_safetensors(path)
+    stored = arrays.get("weights_sha256")
+    if stored is None or not torch.equal(stored, _weights_digest(folder)):
+        raise SAEError(
+            f"{path}: the dictionary's weights changed since sae eval scored them (or the file predates the check); "
+            f"run: othello-gpt sae eval {folder}"
+        )
+    f1, fires = arrays.get("f1"), arrays.get("fires")
+    if f1 is None or fires is None or f1.ndim != 2 or f1.shape[1] != len(PROPERTY_NAMES) or fires.shape != f1.shape[:1]:
+        raise SAEError(f"{path}: expected f1 [latents, {len(PROPERTY_NAMES)}] and fires [latents]")
+    return arrays
+
+
+def feature_rows(folder: str | os.PathLike, top: int = 50, group: str | None = None) -> list[dict[str, Any]]:
+    """The latents of an evaluated SAE by their best property F1 (over ``group``'s properties, or all), first
+    ``top``: ``latent``, ``property``, ``f1``, ``fires`` (positions where on, out of the evaluation's tokens)."""
+    arrays = read_features(folder)
     f1 = arrays["f1"]
     if group is not None:
         if group not in PROPERTY_GROUPS:
@@ -145,9 +172,8 @@ def feature_page(
     if not 0 <= latent < sae.cfg.d_sae:
         raise SAEError(f"no latent {latent}: this SAE has latents 0..{sae.cfg.d_sae - 1}")
     page: dict[str, Any] = {"latent": latent, "hook": hook}
-    path = None if folder is None else Path(folder) / "features.safetensors"
-    if path is not None and path.exists():
-        row = read_safetensors(path)["f1"][latent]
+    if folder is not None and (Path(folder) / "features.safetensors").exists():
+        row = read_features(folder)["f1"][latent]
         page["f1"] = {
             name: row[start : start + 64].tolist()
             for name, start in (("empty", 0), ("mine", 64), ("theirs", 128), ("legal", 192), ("flipped", 256))
