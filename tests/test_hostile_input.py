@@ -1211,15 +1211,24 @@ def test_report_on_a_summary_it_did_not_write(summary, named, tmp_path, capsys):
     assert not (tmp_path / "report.html").exists()
 
 
+@pytest.fixture(scope="module")
+def hooked_tiny(tiny_model, tmp_path_factory):
+    """The tiny model's weights as a TransformerLens HookedTransformer state dict."""
+    import torch
+
+    out = tmp_path_factory.mktemp("hooked") / "h.pth"
+    assert main(["convert", "--to", "hooked", str(tiny_model), "--out", str(out)]) == 0
+    return torch.load(out, weights_only=True)
+
+
 @pytest.mark.parametrize("layout", ["hooked", "mingpt"])
 @pytest.mark.parametrize("damage", ["scalar", "odd name", "block number", "shape"])
-def test_published_checkpoints_with_odd_tensors_are_one_line(layout, damage, tmp_path, capsys, tiny_model):
+def test_published_checkpoints_with_odd_tensors_are_one_line(layout, damage, tmp_path, capsys, hooked_tiny):
     """A published checkpoint whose tensors are scalars, oddly named or of shapes that do not fit together is
     refused naming the file (a failed unpacking or reshape raised a traceback)."""
     import torch
 
-    assert main(["convert", "--to", "hooked", str(tiny_model), "--out", str(tmp_path / "h.pth")]) == 0
-    sd = torch.load(tmp_path / "h.pth", weights_only=True)
+    sd = dict(hooked_tiny)
     if layout == "mingpt":  # the same weights under minGPT's names (only what the reader looks at first matters)
         sd = {
             "tok_emb.weight": sd["embed.W_E"],
