@@ -43,6 +43,18 @@ def test_direct_logit_attribution_sums_to_the_logit(tiny):
         direct_logit_attribution(tiny, GAME, "d4")
 
 
+def test_the_logit_difference_is_the_difference_of_the_two_attributions(tiny):
+    one, other = direct_logit_attribution(tiny, GAME, "e3"), direct_logit_attribution(tiny, GAME, "c5")
+    diff = direct_logit_attribution(tiny, GAME, "e3", against="c5")
+    assert diff["metric"] == "logit(e3) - logit(c5)" and one["metric"] == "logit(e3)"
+    assert diff["logit"] == pytest.approx(one["logit"] - other["logit"], abs=1e-4)
+    assert diff["total"] == pytest.approx(diff["logit"], abs=1e-4)
+    for a, b, d in zip(one["rows"], other["rows"], diff["rows"]):
+        assert d["component"] == a["component"] and d["logit"] == pytest.approx(a["logit"] - b["logit"], abs=1e-5)
+    with pytest.raises(Exception, match="the same move"):
+        direct_logit_attribution(tiny, GAME, "e3", against="e3")
+
+
 def test_patching_identities(tiny):
     same = activation_patching(tiny, GAME, GAME, "e3")
     for grid in same.grids.values():

@@ -161,3 +161,17 @@ def test_probes_streamed_from_disk_match_those_fitted_in_memory():
         assert a["baseline"] == b["baseline"] and len(a["per_ply"]) == len(b["per_ply"])
         # the same fit up to the order minibatches see the rows in
         assert abs(a["accuracy"] - b["accuracy"]) < 0.03
+
+
+def test_read_board_takes_a_move_string_or_squares_and_refuses_an_illegal_game():
+    from othello.errors import OthelloError
+    from othello.model import load_model
+    from othello.probes import layer_probes
+    from othello.probes.layers import read_board
+
+    model = load_model()
+    probe = layer_probes(model, "relative", "linear", layers=[4], progress=False)[4]
+    as_text = read_board(model, "f5 d6 c3", probe, 4)
+    assert as_text.shape == (64, 3) and np.allclose(as_text, read_board(model, [37, 43, 18], probe, 4))
+    with pytest.raises(OthelloError, match="ply 2"):
+        read_board(model, "f5 f5", probe, 4)

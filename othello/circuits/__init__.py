@@ -5,6 +5,8 @@
 - ``neurons``: every neuron of a layer over held-out games: board heatmaps, top positions, an automatic rule (a
   regression tree on board features, scored by held-out R^2) and the ablation check (``neuron_profiles``,
   ``rule_ablation``).
+- ``rules``: the rule trees' depth and the R^2 from which a neuron counts as rule-explained (``RULE_DEPTH``,
+  ``RULE_R2``), shared by the library, the command line and the explorer.
 - ``heads``: where each head looks (the mover's moves, the other player's, the last move) and its class
   (``head_scores``, ``head_pattern``).
 - ``attribution``: direct logit attribution of a move to every head and MLP (``direct_logit_attribution``).
@@ -35,6 +37,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "rule_ablation",
             "neuron_page",
         ],
+        "othello.circuits.rules": ["MIN_LEAF", "RULE_DEPTH", "RULE_R2"],
         "othello.circuits.heads": ["HEAD_KINDS", "classify_head", "head_pattern", "head_scores", "attention_scores"],
         "othello.circuits.attribution": ["average_logit_attribution", "direct_logit_attribution", "logit_components"],
         "othello.circuits.patching": [
@@ -77,3 +80,4 @@ if TYPE_CHECKING:  # what editors and type checkers see: the same names, importe
         patching_agreement,
         patching_pair,
     )
+    from othello.circuits.rules import MIN_LEAF, RULE_DEPTH, RULE_R2

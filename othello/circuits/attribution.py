@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from othello.engine.notation import SQUARE_TO_TOKEN, parse_square
+from othello.engine.notation import SQUARE_TO_TOKEN, parse_square, square_name
 from othello.errors import ConfigError
 from othello.model.tokens import check_game, model_inputs, to_tokens
 
@@ -83,25 +83,55 @@ def _rows(names: list[str], shares: np.ndarray) -> list[dict[str, object]]:
 
 
 def direct_logit_attribution(
-    model: torch.nn.Module, moves: str | Sequence[int], move: str | int, position: int = -1
+    model: torch.nn.Module,
+    moves: str | Sequence[int],
+    move: str | int,
+    position: int = -1,
+    against: str | int | None = None,
 ) -> dict[str, object]:
     """The logit of ``move`` (``"c4"``) after the prefix ``moves`` at ``position`` (default: the last, which
-    predicts the move after the prefix), split by component. Returns ``rows`` (``component``, ``layer``,
-    ``head``, ``logit``, in model order), ``logit`` (the model's) and ``total`` (the rows' sum, equal to it)."""
+    predicts the move after the prefix), split by component; with ``against`` (another move), the logit
+    difference ``logit(move) - logit(against)`` instead, which cancels what every move's logit shares (the
+    ARENA habit). Returns ``rows`` (``component``, ``layer``, ``head``, ``logit``: its direct contribution, in
+    logit units, in model order), ``logit`` (the model's value of the metric), ``total`` (the rows' sum, equal to
+    it) and ``metric`` (``"logit(c4)"`` or ``"logit(c4) - logit(d3)"``)."""
     squares = check_game(moves)
-    target = parse_square(move) if isinstance(move, str) else int(move)
-    token = int(SQUARE_TO_TOKEN[target])
-    if token <= 0:
-        raise ConfigError(f"move {move!r}: a centre square is never a move")
     if not -len(squares) <= position < len(squares):
         raise ConfigError(
             f"position {position} is out of range: the game has positions 0..{len(squares) - 1} (or -1 for the last)"
         )
     position = position % len(squares)
     tokens = to_tokens(squares).to(next(model.parameters()).device)
+    names, shares, logit = _components_of(model, tokens, position, move)
+    metric = f"logit({square_name(_square(move))})"
+    if against is not None:
+        if _square(against) == _square(move):
+            raise ConfigError(f"--against {against}: the same move as --move; a difference needs another")
+        _, other, other_logit = _components_of(model, tokens, position, against)
+        shares, logit = shares - other, logit - other_logit
+        metric += f" - logit({square_name(_square(against))})"
+    return {
+        "rows": _rows(names, shares[0].numpy()),
+        "logit": float(logit[0]),
+        "total": float(shares[0].sum()),
+        "metric": metric,
+    }
+
+
+def _square(move: str | int) -> int:
+    square = parse_square(move) if isinstance(move, str) else int(move)
+    if not 0 <= square < 64 or int(SQUARE_TO_TOKEN[square]) <= 0:
+        raise ConfigError(f"move {move!r}: a centre square is never a move")
+    return square
+
+
+def _components_of(
+    model: torch.nn.Module, tokens: torch.Tensor, position: int, move: str | int
+) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """``logit_components`` of one move's logit at one position of one game."""
+    token = int(SQUARE_TO_TOKEN[_square(move)])
     index = [torch.tensor([x], device=tokens.device) for x in (0, position, token)]
-    names, shares, logit = logit_components(model, tokens, *index)
-    return {"rows": _rows(names, shares[0].numpy()), "logit": float(logit[0]), "total": float(shares[0].sum())}
+    return logit_components(model, tokens, *index)
 
 
 def average_logit_attribution(model: torch.nn.Module, moves: np.ndarray, batch_size: int = 256) -> dict[str, object]:
@@ -121,4 +151,9 @@ def average_logit_attribution(model: torch.nn.Module, moves: np.ndarray, batch_s
     if not count:
         raise ConfigError("no positions with a next move to attribute")
     mean = (total / count).numpy()
-    return {"rows": _rows(names, mean), "logit": logit_sum / count, "total": float(mean.sum())}
+    return {
+        "rows": _rows(names, mean),
+        "logit": logit_sum / count,
+        "total": float(mean.sum()),
+        "metric": "logit of the move played next (mean)",
+    }

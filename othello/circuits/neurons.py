@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from othello.circuits.rules import MIN_LEAF, RULE_DEPTH, RULE_R2
 from othello.engine.notation import SQUARE_NAMES, TOKEN_TO_SQUARE
 from othello.errors import ConfigError
 from othello.memory import check_memory
@@ -49,8 +50,6 @@ __all__ = [
 
 GROUPS = ("empty", "mine", "theirs", "flipped", "legal", "played")
 FEATURES: tuple[str, ...] = tuple(f"{s} {g}" for g in GROUPS for s in SQUARE_NAMES)  # index = group * 64 + square
-RULE_R2 = 0.7
-MIN_LEAF = 20  # rows a split must leave on each side, so that no rule rests on a handful of positions
 
 
 def board_features(moves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -126,7 +125,7 @@ def fit_rules(
     features_fit: torch.Tensor,
     acts_test: torch.Tensor,
     features_test: torch.Tensor,
-    depth: int = 3,
+    depth: int = RULE_DEPTH,
     min_leaf: int = MIN_LEAF,
 ) -> RuleTrees:
     """Fit a regression tree of depth ``depth`` per column of ``acts_fit`` ``[N, K]`` on binary features
@@ -234,7 +233,7 @@ def neuron_profiles(
     layer: int,
     moves: np.ndarray,
     neurons: Sequence[int] | None = None,
-    depth: int = 3,
+    depth: int = RULE_DEPTH,
     top: int = 8,
     keep_activations: bool = False,
     weights: dict[str, np.ndarray] | None = None,

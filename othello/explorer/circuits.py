@@ -20,6 +20,7 @@ from othello.circuits.directions import directions_from_probes, neuron_weights
 from othello.circuits.heads import head_scores
 from othello.circuits.neurons import NeuronProfiles, neuron_page, neuron_profiles
 from othello.circuits.patching import activation_patching, corrupted_games
+from othello.circuits.rules import RULE_DEPTH, RULE_R2
 from othello.data.seeds import CIRCUITS_SEED
 from othello.engine.board import real_mover_board
 from othello.engine.games import random_games
@@ -96,7 +97,10 @@ class CircuitsBackend:
         rows.sort(key=lambda r: -r[key])
         return {
             "layer": layer,
+            "hook": f"blocks.{layer}.mlp.hook_post",
             "games": self.games,
+            "depth": RULE_DEPTH,
+            "r2": RULE_R2,
             "explained_share": prof.explained_share(),
             "sort": key,
             "rows": rows[: max(1, min(top, len(rows)))],

@@ -32,6 +32,7 @@ from othello.model.tokens import check_prefix, square_probabilities, to_tokens
 from othello.probes.fit import ProbeConfig
 from othello.probes.interventions.apply import intervene
 from othello.probes.interventions.edits import DEFAULT_PROBES, EditSetting
+from othello.probes.interventions.evaluation import recommended_setting
 from othello.probes.store import PROBE_GAMES, layer_probes
 from othello.probes.targets import CLASSES, board_labels
 
@@ -157,9 +158,17 @@ class ExplorerBackend:
     def n_layers(self) -> int:
         return self.model.cfg.n_layers
 
-    def default_layers(self) -> str:
-        """The edit layers preselected: the last five (layers 4-8 of the eight-block model: its tested best)."""
-        return f"{max(1, self.n_layers - 4)}-{self.n_layers}"
+    def default_edit(self) -> dict[str, Any]:
+        """The edit preselected: the recommended linear edit of the board as read (``recommended_setting``), the
+        setting ``othello-gpt intervene --whole-board --keep read`` starts from."""
+        setting = recommended_setting(self.n_layers, "linear", whole_board=True, keep="read")
+        return {
+            "method": "linear",
+            "writes": "board as read",
+            "layers": f"{setting.layers[0]}-{setting.layers[-1]}",
+            "scale": setting.scale,
+            "positions": setting.positions,
+        }
 
     def info(self) -> dict[str, Any]:
         return {
@@ -171,13 +180,7 @@ class ExplorerBackend:
             "classes": {lab: list(CLASSES[lab]) for lab in LABELLINGS},
             "methods": ["linear", "gradient"],
             "writes": list(WRITES),
-            "defaults": {
-                "method": "linear",
-                "writes": "board as read",
-                "layers": self.default_layers(),
-                "scale": 2.0,
-                "positions": 5,
-            },
+            "defaults": self.default_edit(),
             "games": 0 if self._games is None else len(self._games),
             "sae": None if self.sae is None else self.sae.info(),
         }
@@ -202,7 +205,7 @@ class ExplorerBackend:
         from othello.values import parse_range
 
         try:
-            return parse_range(text or self.default_layers(), lower=1, upper=self.n_layers)
+            return parse_range(text or self.default_edit()["layers"], lower=1, upper=self.n_layers)
         except ConfigError as error:
             raise ExplorerError(f"layers: {error} (edits run on layers 1..{self.n_layers})") from None
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from othello.circuits.rules import RULE_DEPTH
 from othello.data.seeds import EVAL_SEED, PROBE_SEED
 from othello.engine.games import random_games
 from othello.files import write_json
@@ -291,7 +292,13 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     summary["circuits"] = _stage(
         cfg,
         "circuits",
-        {"model": fp, "games": cfg.circuit_games, "probe_games": cfg.probe_games, "probe": probe_settings, "depth": 4},
+        {
+            "model": fp,
+            "games": cfg.circuit_games,
+            "probe_games": cfg.probe_games,
+            "probe": probe_settings,
+            "depth": RULE_DEPTH,
+        },
         lambda: circuits_summary(model, cfg, probe_cfg),
     )
 
@@ -336,7 +343,9 @@ def circuits_summary(model: torch.nn.Module, cfg: DemoConfig, probe_cfg: ProbeCo
     weights = neuron_weights(
         model, layer, directions_from_probes(found["resid_mid"]), directions_from_probes(found["resid_post"])
     )
-    prof = neuron_profiles(model, layer, games, depth=4, weights=weights, keep_activations=True, progress=cfg.progress)
+    prof = neuron_profiles(
+        model, layer, games, depth=RULE_DEPTH, weights=weights, keep_activations=True, progress=cfg.progress
+    )
     rows = sorted(prof.rows(), key=lambda r: -r["r2"])
     ablation = rule_ablation(model, prof, random_games(300, EVAL_SEED), progress=False)
     page = neuron_page(prof, rows[0]["neuron"])

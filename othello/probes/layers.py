@@ -25,7 +25,7 @@ from othello.engine.games import pad_games, replay
 from othello.engine.notation import N_CTX
 from othello.errors import ConfigError
 from othello.model.hooks import HookKind, layer_hook, residual_hook
-from othello.model.tokens import check_prefix
+from othello.model.tokens import check_game
 from othello.model.transformer import untrained_like
 from othello.probes.activations import collect_activations
 from othello.probes.fit import ProbeConfig, fit_probe, fit_probe_in_blocks, ply_majority_accuracy
@@ -198,10 +198,12 @@ def probe_accuracy_by_layer(
 
 
 @torch.no_grad()
-def read_board(model: torch.nn.Module, moves: Sequence[int], probe: torch.nn.Module, layer: int) -> np.ndarray:
-    """What ``probe`` reads at "layer L" for the board after the prefix ``moves`` (squares, 1..59 of them):
-    class probabilities ``[64, classes]``, taken at the prefix's last position."""
-    game = pad_games([check_prefix(moves)])
+def read_board(model: torch.nn.Module, moves: str | Sequence[int], probe: torch.nn.Module, layer: int) -> np.ndarray:
+    """What ``probe`` reads at "layer L" for the board after the prefix ``moves`` (``"f5 d6 c3"`` or squares, 1..59
+    moves, replayed first: an illegal one is an ``OthelloError`` naming its ply): class probabilities
+    ``[64, classes]``, taken at the prefix's last position."""
+    moves = check_game(moves)
+    game = pad_games([moves])
     hook = residual_hook(layer, model.cfg.n_layers)
     act = collect_activations(model, game, [hook], positions=[len(moves) - 1])[hook][0]  # [1, d_model]
     device = next(probe.parameters()).device

@@ -185,7 +185,8 @@ def plot_patching(summary: dict[str, Any], path: PathLike = None) -> Figure:
 
 
 def plot_logit_attribution(result: dict[str, Any], path: PathLike = None, top: int = 20, title: str = "") -> Figure:
-    """The ``top`` components by size of their share of the logit (bars), with the logit itself in the title."""
+    """The ``top`` components by the size of their direct contribution to the metric (bars, in logit units), with
+    the metric and the model's value of it in the title."""
     rows = sorted(result["rows"], key=lambda r: -abs(r["logit"]))[:top][::-1]
     fig = Figure(figsize=(5.5, 0.5 + 0.25 * len(rows)))
     ax = fig.subplots()
@@ -195,8 +196,9 @@ def plot_logit_attribution(result: dict[str, Any], path: PathLike = None, top: i
         color=["#1f77b4" if r["logit"] > 0 else "#d62728" for r in rows],
     )
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("share of the logit")
-    ax.set_title(title or f"direct logit attribution (logit {result['logit']:.2f})", fontsize=10)
+    metric = result.get("metric", "logit")
+    ax.set_xlabel(f"direct contribution to {metric} (logit units)")
+    ax.set_title(title or f"direct logit attribution: {metric} = {result['logit']:.2f}", fontsize=10)
     return _done(fig, path)
 
 

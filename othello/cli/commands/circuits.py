@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from othello.circuits.rules import RULE_DEPTH, RULE_R2
 from othello.cli import args as types
 from othello.cli.args import command, dump, load_cli_model, model_flags, output_flags, show_progress
 from othello.files import check_output_folder, write_csv, write_json
@@ -68,7 +69,7 @@ def cmd_neurons(args: argparse.Namespace) -> None:
         return
     print(
         f"blocks.{args.layer}.mlp.hook_post: {summary['explained']} of {len(rows)} neurons rule-explained "
-        f"(held-out R^2 >= 0.7, trees of depth {args.depth}, {args.games} games)"
+        f"(held-out R^2 >= {RULE_R2}, trees of depth {args.depth}, {args.games} games)"
     )
     print("\n".join(neuron_table_lines(rows, args.top)))
     ab = summary["ablation"]
@@ -171,14 +172,16 @@ def cmd_attribute(args: argparse.Namespace) -> None:
 
     if args.out:
         check_output_folder(args.out)
-    result = direct_logit_attribution(load_cli_model(args), args.game, args.move, args.position)
+    result = direct_logit_attribution(load_cli_model(args), args.game, args.move, args.position, args.against)
     if args.out:
         write_json(Path(args.out) / "attribution.json", result)
         plot_logit_attribution(result, Path(args.out) / "attribution.png")
     if args.json:
         dump(result)
         return
-    print(f"logit of {args.move}: {result['logit']:.3f} (components sum to {result['total']:.3f})")
+    print(
+        f"{result['metric']}: {result['logit']:.3f} (the components' direct contributions sum to {result['total']:.3f})"
+    )
     for r in sorted(result["rows"], key=lambda r: -abs(r["logit"]))[: args.top]:
         print(f"  {r['component']:>10} {r['logit']:+8.3f}")
 
@@ -237,7 +240,7 @@ def add_commands(sub: Any) -> None:
     model_flags(p)
     p.add_argument("--layer", type=types.non_negative_int, required=True, help="block L (blocks.L.mlp.hook_post)")
     p.add_argument("--games", type=types.bounded_int(2), default=2000, help="held-out games (half fit, half score)")
-    p.add_argument("--depth", type=types.bounded_int(1, 8), default=4, help="depth of each neuron's rule tree")
+    p.add_argument("--depth", type=types.bounded_int(1, 8), default=RULE_DEPTH, help="depth of each neuron's rule tree")
     p.add_argument("--top", type=types.positive_int, default=20, help="rows printed")
     p.add_argument("--sort", choices=["r2", "share"], default="r2", help="order by R^2 or by probe-subspace share")
     p.add_argument("--no-weights", action="store_true", help="skip the probe-basis weights (no probes needed)")
@@ -251,7 +254,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("layer", type=types.non_negative_int, help="block L (blocks.L.mlp.hook_post)")
     p.add_argument("neuron", type=types.non_negative_int)
     p.add_argument("--games", type=types.bounded_int(2), default=2000, help="held-out games the profiles use")
-    p.add_argument("--depth", type=types.bounded_int(1, 8), default=4, help="the rule trees' depth")
+    p.add_argument("--depth", type=types.bounded_int(1, 8), default=RULE_DEPTH, help="the rule trees' depth")
     p.add_argument("--no-weights", action="store_true", help="skip the probe-basis weights (no probes needed)")
     p.add_argument("--out", default=None, help="folder for the page's JSON and PNGs")
     output_flags(p)
@@ -268,6 +271,9 @@ def add_commands(sub: Any) -> None:
     model_flags(p)
     p.add_argument("--game", required=True, help="the move prefix, e.g. 'f5 d6 c3 d3 c4'")
     p.add_argument("--move", required=True, help="the move whose logit is split, e.g. c4")
+    p.add_argument(
+        "--against", default=None, help="split the logit difference of --move minus this move instead, e.g. d3"
+    )
     p.add_argument("--position", type=int, default=-1, help="the position read (default: the last)")
     p.add_argument("--top", type=types.positive_int, default=12, help="rows printed")
     p.add_argument("--out", default=None, help="folder for attribution.json and attribution.png")

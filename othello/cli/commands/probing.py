@@ -97,7 +97,7 @@ def _edit_options(args: argparse.Namespace) -> dict[str, Any]:
         "lr": args.lr,
         "steps": args.steps,
         "reg": args.reg,
-        "positions": args.edit_last,
+        "positions": args.edit_last or 1,
         "whole_board": args.whole_board,
         "keep": args.keep,
     }
@@ -137,13 +137,14 @@ def cmd_intervene_eval(args: argparse.Namespace) -> None:
 def cmd_intervene(args: argparse.Namespace) -> None:
     from othello.probes.interventions.apply import intervene
     from othello.probes.interventions.edits import EditSetting
+    from othello.probes.interventions.evaluation import recommended_setting
     from othello.views.position import intervention_payload
 
     model = load_cli_model(args)
-    n = model.cfg.n_layers
-    setting = EditSetting(
-        args.method, args.layers or tuple(range(2 if n > 2 else 1, n + 1)), args.scale, **_edit_options(args)
-    )
+    keep = args.keep if args.whole_board or args.method == "gradient" else "board"
+    start = recommended_setting(model.cfg.n_layers, args.method, args.whole_board, keep)  # what a flag leaves out
+    options = {**_edit_options(args), "positions": args.edit_last or start.positions}
+    setting = EditSetting(args.method, args.layers or start.layers, args.scale or start.scale, **options)
     probes, labelling = _intervention_probes(args, model, [setting])
     result = intervene(
         model,
@@ -253,9 +254,10 @@ def _probe_commands(sub: Any) -> None:
             "--positions",  # its name before the flags were made one vocabulary (--positions is a window in probe)
             dest="edit_last",
             type=types.bounded_int(1, 59),
-            default=1,
+            default=None,
             metavar="N",
-            help="edit the last N positions where the square holds a disc (1: the last only)",
+            help="edit the last N positions where the square holds a disc (default: 1 in intervene-eval; "
+            "the recommended setting's, 5, in intervene)",
         )
         p.add_argument(
             "--probes",
@@ -294,10 +296,16 @@ def _probe_commands(sub: Any) -> None:
     which.add_argument("--flip", default=None, help="square whose disc changes colour")
     which.add_argument("--erase", default=None, help="square whose disc is removed")
     p.add_argument(
-        "--layers", type=types.int_range, default=None, help="layers to edit, e.g. 2-4 (default: 2 to the last)"
+        "--layers",
+        type=types.int_range,
+        default=None,
+        help="layers to edit, e.g. 6-8 (default: the recommended setting's for the method and what it writes)",
     )
     p.add_argument(
-        "--scale", type=types.positive_float, default=2.0, help="linear: margin multiplier past the probe's boundary"
+        "--scale",
+        type=types.positive_float,
+        default=None,
+        help="linear: margin multiplier past the probe's boundary (default: the recommended setting's, 2)",
     )
     p.add_argument("--out", default=None, help="PNG for the before/after panel")
 

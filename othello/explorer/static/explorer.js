@@ -256,7 +256,7 @@ async function showNeurons() {
   try { state.neurons = await api(`/api/neurons?layer=${layer}&sort=${$("neuron-sort").value}&top=50`); showError(null); }
   catch (error) { $("neuron-status").textContent = ""; showError(error); return; }
   const t = state.neurons;
-  $("neuron-status").textContent = `${(100 * t.explained_share).toFixed(1)} % of layer ${t.layer}'s neurons rule-explained (R^2 >= 0.7, ${t.games} games)`;
+  $("neuron-status").textContent = `${(100 * t.explained_share).toFixed(1)} % of block ${t.layer}'s neurons (${t.hook}) rule-explained (held-out R^2 >= ${t.r2}, trees of depth ${t.depth}, ${t.games} games)`;
   const table = $("neuron-table");
   table.innerHTML = "<tr><th>neuron</th><th>R^2</th><th>in probe span</th><th>rule</th></tr>";
   for (const r of t.rows) {

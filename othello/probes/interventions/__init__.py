@@ -3,7 +3,8 @@
 - ``edits``: what an edit is: ``EditCase``, ``EditSetting`` (method, layers, scale, what the edit writes),
   ``edit_board``; the linear (Nanda et al.) and gradient (Li et al.) methods.
 - ``apply``: the edits as TransformerLens hooks: ``intervene``, ``edited_move_probabilities``.
-- ``evaluation``: Li et al.'s benchmark: ``make_cases`` / ``synthetic_cases``, ``sweep_settings``, ``benchmark``.
+- ``evaluation``: Li et al.'s benchmark: ``make_cases`` / ``synthetic_cases``, ``sweep_settings``, ``benchmark``,
+  ``recommended_settings`` / ``recommended_setting`` (the tested best of each scope).
 """
 
 from typing import TYPE_CHECKING
@@ -17,6 +18,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "benchmark",
             "make_cases",
             "moved_right",
+            "recommended_setting",
+            "recommended_settings",
             "sweep_settings",
             "synthetic_cases",
         ],
@@ -51,6 +54,8 @@ if TYPE_CHECKING:  # what editors and type checkers see: the same names, importe
         benchmark,
         make_cases,
         moved_right,
+        recommended_setting,
+        recommended_settings,
         sweep_settings,
         synthetic_cases,
     )

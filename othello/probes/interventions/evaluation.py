@@ -20,8 +20,9 @@ from tqdm.auto import tqdm
 from othello.data.seeds import edit_cases_seed
 from othello.engine.board import real_mover_board
 from othello.engine.games import random_games
+from othello.errors import ConfigError
 from othello.probes.interventions.apply import edited_move_probabilities, square_mask
-from othello.probes.interventions.edits import Edit, EditCase, EditError, EditSetting, Method, edit_board
+from othello.probes.interventions.edits import Edit, EditCase, EditError, EditSetting, Keep, Method, edit_board
 from othello.train.evaluation import legal_set_errors
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "benchmark",
     "benchmark_sets",
     "sweep_settings",
+    "recommended_setting",
     "recommended_settings",
 ]
 
@@ -153,6 +155,18 @@ def recommended_settings(n_layers: int, method: Method) -> list[EditSetting]:
         EditSetting("gradient", last(6), positions=5, keep="board"),
         EditSetting("gradient", last(4), positions=5, keep="read"),
     ]
+
+
+def recommended_setting(n_layers: int, method: Method, whole_board: bool = False, keep: Keep = "board") -> EditSetting:
+    """The one of ``recommended_settings`` whose edit writes what is asked: one square (linear), the whole board
+    kept to the real one (``keep="board"``) or to the probe's reading (``"read"``). ``othello-gpt intervene`` and the
+    explorer start from it."""
+    for setting in recommended_settings(n_layers, method):
+        if setting.writes_board == (whole_board or method == "gradient") and (
+            not setting.writes_board or setting.keep == keep
+        ):
+            return setting
+    raise ConfigError(f"no recommended {method} setting writes {'the whole board' if whole_board else 'one square'}")
 
 
 def sweep_settings(
