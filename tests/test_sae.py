@@ -170,6 +170,11 @@ def test_evaluate_run_gives_the_table_and_its_baselines(tiny_run):
     sae, _ = load_sae(folder)
     page = feature_page(model, sae, "blocks.1.hook_resid_mid", rows[0]["latent"], folder, games=8)
     assert len(page["f1"]["mine"]) == 64 and len(page["decoder_cosine"]["mine_dir"]) == 64
+    prefixes = [e["moves"] for e in page["examples"]]
+    assert len(prefixes) == len(set(prefixes))  # an opening shared by many games is one example
+    # sixty examples reach the openings that all eight games share: each is shown once
+    opening = feature_page(model, sae, "blocks.1.hook_resid_mid", rows[0]["latent"], folder, games=8, top=60)
+    assert len({e["moves"] for e in opening["examples"]}) == len(opening["examples"])
     from othello.views.sae import plot_feature
 
     def drawn(fig):

@@ -182,12 +182,18 @@ def feature_page(
     rows, _, game_of, position_of, _ = collect_rows(model, moves, [hook])
     with torch.no_grad():
         acts = sae.encode(torch.from_numpy(rows[hook]))[:, latent]
-    values, index = acts.topk(min(top, len(acts)))
-    examples = []
+    # random games share their openings: the same prefix recurs in many games, with the same activation, and is
+    # shown once (the first game that has it)
+    values, index = acts.sort(descending=True)
+    examples, seen = [], set()
     for value, i in zip(values.tolist(), index.tolist()):
-        if value <= 0:
+        if value <= 0 or len(examples) == top:
             break
         g, t = int(game_of[i]), int(position_of[i])
+        prefix = moves[g, : t + 1].tobytes()
+        if prefix in seen:
+            continue
+        seen.add(prefix)
         r = replay(moves[g : g + 1], ("boards", "next_mover"))
         examples.append(
             {
