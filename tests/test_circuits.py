@@ -13,6 +13,7 @@ from othello.circuits.neurons import FEATURES, board_features, fit_rules, neuron
 from othello.circuits.patching import activation_patching, attribution_patching, patched_effect, patching_agreement
 from othello.cli.entry import main
 from othello.engine.games import random_games
+from othello.engine.notation import parse_square
 from othello.model import build_model, preset, save_model, to_tokens
 from othello.model.tokens import model_inputs
 from othello.probes.fit import LinearProbe
@@ -60,10 +61,12 @@ def test_patching_identities(tiny):
     for grid in same.grids.values():
         assert np.abs(grid).max() < 1e-5
     assert abs(patched_effect(tiny, GAME, GAME, "e3", "resid_pre", 1, [3])) < 1e-5
-    # the whole residual stream entering block 0 is the whole input: patching it is the clean run
-    assert patched_effect(tiny, GAME, CORRUPT, "e3", "resid_pre", 0) == pytest.approx(1.0, abs=1e-4)
-    assert patched_effect(tiny, GAME, CORRUPT, "e3", "head", 0, heads=[]) == pytest.approx(0.0, abs=1e-5)
     p = activation_patching(tiny, GAME, CORRUPT, "e3")
+    # the whole residual stream entering block 0 is the whole input: patching it is the clean run (1 on the 0..1
+    # scale; the whole gap in nats where the untrained model's gap is too small to normalise)
+    whole = 1.0 if p.normalised else p.clean_metric - p.corrupt_metric
+    assert patched_effect(tiny, GAME, CORRUPT, "e3", "resid_pre", 0) == pytest.approx(whole, abs=1e-4)
+    assert patched_effect(tiny, GAME, CORRUPT, "e3", "head", 0, heads=[]) == pytest.approx(0.0, abs=1e-5)
     n, H, T = tiny.cfg.n_layers, tiny.cfg.n_heads, len(GAME.split())
     assert p.grids["resid_pre"].shape == (n, T) and p.grids["head"].shape == (n, H)
     # the batched grid agrees with one patch at a time
@@ -94,9 +97,10 @@ def test_attribution_patching_is_exact_where_the_path_is_linear(tiny):
         real = activation_patching(tiny, GAME, CORRUPT, "e3", ("attn_out", "mlp_out"), metric="logit")
         estimate = attribution_patching(tiny, GAME, CORRUPT, "e3", ("attn_out", "mlp_out"), metric="logit")
     np.testing.assert_allclose(estimate.grids["mlp_out"][last], real.grids["mlp_out"][last], atol=1e-4)
-    assert abs(real.grids["mlp_out"][last, -1]) > 0.05  # a real effect, not two zeros
+    gap = 1.0 if real.normalised else abs(real.clean_metric - real.corrupt_metric)
+    assert abs(real.grids["mlp_out"][last, -1]) > 0.05 * gap  # a real effect, not two zeros
     # the last attention output passes through the last MLP: not linear, and the estimate differs
-    assert not np.allclose(estimate.grids["attn_out"][last], real.grids["attn_out"][last], atol=1e-4)
+    assert not np.allclose(estimate.grids["attn_out"][last], real.grids["attn_out"][last], atol=1e-4 * gap)
     # elsewhere it is an approximation, still correlated
     real_all = activation_patching(tiny, GAME, CORRUPT, "e3")
     agreement = patching_agreement(real_all, attribution_patching(tiny, GAME, CORRUPT, "e3"))
@@ -256,3 +260,27 @@ def test_circuits_commands(tiny, tmp_path, capsys):
     assert "out of range" in capsys.readouterr().err
     assert main(["heads", "--pattern", "0.1"] + base) == 2
     assert "--game" in capsys.readouterr().err
+
+
+def test_patching_says_when_its_gap_cannot_be_normalised():
+    """A pair whose corrupted run scores the target higher, or within MIN_GAP of the clean run, keeps its grids in
+    the metric's units and says why; a wide gap gives the 0..1 scale."""
+    from othello.circuits.patching import MIN_GAP, Patching
+
+    clean = [int(parse_square(m)) for m in GAME.split()]
+    wide = Patching(clean, clean, clean[-1], "log_prob", -0.5, -4.0)
+    assert wide.normalised and "0 = corrupted run, 1 = clean run" in wide.scale
+    for corrupt_metric in (-0.5 - MIN_GAP / 2, 1.0):
+        narrow = Patching(clean, clean, clean[-1], "log_prob", -0.5, corrupt_metric)
+        assert not narrow.normalised and "nats" in narrow.scale and narrow.warning
+        assert narrow.summary()["warning"] == narrow.warning
+    assert "higher" in Patching(clean, clean, clean[-1], "logit", 1.0, 2.0).warning
+
+
+def test_activation_patching_of_a_pair_without_a_gap_is_in_the_metrics_units(tiny):
+    """The same game as clean and corrupted: no gap at all, so the grids are the metric's changes (all zero), not a
+    division by almost nothing."""
+    from othello.circuits.patching import activation_patching
+
+    result = activation_patching(tiny, GAME, GAME, "e3", ("resid_pre",))
+    assert not result.normalised and np.allclose(result.grids["resid_pre"], 0, atol=1e-5)

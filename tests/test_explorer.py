@@ -136,6 +136,14 @@ def test_circuits_views(client):
     assert patch["replaced"]["instead"] != "c2" and len(patch["grids"]["resid_pre"][0]) == 20
     # positions before the corrupted move read the same moves: patching them changes nothing
     assert all(abs(v) < 1e-3 for row in patch["grids"]["resid_pre"] for v in row[:13])
+    assert {"gap", "normalised", "scale", "warning"} <= set(patch)
+    assert patch["normalised"] == (patch["gap"] >= 0.5) and ("0 = corrupted" in patch["scale"]) == patch["normalised"]
+    from othello.circuits.patching import corrupted_games
+
+    offered = client.post("/api/corruptible", json={"moves": game}).json()["moves"]
+    squares = game.split()
+    assert "c2" in offered and offered == [m for i, m in enumerate(squares) if corrupted_games(game, i)]
+    assert len(offered) < len(squares)  # most moves of a game have no alternative that keeps the rest legal
     for bad in (
         client.get("/api/neurons", params={"layer": 9}),
         client.get("/api/neurons", params={"layer": 0, "sort": "x"}),
@@ -144,6 +152,8 @@ def test_circuits_views(client):
         client.post("/api/patch", json={"moves": game, "corrupt": "zz"}),
         client.post("/api/patch", json={"moves": "f5 f5", "corrupt": "f5"}),
         client.post("/api/patch", json={"moves": game, "corrupt": "f5"}),
+        client.post("/api/corruptible", json={"moves": "f5 f5"}),
+        client.post("/api/corruptible", json={"moves": "f5 zz"}),
     ):
         assert 400 <= bad.status_code < 500, bad.text
         assert bad.json()["detail"]
@@ -354,10 +364,18 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         page.fill("#paste", "f5 d6 c3 g5 e6 f3 c4 d7 c7 b3 e7 f7 f4 c2 c5 g4 a2 b4 f6 d8")
         page.click("#paste-go")
         page.wait_for_function("document.querySelector('#status').textContent.includes('after 20 moves')")
+        # only the moves with a legal alternative are offered, once the server has said which
+        page.wait_for_function("[...document.querySelectorAll('#patch-move option')].some(o => o.value === 'c2')")
+        assert "f5" not in page.eval_on_selector_all("#patch-move option", "os => os.map(o => o.value)")
+        page.fill("#patch-target", "zz")  # a bad target: the error stands beside the patch controls
+        page.click("#show-patch")
+        page.wait_for_function("document.querySelector('#patch-error').textContent.includes('zz')")
+        page.fill("#patch-target", "")
         page.select_option("#patch-move", "c2")
         page.click("#show-patch")
         page.wait_for_selector("#patch-grids svg[data-site='mlp_out'] rect")
-        assert "c2 (move 14)" in page.text_content("#patch-status")
+        assert "c2 (move 14)" in page.text_content("#patch-status") and page.text_content("#patch-error") == ""
+        assert page.query_selector("#patch-grids svg.colour-scale") is not None
         page.fill("#paste", "f5 d6 c3 zz")  # an unknown move: refused beside the box, nothing played
         page.click("#paste-go")
         assert '"zz" is not a move' in page.text_content("#paste-error")
@@ -454,6 +472,7 @@ BODIES = {
     "/api/analyze": {"moves": GAME, "edits": [{"square": "e4"}], "scale": 2.0, "positions": 5},
     "/api/attention": {"moves": GAME, "layer": 0, "head": 0},
     "/api/patch": {"moves": GAME, "corrupt": "c3"},
+    "/api/corruptible": {"moves": GAME},
 }
 
 

@@ -20,13 +20,14 @@ grid take a second rather than a minute.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from othello.engine.board import real_mover_board
 from othello.engine.notation import SQUARE_TO_TOKEN, parse_moves, parse_square, square_name
 from othello.errors import ConfigError
 from othello.model.tokens import check_game, check_prefix, to_tokens
@@ -47,7 +48,10 @@ __all__ = [
 
 PATCH_SITES = ("resid_pre", "attn_out", "mlp_out", "head")
 Metric = Literal["log_prob", "logit"]
-_EPS = 1e-6
+# the least clean - corrupted gap of the metric (nats of log-probability, or logit units) that a 0..1 scale means
+# something on: below it, or when the corrupted run scores the target higher, dividing by the gap magnifies noise
+# or flips the sign, so the grids stay in the metric's units and the result says why
+MIN_GAP = 0.5
 
 
 def site_hook(site: str, layer: int) -> str:
@@ -91,6 +95,36 @@ class Patching:
                     )
         return out
 
+    @property
+    def normalised(self) -> bool:
+        """Whether the grids are on the 0 (corrupted) .. 1 (clean) scale: only where the clean run scores the target
+        at least ``MIN_GAP`` above the corrupted one."""
+        return self.clean_metric - self.corrupt_metric >= MIN_GAP
+
+    @property
+    def scale(self) -> str:
+        """What a grid's value means, with its unit."""
+        if self.normalised:
+            return "share of the clean - corrupted gap restored (0 = corrupted run, 1 = clean run)"
+        unit = "nats" if self.metric == "log_prob" else "logit units"
+        return f"change of the {self.metric} from the corrupted run ({unit})"
+
+    @property
+    def warning(self) -> str | None:
+        """Why the grids are not normalised, or why the target makes the pair hard to read; None when neither."""
+        notes = []
+        gap = self.clean_metric - self.corrupt_metric
+        if gap < 0:
+            notes.append(
+                f"the corrupted run scores {square_name(self.move)} higher than the clean run ({gap:+.2f}): "
+                "patching cannot mean restoring it"
+            )
+        elif gap < MIN_GAP:
+            notes.append(f"the clean - corrupted gap is {gap:.2f}, under {MIN_GAP}: too small to normalise")
+        if self.move not in real_mover_board(self.clean).legal_moves:
+            notes.append(f"{square_name(self.move)} is not a legal move after the clean game")
+        return "; ".join(notes) or None
+
     def summary(self) -> dict[str, Any]:
         return {
             "method": self.method,
@@ -100,6 +134,10 @@ class Patching:
             "metric": self.metric,
             "clean_metric": self.clean_metric,
             "corrupt_metric": self.corrupt_metric,
+            "gap": self.clean_metric - self.corrupt_metric,
+            "normalised": self.normalised,
+            "scale": self.scale,
+            "warning": self.warning,
             "labels": self.labels,
             "rows": self.rows(),
         }
@@ -131,8 +169,10 @@ def _metric_fn(metric: str, token: int) -> Callable[[torch.Tensor], torch.Tensor
 
 
 def _scale(values: torch.Tensor, clean: float, corrupt: float) -> np.ndarray:
+    """The metric's change from the corrupted run, as a share of the gap where the gap means something
+    (``Patching.normalised``)."""
     delta = values.detach().cpu().double().numpy() - corrupt
-    return delta / (clean - corrupt) if abs(clean - corrupt) > _EPS else delta
+    return delta / (clean - corrupt) if clean - corrupt >= MIN_GAP else delta
 
 
 @dataclass
@@ -220,7 +260,8 @@ def patched_effect(
 ) -> float:
     """One patch of several positions (or heads) at once: the corrupted run with ``site`` of block ``layer``
     taken from the clean run at ``positions`` (all by default; for ``head``: ``heads`` at every position, all by
-    default), scaled 0 (corrupted) .. 1 (clean)."""
+    default), scaled 0 (corrupted) .. 1 (clean) where the gap allows (``Patching.normalised``), else the change
+    of the metric from the corrupted run."""
     name = site_hook(site, layer)
     run = _clean_run(model, clean, corrupt, move, metric, {name})
     m_corrupt = float(run.metric(model(run.corrupt_tokens))[0])
@@ -280,7 +321,7 @@ def attribution_patching(
             grid.append(estimate.sum((0, 2)) if site == "head" else estimate.sum(-1))
         values = torch.stack(grid).double().cpu().numpy()  # [n, width]: estimated changes of the metric
         scale = run.clean_metric - m_corrupt
-        result.grids[site] = values / scale if abs(scale) > _EPS else values
+        result.grids[site] = values / scale if scale >= MIN_GAP else values
     return result
 
 
@@ -298,14 +339,17 @@ def corrupted_games(moves: str | Sequence[int], ply: int) -> list[list[int]]:
     """Corrupted versions of a game prefix for patching: move ``ply`` (0-based) replaced by another move legal
     there, keeping only those where every later move of the prefix stays legal (so the corruption changes the
     board, not the game's grammar). Ordered by the replacement's square."""
-    from othello.engine.board import Board
-    from othello.errors import OthelloError
-
     squares = check_prefix(parse_moves(moves) if isinstance(moves, str) else moves)
     if not 0 <= ply < len(squares):
         raise ConfigError(f"ply {ply} is out of range 0..{len(squares) - 1}")
+    return list(_corruptions(squares, ply))
+
+
+def _corruptions(squares: list[int], ply: int) -> Iterator[list[int]]:
+    from othello.engine.board import Board
+    from othello.errors import OthelloError
+
     before = Board(squares[:ply])
-    out = []
     for alternative in sorted(before.legal_moves):
         if alternative == squares[ply]:
             continue
@@ -314,8 +358,14 @@ def corrupted_games(moves: str | Sequence[int], ply: int) -> list[list[int]]:
             Board(game)
         except OthelloError:
             continue
-        out.append(game)
-    return out
+        yield game
+
+
+def corruptible_plies(moves: str | Sequence[int]) -> list[int]:
+    """The plies (0-based) of a game prefix that ``corrupted_games`` can corrupt: those with another legal move
+    that keeps the rest of the prefix legal. A patching pair needs one; the explorer offers only these."""
+    squares = check_prefix(parse_moves(moves) if isinstance(moves, str) else moves)
+    return [ply for ply in range(len(squares)) if next(_corruptions(squares, ply), None) is not None]
 
 
 def patching_pair(
@@ -324,7 +374,6 @@ def patching_pair(
     """A clean prefix and a corrupted one for patching, from games ``[G, 60]``: an earlier move (within ``back``
     plies of the end) replaced so that the rest stays legal (``corrupted_games``), chosen so that the model's top
     move after the clean prefix is illegal after the corrupted one. Returns (clean, corrupt, target square)."""
-    from othello.engine.board import real_mover_board
     from othello.model.tokens import move_probabilities
 
     for game in np.asarray(games):

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from othello.circuits.directions import directions_from_probes, neuron_weights
 from othello.circuits.heads import head_scores
 from othello.circuits.neurons import NeuronProfiles, neuron_page, neuron_profiles
-from othello.circuits.patching import activation_patching, corrupted_games
+from othello.circuits.patching import activation_patching, corrupted_games, corruptible_plies
 from othello.circuits.rules import RULE_DEPTH, RULE_R2
 from othello.data.seeds import CIRCUITS_SEED
 from othello.engine.board import real_mover_board
@@ -29,7 +29,7 @@ from othello.errors import OthelloError
 from othello.model.pool import ModelPool
 from othello.model.tokens import check_prefix, move_probabilities
 
-__all__ = ["CircuitsBackend", "PatchRequest", "CircuitsError"]
+__all__ = ["CircuitsBackend", "CircuitsError", "GameRequest", "PatchRequest"]
 
 
 class CircuitsError(OthelloError):
@@ -40,6 +40,10 @@ class PatchRequest(BaseModel):
     moves: str = Field(max_length=400, description="the clean game, e.g. 'f5 d6 c3 d3 c4'")
     corrupt: str = Field(max_length=4, description="the move of the game to replace, by its square, e.g. 'c3'")
     move: str | None = Field(default=None, max_length=4, description="target move (default: the model's top move)")
+
+
+class GameRequest(BaseModel):
+    moves: str = Field(max_length=400, description="a game prefix, e.g. 'f5 d6 c3 d3 c4'")
 
 
 @dataclass
@@ -126,6 +130,16 @@ class CircuitsBackend:
             if self._heads is None:
                 self._heads = head_scores(model, random_games(min(self.games, 500), CIRCUITS_SEED))
             return self._heads
+
+    def corruptible(self, request: GameRequest) -> dict[str, Any]:
+        """The moves of the game that patching can corrupt (another legal move there keeps the rest legal): the
+        only ones the Patch panel offers."""
+        try:
+            squares = check_prefix(parse_moves(request.moves))
+            real_mover_board(squares)
+        except OthelloError as error:
+            raise CircuitsError(str(error)) from None
+        return {"moves": [square_name(squares[ply]) for ply in corruptible_plies(squares)]}
 
     def patch(self, request: PatchRequest) -> dict[str, Any]:
         """Activation patching between the game and the game with move ``corrupt`` replaced by the first other move

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from othello.errors import OthelloError
-from othello.explorer.circuits import PatchRequest
+from othello.explorer.circuits import GameRequest, PatchRequest
 from othello.explorer.sae import ActiveRequest
 from othello.explorer.service import AnalyzeRequest, AttentionRequest, ExplorerBackend, ExplorerError
 
@@ -117,6 +117,11 @@ def create_app(backend: ExplorerBackend, time_limit_s: float = TIME_LIMIT_S) -> 
     async def head_classes() -> Any:
         """Every head's class (mine / theirs / last / other) and the scores behind it."""
         return await off_loop(backend.circuits.heads, limit=CIRCUITS_TIME_LIMIT_S)
+
+    @app.post("/api/corruptible")
+    async def corruptible(request: GameRequest) -> Any:
+        """The moves of the game the Patch panel can corrupt."""
+        return await off_loop(backend.circuits.corruptible, request)
 
     @app.post("/api/patch")
     async def patch(request: PatchRequest) -> Any:

@@ -150,38 +150,65 @@ def plot_attention_pattern(pattern: dict[str, Any], path: PathLike = None) -> Fi
 
 
 def plot_patching(summary: dict[str, Any], path: PathLike = None) -> Figure:
-    """Patching grids: layer x position for each position site, layer x head for heads; 1 = clean, 0 = corrupted."""
-    rows = summary["rows"]
-    sites = list(dict.fromkeys(r["site"] for r in rows))
-    fig = Figure(figsize=(4.6 * len(sites) + 1, 4.2), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(sites)))
+    """Patching grids: block x position for each position site, block x head for heads, on one colour scale
+    whose label says what a value means (``summary["scale"]``: a share of the clean - corrupted gap, or the
+    metric's change in its units where the gap is too small to normalise, with the warning in the title).
+    Positions before the first one any patch moves are left out: both runs are identical there."""
+    grids = _patching_grids(summary)
+    peak = max(1.0 if summary.get("normalised", True) else 0.0, *(float(np.abs(g).max()) for g in grids.values()))
+    peak = peak or 1.0
+    first = _first_moved(grids)
     labels = summary["labels"]
-    for ax, site in zip(axes, sites):
-        mine = [r for r in rows if r["site"] == site]
-        n = max(r["layer"] for r in mine) + 1
+    fig = Figure(figsize=(4.6 * len(grids) + 1, 4.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(grids)))
+    for ax, (site, grid) in zip(axes, grids.items()):
         by_head = site == "head"
-        width = max(r["head" if by_head else "position"] for r in mine) + 1
-        grid = np.zeros((n, width))
-        for r in mine:
-            grid[r["layer"], r["head"] if by_head else r["position"]] = r["effect"]
-        v = max(1.0, float(np.abs(grid).max()))
-        image = ax.imshow(grid, cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto")
+        shown = grid if by_head else grid[:, first:]
+        image = ax.imshow(shown, cmap="RdBu_r", vmin=-peak, vmax=peak, aspect="auto")
         if by_head:
-            ax.set_xticks(range(width))
+            ax.set_xticks(range(shown.shape[1]))
             ax.set_xlabel("head")
         else:
-            ax.set_xticks(range(width), labels, rotation=90, fontsize=6)
-            ax.set_xlabel("position (move read)")
-        ax.set_yticks(range(n))
-        ax.set_ylabel("layer")
+            ticks = labels[first:]
+            ax.set_xticks(range(len(ticks)), ticks, rotation=90, fontsize=max(5, min(8, 240 // max(len(ticks), 1))))
+            ax.set_xlabel(f"position (move read){f'; positions 0-{first - 1}: no effect' if first else ''}")
+        ax.set_yticks(range(shown.shape[0]))
+        ax.set_ylabel("block")
         ax.set_title(site, fontsize=10)
-        _colorbar(fig, image, ax, "effect", percent=False)
-    fig.suptitle(
+    bar = fig.colorbar(image, ax=list(axes), fraction=0.046)
+    bar.set_label(summary.get("scale", "effect"), fontsize=8)
+    title = (
         f"{summary['method']} patching: {summary['metric']} of {summary['move']} "
-        f"(clean {summary['clean_metric']:.2f}, corrupted {summary['corrupt_metric']:.2f})",
-        fontsize=10,
+        f"(clean {summary['clean_metric']:.2f}, corrupted {summary['corrupt_metric']:.2f})"
     )
+    if summary.get("warning"):
+        title += (
+            f"\nnot normalised: {summary['warning']}"
+            if not summary.get("normalised", True)
+            else f"\n{summary['warning']}"
+        )
+    fig.suptitle(title, fontsize=9)
     return _done(fig, path)
+
+
+def _patching_grids(summary: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The summary's rows back into one grid per site: ``[blocks, positions]`` or ``[blocks, heads]``."""
+    grids = {}
+    for site in dict.fromkeys(r["site"] for r in summary["rows"]):
+        mine = [r for r in summary["rows"] if r["site"] == site]
+        column = "head" if site == "head" else "position"
+        grid = np.zeros((max(r["layer"] for r in mine) + 1, max(r[column] for r in mine) + 1))
+        for r in mine:
+            grid[r["layer"], r[column]] = r["effect"]
+        grids[site] = grid
+    return grids
+
+
+def _first_moved(grids: dict[str, np.ndarray]) -> int:
+    """The first position where any position site's patch changes anything (0 when none do)."""
+    moved = [np.flatnonzero(np.abs(g).max(0) > 1e-9) for s, g in grids.items() if s != "head"]
+    found = [int(m[0]) for m in moved if len(m)]
+    return min(found) if found else 0
 
 
 def plot_logit_attribution(result: dict[str, Any], path: PathLike = None, top: int = 20, title: str = "") -> Figure:

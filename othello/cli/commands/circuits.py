@@ -221,15 +221,15 @@ def cmd_patch(args: argparse.Namespace) -> None:
             continue
         print(
             f"{name} patching, {summary['metric']} of {summary['move']}: clean {summary['clean_metric']:.3f}, "
-            f"corrupted {summary['corrupt_metric']:.3f}; largest effects (1 = restores the clean run):"
+            f"corrupted {summary['corrupt_metric']:.3f}; largest effects, as the {summary['scale']}:"
         )
-        if abs(summary["clean_metric"] - summary["corrupt_metric"]) < 0.5:
-            print("  (the corruption hardly moves the metric, and the effects are scaled by that difference)")
+        if summary["warning"]:
+            print(f"  note: {summary['warning']}")
         for r in sorted(summary["rows"], key=lambda r: -abs(r["effect"]))[:8]:
             where = (
                 f"head {r['layer']}.{r['head']}"
                 if r["head"] is not None
-                else (f"layer {r['layer']}, position {r['position']} ({summary['labels'][r['position']]})")
+                else (f"block {r['layer']}, position {r['position']} ({summary['labels'][r['position']]})")
             )
             print(f"  {r['site']:>9} {where}: {r['effect']:+.3f}")
 

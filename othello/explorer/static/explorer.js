@@ -348,41 +348,76 @@ async function showActive() {
 }
 
 // ------------------------------------------------------------------------------------------------------ patching
-function patchMoves() {
-  const chosen = $("patch-move").value;
-  options($("patch-move"), state.moves);
-  if (state.moves.includes(chosen)) $("patch-move").value = chosen;
+// only the moves another legal move can replace (keeping the rest of the game legal) are offered; answers for an
+// older game are dropped like the analysis's
+let patchAsked = 0;
+
+async function patchMoves() {
+  const id = ++patchAsked, chosen = $("patch-move").value, select = $("patch-move");
+  if (!state.moves.length) { options(select, []); return; }
+  try {
+    const { moves } = await api("/api/corruptible", { moves: state.moves.join(" ") });
+    if (id !== patchAsked) return;
+    options(select, moves);
+    select.disabled = moves.length === 0;
+    if (!moves.length) select.innerHTML = "<option>none: no move has a legal alternative</option>";
+    if (moves.includes(chosen)) select.value = chosen;
+    $("patch-error").textContent = "";
+  } catch (error) { if (id === patchAsked) $("patch-error").textContent = String(error.message || error); }
 }
 
 async function showPatch() {
-  if (!state.moves.length) { showError("play a game first"); return; }
+  if (!state.moves.length) { $("patch-error").textContent = "play a game first"; return; }
   $("patch-status").textContent = "patching...";
+  $("patch-error").textContent = "";
   const body = { moves: state.moves.join(" "), corrupt: $("patch-move").value };
   if ($("patch-target").value.trim()) body.move = $("patch-target").value.trim();
-  try { state.patch = await api("/api/patch", body); showError(null); }
-  catch (error) { $("patch-status").textContent = ""; showError(error); return; }
+  try { state.patch = await api("/api/patch", body); }
+  catch (error) { $("patch-status").textContent = ""; $("patch-error").textContent = String(error.message || error); return; }
   const p = state.patch;
-  $("patch-status").textContent = `${p.replaced.played} (move ${p.replaced.ply}) -> ${p.replaced.instead}; target ${p.move}: log-prob ${p.clean_metric.toFixed(2)} clean, ${p.corrupt_metric.toFixed(2)} corrupted`;
+  $("patch-status").textContent = `${p.replaced.played} (move ${p.replaced.ply}) -> ${p.replaced.instead}; target ${p.move}: ${p.metric} ${p.clean_metric.toFixed(2)} clean, ${p.corrupt_metric.toFixed(2)} corrupted`;
+  $("patch-warning").textContent = p.warning ? (p.normalised ? p.warning : `not normalised: ${p.warning}`) : "";
+  drawPatchGrids(p);
+}
+
+function drawPatchGrids(p) {
   const box = $("patch-grids");
   box.innerHTML = "";
   const [n, T] = p.shape, cell = Math.max(8, Math.min(18, 560 / T)), pad = 40;
+  // one colour scale for every grid of the answer, so that equal colours mean equal effects
+  const peak = Math.max(p.normalised ? 1 : 0, ...Object.values(p.grids).flat(2).map(Math.abs)) || 1;
   for (const [site, grid] of Object.entries(p.grids)) {
     const svg = el("svg", { width: pad + T * cell + 4, height: pad + n * cell + 22, "data-site": site });
     el("text", { x: pad, y: 12, "font-size": 12 }, svg).textContent = site;
-    const peak = Math.max(1, ...grid.flat().map(Math.abs));
     p.labels.forEach((label, i) => {
       el("text", { x: pad + (i + 0.5) * cell, y: pad - 4, "font-size": Math.min(10, cell), "text-anchor": "start",
                    transform: `rotate(-60 ${pad + (i + 0.5) * cell} ${pad - 4})` }, svg).textContent = label;
     });
     grid.forEach((row, L) => {
-      el("text", { x: pad - 4, y: pad + (L + 0.7) * cell, "text-anchor": "end", "font-size": 10 }, svg).textContent = `L${L}`;
+      el("text", { x: pad - 4, y: pad + (L + 0.7) * cell, "text-anchor": "end", "font-size": 10 }, svg).textContent = `B${L}`;
       row.forEach((v, i) => {
         const r = el("rect", { x: pad + i * cell, y: pad + L * cell, width: cell, height: cell, fill: signedColour(v, peak), stroke: "#eee" }, svg);
-        el("title", {}, r).textContent = `${site}, layer ${L}, position ${i} (${p.labels[i]}): ${v.toFixed(3)}`;
+        el("title", {}, r).textContent = `${site}, block ${L}, position ${i} (${p.labels[i]}): ${v.toFixed(3)}`;
       });
     });
     box.appendChild(svg);
   }
+  box.appendChild(colourScale(peak, p.scale));
+}
+
+// a legend for a signed heatmap: the colours from -peak to +peak, with what a value means
+function colourScale(peak, label) {
+  const width = 220, svg = el("svg", { width: width + 20, height: 46, class: "colour-scale" });
+  const steps = 22;
+  for (let k = 0; k < steps; k++) {
+    const v = -peak + (2 * peak * (k + 0.5)) / steps;
+    el("rect", { x: 10 + (k * width) / steps, y: 4, width: width / steps + 0.5, height: 10, fill: signedColour(v, peak) }, svg);
+  }
+  [[-peak, "start"], [0, "middle"], [peak, "end"]].forEach(([v, anchor], k) => {
+    el("text", { x: 10 + (k * width) / 2, y: 26, "font-size": 9, "text-anchor": anchor }, svg).textContent = v.toFixed(2);
+  });
+  el("text", { x: 10, y: 40, "font-size": 9 }, svg).textContent = label;
+  return svg;
 }
 
 // ------------------------------------------------------------------------------------------------------ downloads
