@@ -313,16 +313,20 @@ def data_flag(p: argparse.ArgumentParser, help: str, required: bool = True, defa
     )
 
 
-def config_flags(p: argparse.ArgumentParser, cls: type, skip: Sequence[str] = ()) -> None:
+def config_flags(
+    p: argparse.ArgumentParser, cls: type, skip: Sequence[str] = (), defaults: dict[str, Any] | None = None
+) -> None:
     """One flag per field of the config dataclass ``cls`` declared with ``othello.configs.setting`` (but those
     declared ``flag=False`` and those in ``skip``): ``--batch-size`` for ``batch_size``, its help the field's doc,
-    its default the field's, its value checked against the field's type and bounds while the flags are parsed."""
+    its default the field's (or ``defaults``'s, where a command differs), its value checked against the field's
+    type and bounds while the flags are parsed."""
 
     from othello.configs import field_bounds, field_doc, field_kind
 
-    defaults = cls()
+    made = cls()
     for field in _flag_fields(cls, skip):
-        name, default = "--" + field.name.replace("_", "-"), getattr(defaults, field.name)
+        name = "--" + field.name.replace("_", "-")
+        default = (defaults or {}).get(field.name, getattr(made, field.name))
         kind, _ = field_kind(cls, field)
         if kind is bool:
             p.add_argument(name, action="store_true", help=field_doc(field).replace("%", "%%"))

@@ -41,23 +41,41 @@ class SAEError(ConfigError):
 
 
 class SparseAutoencoder(nn.Module):
-    """``W_enc`` [d_in, d_sae], ``b_enc`` [d_sae], ``W_dec`` [d_sae, d_in] (unit rows while training), ``b_dec``
-    [d_in]; ``input_scale`` (a buffer) multiplies the input first."""
+    """``W_enc`` [d_in, d_sae], ``b_enc`` [d_sae], ``W_dec`` [d_sae, d_out] (unit rows while training), ``b_dec``
+    [d_out], and for a skip transcoder ``W_skip`` [d_in, d_out]; ``input_scale`` and ``output_scale`` (buffers)
+    bring the input and the output to mean norm sqrt(width) while training (folded into the weights when saved).
+
+    An SAE (``cfg.d_out`` None) reconstructs its input: ``encode(x) = act((x s - b_dec) W_enc + b_enc)``. A
+    transcoder predicts another hook from its input: ``encode(x) = act(x s_in W_enc + b_enc)`` and
+    ``forward(x) = (encode(x) W_dec + b_dec + x s_in W_skip) / s_out``."""
 
     def __init__(self, cfg: SAEConfig, seed: int = 0) -> None:
         super().__init__()
         self.cfg = cfg.validate()
         g = torch.Generator().manual_seed(seed)
-        W_dec = torch.randn(cfg.d_sae, cfg.d_in, generator=g)
+        W_dec = torch.randn(cfg.d_sae, cfg.width_out, generator=g)
         W_dec /= W_dec.norm(dim=1, keepdim=True)
         self.W_dec = nn.Parameter(W_dec)
-        self.W_enc = nn.Parameter(W_dec.T.clone())  # the tied start that TopK SAEs train from (Gao et al.)
+        if cfg.width_out == cfg.d_in:
+            W_enc = W_dec.T.clone()  # the tied start that TopK SAEs train from (Gao et al.)
+        else:
+            W_enc = torch.randn(cfg.d_in, cfg.d_sae, generator=g) / cfg.d_in**0.5
+        self.W_enc = nn.Parameter(W_enc)
         self.b_enc = nn.Parameter(torch.zeros(cfg.d_sae))
-        self.b_dec = nn.Parameter(torch.zeros(cfg.d_in))
+        self.b_dec = nn.Parameter(torch.zeros(cfg.width_out))
+        self.W_skip = nn.Parameter(torch.zeros(cfg.d_in, cfg.width_out)) if cfg.skip else None
         self.register_buffer("input_scale", torch.ones(()))
+        self.register_buffer("output_scale", torch.ones(()))
+
+    @property
+    def scale_out(self) -> torch.Tensor:
+        """The output's scale: an SAE's output is its input, on the input's scale."""
+        return self.output_scale if self.cfg.transcoder else self.input_scale
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, d_sae]`` before the activation."""
+        if self.cfg.transcoder:
+            return (x * self.input_scale) @ self.W_enc + self.b_enc
         return (x * self.input_scale - self.b_dec) @ self.W_enc + self.b_enc
 
     def activate(self, pre: torch.Tensor) -> torch.Tensor:
@@ -70,12 +88,18 @@ class SparseAutoencoder(nn.Module):
         """Latents ``[N, d_sae]`` of activations ``[N, d_in]``."""
         return self.activate(self.pre_activations(x))
 
-    def decode(self, f: torch.Tensor) -> torch.Tensor:
-        """Activations ``[N, d_in]`` from latents ``[N, d_sae]``."""
-        return (f @ self.W_dec + self.b_dec) / self.input_scale
+    def decode(self, f: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """The output ``[N, d_out]`` from latents ``[N, d_sae]`` (and, through a skip connection, from the input
+        ``x`` the latents came from)."""
+        out = f @ self.W_dec + self.b_dec
+        if self.W_skip is not None:
+            if x is None:
+                raise SAEError("a skip transcoder decodes from its input too: decode(f, x)")
+            out = out + (x * self.input_scale) @ self.W_skip
+        return out / self.scale_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
+        return self.decode(self.encode(x), x)
 
     @torch.no_grad()
     def normalise_decoder(self) -> None:
@@ -91,13 +115,15 @@ class SparseAutoencoder(nn.Module):
 
     @torch.no_grad()
     def folded(self) -> SparseAutoencoder:
-        """The same SAE with ``input_scale`` folded into its weights (scale 1): what is saved."""
+        """The same dictionary with its scales folded into its weights (both 1): what is saved."""
         out = SparseAutoencoder(self.cfg)
-        s = self.input_scale
-        out.W_enc.copy_(self.W_enc * s)
+        s_in, s_out = self.input_scale, self.scale_out
+        out.W_enc.copy_(self.W_enc * s_in)
         out.b_enc.copy_(self.b_enc)
-        out.W_dec.copy_(self.W_dec / s)
-        out.b_dec.copy_(self.b_dec / s)
+        out.W_dec.copy_(self.W_dec / s_out)
+        out.b_dec.copy_(self.b_dec / s_out)
+        if self.W_skip is not None:
+            out.W_skip.copy_(self.W_skip * s_in / s_out)
         return out
 
 
@@ -106,7 +132,8 @@ def save_sae(sae: SparseAutoencoder, folder: str | os.PathLike, info: dict[str, 
     in) and ``folder/sae.json`` (``info``: hook, training settings, metrics...). Atomic per file."""
     folder = Path(folder)
     folded = sae.folded()
-    tensors = {k: folded.state_dict()[k].detach().contiguous().cpu() for k in ("W_enc", "b_enc", "W_dec", "b_dec")}
+    names = ("W_enc", "b_enc", "W_dec", "b_dec") + (("W_skip",) if sae.cfg.skip else ())
+    tensors = {k: folded.state_dict()[k].detach().contiguous().cpu() for k in names}
     with atomic_path(folder / "sae_weights.safetensors") as tmp:
         save_file(tensors, str(tmp))
     lens_cfg: dict[str, Any] = {
@@ -122,6 +149,9 @@ def save_sae(sae: SparseAutoencoder, folder: str | os.PathLike, info: dict[str, 
     }
     if sae.cfg.arch == "topk":
         lens_cfg |= {"k": sae.cfg.k, "rescale_acts_by_decoder_norm": False}
+    if sae.cfg.transcoder:  # sae-lens reads SAEs only; these fields are ours (circuit-tracer's layout: export)
+        lens_cfg |= {"d_out": sae.cfg.d_out, "skip": sae.cfg.skip, "apply_b_dec_to_input": False}
+        lens_cfg["metadata"] |= {"output_hook_name": info.get("output_hook"), "source": "othello-gpt transcoders train"}
     write_json(folder / "cfg.json", lens_cfg)
     write_json(folder / "sae.json", {"format_version": 1, "config": asdict(sae.cfg), **info})
     return folder
@@ -140,18 +170,25 @@ def _lens_config(data: Any, where: Path) -> SAEConfig:
     if arch is None:
         raise SAEError(f"{where}: architecture {data.get('architecture')!r}; read: topk, standard")
     sizes = {}
-    for name, default in (("d_in", None), ("d_sae", None), ("k", 1)):
+    for name, default in (("d_in", None), ("d_sae", None), ("k", 1), ("d_out", 0)):
         value = data.get(name, default)
+        if name == "d_out" and value in (0, None):
+            continue  # an SAE
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise SAEError(f"{where}: {name} is {value!r}, expected a positive whole number")
         sizes[name] = value
-    if sizes["d_in"] * sizes["d_sae"] > MAX_WEIGHTS:
+    skip = data.get("skip", False)
+    if not isinstance(skip, bool):
+        raise SAEError(f"{where}: skip is {skip!r}, expected true or false")
+    if max(sizes["d_in"], sizes.get("d_out", 0)) * sizes["d_sae"] > MAX_WEIGHTS:
         raise SAEError(
             f"{where}: d_in {sizes['d_in']} x d_sae {sizes['d_sae']} is over {MAX_WEIGHTS:,} weights per matrix: "
             "refused before allocating"
         )
     try:
-        return SAEConfig(sizes["d_in"], sizes["d_sae"], arch, sizes["k"]).validate()
+        return SAEConfig(
+            sizes["d_in"], sizes["d_sae"], arch, sizes["k"], d_out=sizes.get("d_out"), skip=skip
+        ).validate()
     except ConfigError as error:
         raise SAEError(f"{where}: {error}") from None
 
@@ -175,9 +212,9 @@ def load_sae(folder: str | os.PathLike, device: str | torch.device = "cpu") -> t
     expected = {
         "W_enc": (cfg.d_in, cfg.d_sae),
         "b_enc": (cfg.d_sae,),
-        "W_dec": (cfg.d_sae, cfg.d_in),
-        "b_dec": (cfg.d_in,),
-    }
+        "W_dec": (cfg.d_sae, cfg.width_out),
+        "b_dec": (cfg.width_out,),
+    } | ({"W_skip": (cfg.d_in, cfg.width_out)} if cfg.skip else {})
     for name, shape in expected.items():
         if name not in tensors or tuple(tensors[name].shape) != shape:
             found = tuple(tensors[name].shape) if name in tensors else "missing"

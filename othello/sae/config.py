@@ -14,18 +14,32 @@ __all__ = ["SAEConfig", "SAETrainConfig"]
 
 @dataclass
 class SAEConfig:
-    """The shape of an SAE (saved beside its weights)."""
+    """The shape of a dictionary (saved beside its weights): an SAE reconstructs its input (``d_out`` None); a
+    transcoder reads one hook and predicts another of width ``d_out`` (block L's MLP: its input, its output),
+    optionally through a linear skip connection as well (``skip``: Paulo et al.'s skip transcoders)."""
 
     d_in: int
     d_sae: int
     arch: Literal["topk", "relu"] = "topk"
     k: int = 32  # TopK: latents kept per token
+    d_out: int | None = None  # a transcoder's output width; None: an SAE (the output is the input)
+    skip: bool = False  # a transcoder's linear skip connection W_skip [d_in, d_out]
+
+    @property
+    def transcoder(self) -> bool:
+        return self.d_out is not None
+
+    @property
+    def width_out(self) -> int:
+        return self.d_in if self.d_out is None else self.d_out
 
     def validate(self) -> SAEConfig:
         if self.arch not in ("topk", "relu"):
             raise ConfigError(f"arch must be topk or relu, got {self.arch!r}")
-        if self.d_in < 1 or self.d_sae < 1:
-            raise ConfigError(f"d_in and d_sae must be positive, got {self.d_in}, {self.d_sae}")
+        if self.d_in < 1 or self.d_sae < 1 or (self.d_out is not None and self.d_out < 1):
+            raise ConfigError(f"d_in, d_sae and d_out must be positive, got {self.d_in}, {self.d_sae}, {self.d_out}")
+        if self.skip and not self.transcoder:
+            raise ConfigError("a skip connection belongs to a transcoder (an SAE's would copy its input)")
         if self.arch == "topk" and not 1 <= self.k <= self.d_sae:
             raise ConfigError(f"k must lie in 1..{self.d_sae} (the latents), got {self.k}")
         return self
@@ -38,6 +52,12 @@ class SAETrainConfig:
     here."""
 
     hook: str = setting("blocks.6.hook_resid_mid", "the TransformerLens hook whose activations the SAE reads")
+    output_hook: str | None = setting(
+        None, "a transcoder: the hook it predicts from --hook (None: an SAE, which reconstructs --hook)", flag=False
+    )
+    skip_connection: bool = setting(
+        False, "a transcoder: add a linear skip connection from its input to its output", flag=False
+    )
     arch: Literal["topk", "relu"] = setting("topk", "the latents' activation", choices=("topk", "relu"))
     latents: int = setting(4096, "the dictionary's size", low=1)
     k: int = setting(64, "topk: latents kept per token (the best of 32 / 64 / 128 on the shipped model)", low=1)
@@ -65,7 +85,9 @@ class SAETrainConfig:
     def validate(self) -> SAETrainConfig:
         """Every field within its bounds (checked when made), and k within the dictionary."""
         check_config(self)
-        SAEConfig(1, self.latents, self.arch, self.k).validate()
+        SAEConfig(
+            1, self.latents, self.arch, self.k, d_out=1 if self.output_hook else None, skip=self.skip_connection
+        ).validate()
         return self
 
     @classmethod

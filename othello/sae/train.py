@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,8 @@ class ActivationChunks:
 
     def __init__(self, model: torch.nn.Module | None, cfg: SAETrainConfig) -> None:
         self.model, self.cfg = model, cfg
+        # an SAE reads one hook; a transcoder its input and its output, side by side in each row
+        self.hooks = [cfg.hook] + ([cfg.output_hook] if cfg.output_hook else [])
         self.file: h5py.File | None = None
         self._last: tuple[int, np.ndarray] | None = None
         if cfg.data is not None:
@@ -65,9 +67,10 @@ class ActivationChunks:
                 self.file = h5py.File(cfg.data, "r")
             except OSError as error:
                 raise ConfigError(f"{cfg.data}: not a readable HDF5 activation file ({error})") from None
-            if cfg.hook not in self.file or "moves" not in self.file:
+            missing = [h for h in self.hooks + ["moves"] if h not in self.file]
+            if missing:
                 raise ConfigError(
-                    f"{cfg.data}: no dataset {cfg.hook!r} with its 'moves' (holds {', '.join(sorted(self.file))}); "
+                    f"{cfg.data}: no dataset {missing[0]!r} with its 'moves' (holds {', '.join(sorted(self.file))}); "
                     "write one with collect_activations(model, moves, [hook], out=...)"
                 )
             self.positions = np.asarray(self.file.attrs.get("positions", np.arange(N_CTX)))
@@ -82,15 +85,22 @@ class ActivationChunks:
             spans = [(start, min(start + n, self.games))]
             if start + n > self.games:  # wrap round to the file's first games
                 spans.append((0, min(start + n - self.games, self.games)))
-            acts = np.concatenate([self.file[self.cfg.hook][a:b] for a, b in spans])
+            acts = np.concatenate([np.concatenate([self.file[h][a:b] for h in self.hooks], -1) for a, b in spans])
             moves = np.concatenate([self.file["moves"][a:b] for a, b in spans])
             return acts[moves[:, self.positions] >= 0]
         games = random_games(n, SAE_SEED, first_index=EVAL_GAMES + c * n)
         parts = []
         for start in range(0, n, 250):
             batch = games[start : start + 250]
-            parts.append(activations_at(self.model, model_inputs(batch), self.cfg.hook)[batch[:, :N_CTX] >= 0])
+            parts.append(activations_at(self.model, model_inputs(batch), self.hooks)[batch[:, :N_CTX] >= 0])
         return np.concatenate(parts)
+
+    def width(self) -> int:
+        """The width of the first hook (the dictionary's input) in each row."""
+        if self.file is not None:
+            return int(self.file[self.hooks[0]].shape[-1])
+        one = model_inputs(random_games(1, SAE_SEED))[:, :1]
+        return int(activations_at(self.model, one, self.hooks[0]).shape[-1])
 
     def chunk(self, c: int) -> np.ndarray:
         if self._last is None or self._last[0] != c:  # the one asked again: the chunk that sized the SAE
@@ -117,27 +127,37 @@ class _Reached(Exception):
 
 
 @torch.no_grad()
-def activations_at(model: torch.nn.Module, tokens: torch.Tensor, hook: str) -> np.ndarray:
-    """float32 ``[batch, positions, d]`` at ``hook``, running the model only as far as that hook."""
-    held: list[torch.Tensor] = []
+def activations_at(model: torch.nn.Module, tokens: torch.Tensor, hook: str | Sequence[str]) -> np.ndarray:
+    """float32 ``[batch, positions, d]`` at ``hook`` (several hooks: their activations side by side on the last
+    axis, in the order given), running the model only as far as the last of them."""
+    hooks = [hook] if isinstance(hook, str) else list(hook)
+    held: dict[str, torch.Tensor] = {}
 
-    def grab(act: torch.Tensor, hook: Any) -> torch.Tensor:
-        held.append(act.detach())
-        raise _Reached
+    def grabber(name: str) -> Any:
+        def grab(act: torch.Tensor, hook: Any) -> torch.Tensor:
+            held[name] = act.detach()
+            if len(held) == len(hooks):
+                raise _Reached
+            return act
 
-    if hook not in model.hook_dict:
-        raise ConfigError(f"unknown hook point {hook!r}; e.g. blocks.6.hook_resid_mid")
-    with model.hooks(fwd_hooks=[(hook, grab)]):
+        return grab
+
+    for name in hooks:
+        if name not in model.hook_dict:
+            raise ConfigError(f"unknown hook point {name!r}; e.g. blocks.6.hook_resid_mid")
+    with model.hooks(fwd_hooks=[(name, grabber(name)) for name in hooks]):
         try:
             model(tokens.to(next(model.parameters()).device))
         except _Reached:
             pass
-    if held[0].ndim != 3:  # attn.hook_pattern [batch, head, q, k], attn.hook_z [batch, pos, head, d_head], ...
-        raise ConfigError(
-            f"hook {hook!r} holds [{', '.join(map(str, held[0].shape))}] activations, not one vector per position "
-            "[batch, positions, d]: an SAE reads a residual, MLP or attention output (e.g. blocks.6.hook_resid_mid)"
-        )
-    return held[0].float().cpu().numpy()
+    for name in hooks:
+        if held[name].ndim != 3:  # attn.hook_pattern [batch, head, q, k], attn.hook_z [batch, pos, head, d_head]
+            raise ConfigError(
+                f"hook {name!r} holds [{', '.join(map(str, held[name].shape))}] activations, not one vector per "
+                "position [batch, positions, d]: a dictionary reads a residual, MLP or attention output "
+                "(e.g. blocks.6.hook_resid_mid)"
+            )
+    return torch.cat([held[name] for name in hooks], -1).float().cpu().numpy()
 
 
 def _lr(cfg: SAETrainConfig, step: int) -> float:
@@ -150,18 +170,21 @@ def _lr(cfg: SAETrainConfig, step: int) -> float:
     return cfg.lr
 
 
-def _loss(sae: SparseAutoencoder, x: torch.Tensor, cfg: SAETrainConfig, dead: torch.Tensor, step: int):
-    """(loss, mse, latents) on a batch ``x`` (raw units; the SAE scales it)."""
-    target = x * sae.input_scale
-    pre = (target - sae.b_dec) @ sae.W_enc + sae.b_enc
+def _loss(sae: SparseAutoencoder, rows: torch.Tensor, cfg: SAETrainConfig, dead: torch.Tensor, step: int):
+    """(loss, mse, latents) on a batch of ``rows`` (raw units; the dictionary scales them): an SAE's input, or a
+    transcoder's input and target side by side."""
+    x, y = _split(sae, rows)
+    target = y * sae.scale_out
+    pre = sae.pre_activations(x)
     if cfg.arch == "topk":
         top = pre.topk(cfg.k, dim=-1)
         # dense: on CPU one matmul beats gathering k decoder rows per token (and its scattered backward)
         f = torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
-        recon = f @ sae.W_dec + sae.b_dec
     else:
         f = torch.relu(pre)
-        recon = f @ sae.W_dec + sae.b_dec
+    recon = f @ sae.W_dec + sae.b_dec
+    if sae.W_skip is not None:
+        recon = recon + (x * sae.input_scale) @ sae.W_skip
     mse = ((recon - target) ** 2).sum(-1).mean()
     loss = mse
     if cfg.arch == "relu":
@@ -176,6 +199,13 @@ def _loss(sae: SparseAutoencoder, x: torch.Tensor, cfg: SAETrainConfig, dead: to
         aux_loss = ((aux_recon - error) ** 2).sum(-1).mean() / (error**2).sum(-1).mean().clamp_min(1e-12)
         loss = loss + cfg.aux_coefficient * torch.nan_to_num(aux_loss)
     return loss, mse, f
+
+
+def _split(sae: SparseAutoencoder, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A row of the data as (input, target): the same for an SAE."""
+    if not sae.cfg.transcoder:
+        return rows, rows
+    return rows[:, : sae.cfg.d_in], rows[:, sae.cfg.d_in :]
 
 
 def read_train_state(folder: str | os.PathLike) -> dict[str, Any] | None:
@@ -214,7 +244,9 @@ def _save_state(folder: Path, sae: SparseAutoencoder, opt: torch.optim.Adam, las
 
 def _load_state(folder: Path, sae: SparseAutoencoder, opt: torch.optim.Adam) -> torch.Tensor:
     tensors = read_safetensors(folder / "state.safetensors")
-    sae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("sae.")})
+    weights = {k[4:]: v for k, v in tensors.items() if k.startswith("sae.")}
+    weights.setdefault("output_scale", torch.ones(()))  # runs from before transcoders (an SAE does not use it)
+    sae.load_state_dict(weights)
     opt_state = opt.state_dict()
     for i in range(len(opt_state["param_groups"][0]["params"])):
         keys = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
@@ -271,7 +303,16 @@ def _train_sae(
                 f"a batch of {cfg.batch_size} tokens is more than {source} holds ({len(first)} tokens): "
                 "lower --batch-size or raise --chunk-games"
             )
-        sae = SparseAutoencoder(SAEConfig(first.shape[1], cfg.latents, cfg.arch, cfg.k), seed=cfg.seed).to(device)
+        d_in = data.width() if cfg.output_hook else first.shape[1]
+        shape = SAEConfig(
+            d_in,
+            cfg.latents,
+            cfg.arch,
+            cfg.k,
+            d_out=first.shape[1] - d_in if cfg.output_hook else None,
+            skip=cfg.skip_connection,
+        )
+        sae = SparseAutoencoder(shape, seed=cfg.seed).to(device)
         opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
         last_fired = torch.zeros(cfg.latents, dtype=torch.long)
         if previous is not None:
@@ -279,9 +320,11 @@ def _train_sae(
             state = previous
         else:
             with torch.no_grad():
-                sample = torch.from_numpy(first)
-                sae.input_scale.fill_(math.sqrt(first.shape[1]) / float(sample.norm(dim=1).mean()))
-                sae.b_dec.copy_((sample * sae.input_scale).mean(0))
+                x, y = _split(sae, torch.from_numpy(first))
+                sae.input_scale.fill_(math.sqrt(x.shape[1]) / float(x.norm(dim=1).mean()))
+                if sae.cfg.transcoder:
+                    sae.output_scale.fill_(math.sqrt(y.shape[1]) / float(y.norm(dim=1).mean().clamp_min(1e-12)))
+                sae.b_dec.copy_((y * sae.scale_out).mean(0))
             state = {"config": asdict(cfg), "step": 0, "chunk": 0, "batch": 0, "tokens": 0, "mse": None, "log": []}
         step = state["step"]
         end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
@@ -327,6 +370,7 @@ def _saved_info(cfg: SAETrainConfig, state: dict[str, Any], info: dict[str, Any]
     ``partial`` while it has not reached ``cfg.steps``."""
     return {
         "hook": cfg.hook,
+        **({"output_hook": cfg.output_hook} if cfg.output_hook else {}),
         "train": asdict(cfg),
         "step": state["step"],
         "tokens": state["tokens"],

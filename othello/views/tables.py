@@ -327,3 +327,30 @@ def sae_table_lines(result: dict[str, Any]) -> list[str]:
     """``sae_table`` as text, between its notes."""
     notes = sae_notes(result)
     return notes[:1] + render_text(*sae_table(result)).splitlines() + notes[1:]
+
+
+def transcoder_table_lines(table: dict[str, Any]) -> list[str]:
+    """A transcoder set's table as text: per block its hooks' fit, sparsity and board coverage beside the same
+    block's MLP neurons, then the whole set spliced in."""
+    header = ["block", "FVU", "L0", "dead", "coverage", "(neurons)", "pieces", "(neurons)", "legal", "(neurons)"]
+    body = []
+    for block, e in sorted(table["blocks"].items(), key=lambda kv: int(kv[0])):
+        n = e["neurons"]
+        body.append(
+            [str(block), f"{e['fvu']:.3f}", f"{e['l0']:.1f}", f"{e['dead']}/{e['latents']}"]
+            + [
+                f"{e[k]:.3f}" if j == 0 else f"{n[k]:.3f}"
+                for k in ("coverage", "coverage_mine_theirs", "coverage_legal")
+                for j in (0, 1)
+            ]
+        )
+    recovered = table["loss_recovered"]
+    return [
+        f"transcoders on {table['games']} held-out games ({table['tokens']} positions); input "
+        "blocks.L.ln2.hook_normalized, output blocks.L.hook_mlp_out; coverage: Karvonen et al.'s, best F1 per property",
+        *render_text(header, body).splitlines(),
+        f"all spliced at once (no error terms): top-1 legal {100 * table['top1_legal_spliced']:.2f} % "
+        f"(clean {100 * table['top1_legal_clean']:.2f} %), next-move loss {table['loss_spliced']:.4f} "
+        f"(clean {table['loss_clean']:.4f}, every MLP mean-ablated {table['loss_ablated']:.4f}); loss recovered "
+        + ("n/a" if recovered is None else f"{recovered:.3f}"),
+    ]

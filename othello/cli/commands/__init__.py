@@ -5,11 +5,12 @@ handler parses nothing itself, calls one library function and prints what a view
 - ``probing``: probe, readout, intervene-eval, intervene.
 - ``circuits``: neurons, neuron, heads, attribute, patch.
 - ``sae``: sae train, sae eval, sae features.
+- ``transcoders``: transcoders train, transcoders eval.
 - ``runs``: demo, explore, report.
 """
 
-from othello.cli.commands import circuits, probing, runs, sae, world
+from othello.cli.commands import circuits, probing, runs, sae, transcoders, world
 
 __all__ = ["FAMILIES"]
 
-FAMILIES = (world, probing, circuits, sae, runs)
+FAMILIES = (world, probing, circuits, sae, transcoders, runs)
