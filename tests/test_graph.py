@@ -1,0 +1,168 @@
+"""Attribution graphs: the replacement model is exact on its prefix, every edge equals a finite difference of the
+frozen model, a planted two-block case gives the edges its algebra says, and the scores and the pruning on a
+hand-made graph whose answers are worked out below."""
+
+import numpy as np
+import pytest
+import torch
+
+from othello.engine.notation import SQUARE_TO_TOKEN, parse_moves, parse_square
+from othello.model import build_model, preset
+from othello.sae.autoencoder import SparseAutoencoder
+from othello.sae.config import SAEConfig
+from othello.sae.graph import (
+    EMBED,
+    AttributionGraph,
+    Node,
+    _clean_run,
+    _replacement,
+    build_graph,
+    graph_scores,
+    prune_graph,
+)
+
+GAME, MOVE = "f5 d6 c3 d3 c4", "f3"
+
+
+def _transcoders(model, seed=0, latents=48, k=6):
+    """Random (untrained) transcoders: the graph's algebra holds for any weights."""
+    out = {}
+    for b in range(model.cfg.n_layers):
+        tc = SparseAutoencoder(SAEConfig(model.cfg.d_model, latents, "topk", k, d_out=model.cfg.d_model), seed=seed + b)
+        with torch.no_grad():
+            tc.b_enc.fill_(0.5)  # every latent of the top k is on
+        out[b] = tc.eval().requires_grad_(False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    model = build_model(preset("tiny"))
+    return model, _transcoders(model)
+
+
+def _frozen_value(model, transcoders, clean, target, writes):
+    """The target (a latent's pre-activation without b_enc, or the logit) in the replacement model with ``writes``."""
+    with torch.no_grad(), _replacement(model, clean, transcoders, 1, writes) as seen:
+        logits = model(clean.tokens)
+        if target.kind == "logit":
+            return float(logits[0, target.position, int(SQUARE_TO_TOKEN[parse_square(MOVE)])])
+        return float(seen[target.block][0, target.position] @ transcoders[target.block].W_enc[:, target.latent])
+
+
+def test_the_replacement_model_is_exact_on_its_prefix(tiny):
+    model, transcoders = tiny
+    clean = _clean_run(model, transcoders, parse_moves(GAME))
+    zero = {k: torch.zeros(1, 5, model.cfg.d_model) for k in [EMBED, *transcoders]}
+    with torch.no_grad(), _replacement(model, clean, transcoders, 1, zero):
+        logits = model(clean.tokens)[0]
+    torch.testing.assert_close(logits, model(clean.tokens)[0].detach(), atol=1e-5, rtol=1e-5)
+
+
+def test_every_edge_is_a_finite_difference_of_the_frozen_model(tiny):
+    model, transcoders = tiny
+    graph = build_graph(model, transcoders, GAME, MOVE, batch_size=7)  # several batches
+    clean = _clean_run(model, transcoders, parse_moves(GAME))
+    d = model.cfg.d_model
+    targets = [len(graph.nodes) - 1] + [i for i, n in enumerate(graph.nodes) if n.kind == "latent" and n.block == 1][:3]
+    checked = 0
+    for t in targets:
+        target = graph.nodes[t]
+        base = _frozen_value(
+            model, transcoders, clean, target, {k: torch.zeros(1, 5, d) for k in [EMBED, *transcoders]}
+        )
+        for s, source in enumerate(graph.nodes):
+            if source.kind not in ("latent", "error", "embedding") or (source.block or 0) >= (target.block or 99):
+                continue
+            writes = {k: torch.zeros(1, 5, d) for k in [EMBED, *transcoders]}
+            if source.kind == "latent":
+                tc = transcoders[source.block]
+                writes[source.block][0, source.position] = source.activation * tc.W_dec[source.latent]
+            elif source.kind == "error":
+                writes[source.block][0, source.position] = clean.errors[source.block][source.position]
+            else:
+                writes[EMBED][0, source.position] = clean.resid0[source.position]
+            # the frozen model is linear in what the sources write: one source's whole write adds its edge
+            moved = _frozen_value(model, transcoders, clean, target, writes) - base
+            assert moved == pytest.approx(graph.adjacency[t, s], abs=1e-4, rel=1e-3), (graph.label(t), graph.label(s))
+            checked += 1
+    assert checked > 20
+
+
+def test_a_planted_two_block_graph_has_the_edges_its_algebra_gives():
+    """Attention writes nothing (its output weights and biases are zero), so a block-0 latent reaches a block-1
+    latent only at its own position, through block 1's LayerNorm:
+    edge = a_j (centred W_dec0[j] / scale) . W_enc1[:, i]."""
+    torch.manual_seed(1)
+    model = build_model(preset("tiny"))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if ".attn." in name and ".o." in name:
+                param.zero_()
+    transcoders = _transcoders(model, seed=5)
+    graph = build_graph(model, transcoders, GAME, MOVE)
+    clean = _clean_run(model, transcoders, parse_moves(GAME))
+    scale = clean.frozen["blocks.1.ln2.hook_scale"][0, :, 0]
+    sources = [i for i, n in enumerate(graph.nodes) if n.kind == "latent" and n.block == 0]
+    targets = [i for i, n in enumerate(graph.nodes) if n.kind == "latent" and n.block == 1]
+    for t in targets:
+        nt = graph.nodes[t]
+        for s in sources:
+            ns = graph.nodes[s]
+            write = ns.activation * transcoders[0].W_dec[ns.latent]
+            expected = 0.0
+            if ns.position == nt.position:
+                expected = float((write - write.mean()) / scale[nt.position] @ transcoders[1].W_enc[:, nt.latent])
+            assert graph.adjacency[t, s] == pytest.approx(expected, abs=1e-4)
+
+
+def _hand_made() -> AttributionGraph:
+    """emb -> A (2), emb -> C (1), A -> B (1), error -> B (1), C -> B (0.01), B -> logit (3), emb -> logit (1)."""
+    nodes = [
+        Node("latent", 0, 0, 1, 1.0),  # A
+        Node("latent", 0, 1, 2, 1.0),  # B
+        Node("latent", 0, 0, 3, 1.0),  # C
+        Node("error", 0, 0),
+        Node("embedding", 0),
+        Node("logit", 0),
+    ]
+    A, B, C, E, M, L = range(6)
+    adjacency = np.zeros((6, 6), np.float32)
+    adjacency[A, M], adjacency[C, M] = 2.0, 1.0
+    adjacency[B, A], adjacency[B, E], adjacency[B, C] = 1.0, -1.0, 0.01
+    adjacency[L, B], adjacency[L, M] = 3.0, 1.0
+    return AttributionGraph([37], 19, nodes, adjacency, 0.0, 1.0)
+
+
+def test_scores_of_a_hand_made_graph():
+    # rows normalised: B takes A, error, C as 1 : 1 : 0.01; the logit takes B, emb as 0.75 : 0.25
+    graph = _hand_made()
+    b = 1 / 2.01
+    influence = {"B": 0.75, "A": 0.75 * b, "E": 0.75 * b, "C": 0.75 * 0.01 / 2.01}
+    emb = 0.25 + influence["A"] + influence["C"]  # through A, C and directly
+    scores = graph_scores(graph)
+    assert scores["replacement"] == pytest.approx(emb / (emb + influence["E"]))
+    out = {"A": influence["A"], "B": 0.75, "C": influence["C"], "E": influence["E"], "M": emb, "L": 1.0}
+    own = {"A": 1, "B": 1 - b, "C": 1, "E": 1, "M": 1, "L": 1}
+    assert scores["completeness"] == pytest.approx(sum(own[k] * out[k] for k in out) / sum(out.values()))
+
+
+def test_pruning_a_hand_made_graph_drops_the_latent_that_hardly_matters():
+    nodes, edges = prune_graph(_hand_made())
+    assert nodes.tolist() == [True, True, False, True, True, True]
+    assert edges[1, 0] and edges[5, 1] and not edges[1, 2]
+    keep_all, _ = prune_graph(_hand_made(), node_threshold=1.0, edge_threshold=1.0)
+    assert keep_all.all()
+    with pytest.raises(Exception, match="node_threshold"):
+        prune_graph(_hand_made(), node_threshold=1.5)
+
+
+def test_a_graph_needs_a_transcoder_for_every_block_and_a_real_move(tiny):
+    model, transcoders = tiny
+    with pytest.raises(Exception, match="no transcoder for blocks"):
+        build_graph(model, {0: transcoders[0]}, GAME, MOVE)
+    with pytest.raises(Exception, match="centre square"):
+        build_graph(model, transcoders, GAME, "d4")
+    with pytest.raises(Exception, match="ply 2"):
+        build_graph(model, transcoders, "f5 f5", MOVE)
