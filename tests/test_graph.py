@@ -17,8 +17,10 @@ from othello.sae.graph import (
     _clean_run,
     _replacement,
     build_graph,
+    graph_json,
     graph_scores,
     prune_graph,
+    supernodes,
 )
 
 GAME, MOVE = "f5 d6 c3 d3 c4", "f3"
@@ -166,3 +168,35 @@ def test_a_graph_needs_a_transcoder_for_every_block_and_a_real_move(tiny):
         build_graph(model, transcoders, GAME, "d4")
     with pytest.raises(Exception, match="ply 2"):
         build_graph(model, transcoders, "f5 f5", MOVE)
+
+
+def test_supernodes_group_latents_at_one_position_that_stand_for_the_same_property():
+    """Planted labels: A and C (block 0) and B (block 1) at position 0; A and B stand for "e4 theirs", C for
+    "d3 legal"; a supernode needs two members with F1 >= 0.5."""
+    graph = _hand_made()
+    keep = np.ones(6, bool)
+    names0, names1 = ["x"] * 8, ["x"] * 8
+    names0[1], names0[3], names1[2] = "e4 theirs", "d3 legal", "e4 theirs"
+    labels = {0: (names0, np.full(8, 0.9)), 1: (names1, np.full(8, 0.9))}
+    groups = supernodes(graph, keep, labels)
+    assert [(g["name"], g["nodes"]) for g in groups] == [("e4 theirs @ pos 0", [0, 1])]
+    weak = {0: (names0, np.full(8, 0.9)), 1: (names1, np.full(8, 0.3))}  # B's label is too weak to count
+    assert supernodes(graph, keep, weak) == []
+
+
+def test_the_graph_file_follows_circuit_tracers_schema(tiny):
+    model, transcoders = tiny
+    graph = build_graph(model, transcoders, GAME, MOVE)
+    keep, edges = prune_graph(graph)
+    data = graph_json(graph, keep, edges, slug="test")
+    assert set(data) == {"metadata", "qParams", "nodes", "links"}
+    assert data["metadata"]["prompt_tokens"] == GAME.split() and 0 <= data["metadata"]["replacement"] <= 1
+    ids = {n["node_id"] for n in data["nodes"]}
+    assert all(link["source"] in ids and link["target"] in ids for link in data["links"])
+    kinds = {n["feature_type"] for n in data["nodes"]}
+    assert {"embedding", "logit"} <= kinds
+    logit = next(n for n in data["nodes"] if n["is_target_logit"])
+    assert logit["node_id"] == f"{model.cfg.n_layers + 1}_{int(SQUARE_TO_TOKEN[parse_square(MOVE)])}_4"
+    assert logit["clerp"].startswith('Output "f3"')
+    for n in data["nodes"]:
+        assert {"node_id", "feature", "layer", "ctx_idx", "feature_type", "jsNodeId", "clerp", "influence"} <= set(n)

@@ -82,8 +82,14 @@ def test_save_and_load_keep_a_skip_transcoders_predictions(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory):
+    from othello.model import save_model
+    from othello.model.checkpoints import write_run_config
+
     model = build_model(preset("tiny"))
-    out = tmp_path_factory.mktemp("tc")
+    folder = tmp_path_factory.mktemp("model")
+    write_run_config(folder, preset("tiny"), None)
+    save_model(folder, model)
+    out = folder / "transcoders"  # where the commands look by default
     base = SAETrainConfig(latents=64, k=4, tokens=3 * 128, batch_size=128, chunk_games=4, checkpoint_every=2)
     train_transcoders(model, range(model.cfg.n_layers), base, out, progress=False)
     return model, out
@@ -139,3 +145,25 @@ def test_circuit_tracer_layout(tiny_set):
     # circuit-tracer's reading: relu(x W_enc.T + b_enc) W_dec.T + b_dec; equal to ours where no TopK cut applies
     pre = x @ tensors["W_enc"].T + tensors["b_enc"]
     torch.testing.assert_close(pre, tc.pre_activations(x))
+
+
+def test_the_commands_train_score_and_explain(tiny_set, tmp_path, capsys):
+    import json
+
+    from othello.cli.entry import main
+
+    model, out = tiny_set
+    folder = str(out.parent)
+    assert main(["transcoders", "eval", str(out), "--model", folder, "--games", "8", "--json", "--quiet"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert set(table["blocks"]) == {"0", "1"} and "_features" not in table
+    assert (out / "block_0" / "features.safetensors").exists()  # the labels of the graph's latents
+    game = ["graph", "--model", folder, "--game", "f5 d6 c3 d3 c4", "--move", "f3"]
+    assert main([*game, "--json", "--out", str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["move"] == "f3" and summary["labelled"] and 0 <= summary["completeness"] <= 1
+    assert all(": " in t["node"] for t in summary["top"] if t["kind"] == "latent")  # each latent with its label
+    assert json.loads((tmp_path / "graph.json").read_text())["metadata"]["prompt"] == "f5 d6 c3 d3 c4"
+    assert main(game) == 0 and "replacement score" in capsys.readouterr().out
+    assert main(["graph", "--model", folder, "--game", "f5 d6", "--move", "f3", "--transcoders", str(tmp_path)]) == 2
+    assert "no transcoders here" in capsys.readouterr().err

@@ -42,7 +42,18 @@ from othello.model.tokens import check_game, to_tokens
 from othello.sae.autoencoder import SparseAutoencoder
 from othello.sae.transcoders import input_hook, output_hook
 
-__all__ = ["AttributionGraph", "Node", "build_graph", "graph_scores", "node_influence", "prune_graph"]
+__all__ = [
+    "AttributionGraph",
+    "Node",
+    "build_graph",
+    "graph_json",
+    "graph_summary",
+    "graph_scores",
+    "node_influence",
+    "node_label",
+    "prune_graph",
+    "supernodes",
+]
 
 EMBED = "blocks.0.hook_resid_pre"
 
@@ -370,3 +381,153 @@ def _threshold(scores: np.ndarray, share: float) -> float:
         return 0.0
     index = int(np.searchsorted(np.cumsum(ordered) / total, share))
     return float(ordered[min(index, len(ordered) - 1)])
+
+
+Labels = dict[int, tuple[list[str], np.ndarray]]  # block -> (each latent's best board property, its F1)
+MIN_LABEL_F1 = 0.5  # below it a latent's best property does not name what it stands for
+
+
+def node_label(graph: AttributionGraph, i: int, labels: Labels | None = None) -> str:
+    """A node's name with, for a latent, its board label (best property and F1) where its block was evaluated."""
+    n = graph.nodes[i]
+    text = graph.label(i)
+    if n.kind == "latent" and labels and n.block in labels:
+        names, f1 = labels[n.block]
+        text += f": {names[n.latent]} (F1 {f1[n.latent]:.2f})"
+    return text
+
+
+def supernodes(graph: AttributionGraph, keep: np.ndarray, labels: Labels, min_f1: float = MIN_LABEL_F1) -> list[dict]:
+    """Kept latents grouped by what the board says they stand for: the latents at one position whose best
+    property is the same (each with F1 >= ``min_f1``) form one supernode, named by the property and the position
+    ("e4 theirs @ pos 12"), whatever their blocks. Groups of one are left as nodes. Ordered by size, then name."""
+    groups: dict[tuple[int, str], list[int]] = {}
+    for i in np.flatnonzero(keep):
+        n = graph.nodes[i]
+        if n.kind != "latent" or n.block not in labels:
+            continue
+        names, f1 = labels[n.block]
+        if f1[n.latent] >= min_f1:
+            groups.setdefault((n.position, names[n.latent]), []).append(int(i))
+    found = [
+        {"name": f"{prop} @ pos {pos}", "property": prop, "position": pos, "nodes": members}
+        for (pos, prop), members in groups.items()
+        if len(members) >= 2
+    ]
+    return sorted(found, key=lambda s: (-len(s["nodes"]), s["name"]))
+
+
+def graph_json(
+    graph: AttributionGraph,
+    keep: np.ndarray,
+    edges: np.ndarray,
+    labels: Labels | None = None,
+    slug: str = "othello-gpt",
+    node_threshold: float = 0.8,
+) -> dict[str, Any]:
+    """The pruned graph in circuit-tracer's graph file schema (``metadata``, ``qParams``, ``nodes``, ``links``), its
+    node ids as circuit-tracer writes them (``layer_feature_ctx`` for latents, ``0_layer_ctx`` for errors,
+    ``E_token_ctx`` for embeddings), each latent's board label in ``clerp`` and the board-labelled supernodes in
+    ``qParams.supernodes``."""
+    influence = node_influence(graph)
+    order = np.argsort(-influence)
+    cumulative = np.empty_like(influence)
+    cumulative[order] = np.cumsum(influence[order]) / max(influence.sum(), 1e-12)
+    ids = [_node_id(graph, i) for i in range(len(graph.nodes))]
+    nodes = [_node_json(graph, i, ids[i], float(cumulative[i]), labels) for i in np.flatnonzero(keep)]
+    targets, sources = np.nonzero(edges)
+    links = [
+        {"source": ids[s], "target": ids[t], "weight": float(graph.adjacency[t, s])} for t, s in zip(targets, sources)
+    ]
+    groups = supernodes(graph, keep, labels or {})
+    return {
+        "metadata": {
+            "slug": slug,
+            "scan": "othello-gpt-transcoders",
+            "transcoder_list": [f"block_{b}" for b in range(graph.meta.get("blocks", 0))],
+            "prompt_tokens": [square_name(s) for s in graph.moves],
+            "prompt": " ".join(square_name(s) for s in graph.moves),
+            "node_threshold": node_threshold,
+            **graph_scores(graph),
+        },
+        "qParams": {
+            "pinnedIds": [],
+            "supernodes": [[g["name"], *(ids[i] for i in g["nodes"])] for g in groups],
+            "linkType": "both",
+            "clickedId": "",
+            "sg_pos": "",
+        },
+        "nodes": nodes,
+        "links": links,
+    }
+
+
+def _node_id(graph: AttributionGraph, i: int) -> str:
+    n = graph.nodes[i]
+    if n.kind == "latent":
+        return f"{n.block}_{n.latent}_{n.position}"
+    if n.kind == "error":
+        return f"0_{n.block}_{n.position}"
+    if n.kind == "embedding":
+        return f"E_{int(SQUARE_TO_TOKEN[graph.moves[n.position]])}_{n.position}"
+    return f"{graph.meta.get('blocks', 0) + 1}_{int(SQUARE_TO_TOKEN[graph.move])}_{n.position}"
+
+
+def _node_json(graph: AttributionGraph, i: int, node_id: str, influence: float, labels: Labels | None) -> dict:
+    n = graph.nodes[i]
+    layer = {"latent": str(n.block), "error": str(n.block), "embedding": "E"}.get(n.kind, str(graph.meta["blocks"] + 1))
+    kind = {
+        "latent": "cross layer transcoder",
+        "error": "mlp reconstruction error",
+        "embedding": "embedding",
+        "logit": "logit",
+    }[n.kind]
+    feature = {"latent": n.latent, "error": -1, "embedding": n.position}.get(n.kind, int(SQUARE_TO_TOKEN[graph.move]))
+    clerp = node_label(graph, i, labels)
+    if n.kind == "logit":
+        clerp = f'Output "{square_name(graph.move)}" (p={graph.probability:.3f})'
+    return {
+        "node_id": node_id,
+        "feature": int(feature),
+        "layer": layer,
+        "ctx_idx": n.position,
+        "feature_type": kind,
+        "token_prob": graph.probability if n.kind == "logit" else 0.0,
+        "is_target_logit": n.kind == "logit",
+        "run_idx": 0,
+        "reverse_ctx_idx": 0,
+        "jsNodeId": node_id,
+        "clerp": clerp,
+        "influence": influence,
+        "activation": n.activation if n.kind == "latent" else None,
+    }
+
+
+def graph_summary(
+    graph: AttributionGraph, keep: np.ndarray, edges: np.ndarray, labels: Labels | None = None, top: int = 15
+) -> dict[str, Any]:
+    """What a reader wants first: the target, its logit and probability, the scores, the node and edge counts
+    before and after pruning, the ``top`` kept nodes by influence (with their labels) and the supernodes."""
+    influence = node_influence(graph)
+    kept = [int(i) for i in np.flatnonzero(keep) if graph.nodes[i].kind != "logit"]
+    kept.sort(key=lambda i: -influence[i])
+    return {
+        "game": " ".join(square_name(s) for s in graph.moves),
+        "move": square_name(graph.move),
+        "logit": graph.logit,
+        "probability": graph.probability,
+        **graph_scores(graph),
+        "nodes": len(graph.nodes),
+        "latents": int(len(graph.indices("latent"))),
+        "kept_nodes": int(keep.sum()),
+        "kept_edges": int(edges.sum()),
+        "top": [
+            {"node": node_label(graph, i, labels), "kind": graph.nodes[i].kind, "influence": float(influence[i])}
+            for i in kept[:top]
+        ],
+        "supernodes": [
+            {"name": g["name"], "nodes": [node_label(graph, i, labels) for i in g["nodes"]]}
+            for g in supernodes(graph, keep, labels or {})
+        ],
+        "labelled": bool(labels),
+    }

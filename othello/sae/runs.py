@@ -79,10 +79,7 @@ def evaluate_run(
     moves = _eval_games(games)
     result = evaluate_sae(model, sae, hook, moves, mlp_baseline=baselines, progress=progress)
     arrays = result.pop("_arrays")
-    tensors = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in arrays.items()}
-    tensors["weights_sha256"] = _weights_digest(folder)
-    with atomic_path(folder / "features.safetensors") as tmp:
-        save_file(tensors, str(tmp))
+    write_features(folder, arrays)
     result["arch"], result["latents"], result["k"] = sae.cfg.arch, sae.cfg.d_sae, sae.cfg.k
     # a run stopped before its last step is evaluated as it stands, and says so
     result["partial"], result["trained_tokens"] = bool(info.get("partial", False)), info.get("tokens")
@@ -102,6 +99,17 @@ def evaluate_run(
         result["baselines"]["probe"] = _probe_baseline(model, hook, probe_games, progress)
     write_json(folder / "eval.json", result)
     return result
+
+
+def write_features(folder: str | os.PathLike, arrays: dict[str, Any]) -> Path:
+    """``folder/features.safetensors``: each latent's board-property F1s (``f1`` [latents, properties]) and firings
+    (``fires`` [latents]), tied to the dictionary's weights in ``folder`` by their SHA-256 (``read_features``)."""
+    folder = Path(folder)
+    tensors = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in arrays.items()}
+    tensors["weights_sha256"] = _weights_digest(folder)
+    with atomic_path(folder / "features.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    return folder / "features.safetensors"
 
 
 def _weights_digest(folder: Path) -> torch.Tensor:

@@ -47,11 +47,14 @@ from othello.train.loop import loss_of_logits
 
 __all__ = [
     "block_config",
+    "default_folder",
     "evaluate_transcoders",
     "export_circuit_tracer",
     "input_hook",
+    "latent_labels",
     "load_transcoders",
     "output_hook",
+    "save_evaluation",
     "spliced",
     "train_transcoders",
 ]
@@ -65,6 +68,14 @@ def input_hook(block: int) -> str:
 def output_hook(block: int) -> str:
     """What block ``block``'s transcoder predicts."""
     return f"blocks.{block}.hook_mlp_out"
+
+
+def default_folder(model: str | os.PathLike | None) -> Path:
+    """Where a model's transcoder set is looked for: its folder's ``transcoders/`` (the shipped model's without
+    ``model``)."""
+    from othello.model.checkpoints import SHIPPED_MODEL
+
+    return Path(model or SHIPPED_MODEL) / "transcoders"
 
 
 def block_config(base: SAETrainConfig, block: int) -> SAETrainConfig:
@@ -169,18 +180,20 @@ def evaluate_transcoders(
     ``coverage_mine_theirs``, ``coverage_legal``, ``coverage_flipped``, ``reconstruction_f1``; the neurons' in
     ``neurons``); for the whole set spliced in at once (no error terms): ``top1_legal`` and ``loss`` against the
     clean model's, and ``loss_recovered`` = (mean-ablated - spliced) / (mean-ablated - clean), every MLP
-    mean-ablated at once for the reference."""
+    mean-ablated at once for the reference. ``_features`` (not JSON) holds each block's latents' property F1s and
+    firings, which ``save_evaluation`` writes beside each transcoder for the graphs' labels."""
     rows = _rows(model, transcoders, moves, batch_size)
     props, valid = board_properties(moves)
     props = props[valid]
     games = np.nonzero(valid)[0]
     fit = games < len(moves) // 2
-    table: dict[str, Any] = {"games": len(moves), "tokens": int(valid.sum()), "blocks": {}}
+    table: dict[str, Any] = {"games": len(moves), "tokens": int(valid.sum()), "blocks": {}, "_features": {}}
     for block, tc in transcoders.items():
         x, y, neurons = rows[block]
         entry = _reconstruction(tc, x, y)
         board = dictionary_metrics(lambda b, tc=tc: tc.encode(b), x.numpy(), props, fit, progress=False)
         entry |= {k: v for k, v in board.items() if k not in ("f1", "fires")}
+        table["_features"][block] = {"f1": board["f1"], "fires": board["fires"]}
         mlp = dictionary_metrics(lambda b: b, neurons.numpy(), props, fit, progress=False)
         entry["neurons"] = {k: v for k, v in mlp.items() if k not in ("f1", "fires")}
         entry["input_hook"], entry["output_hook"] = input_hook(block), output_hook(block)
@@ -281,3 +294,32 @@ def export_circuit_tracer(folder: str | os.PathLike, model_name: str = "othello-
     yaml_path = folder / "circuit_tracer.yaml"
     write_text(yaml_path, "\n".join(lines) + "\n")
     return yaml_path
+
+
+def save_evaluation(folder: str | os.PathLike, table: dict[str, Any]) -> dict[str, Any]:
+    """Write ``folder/eval.json`` (the table) and each block's ``features.safetensors`` (its latents' F1s, which
+    label graph nodes); returns the table without its arrays."""
+    from othello.sae.runs import write_features
+
+    folder = Path(folder)
+    for block, arrays in table.get("_features", {}).items():
+        write_features(folder / f"block_{block}", arrays)
+    result = {k: v for k, v in table.items() if k != "_features"}
+    write_json(folder / "eval.json", result)
+    return result
+
+
+def latent_labels(folder: str | os.PathLike, blocks: Iterable[int]) -> dict[int, tuple[list[str], np.ndarray]]:
+    """Each evaluated block's latents' best board property and its F1 (``(names [latents], f1 [latents])``);
+    blocks not evaluated yet are left out."""
+    from othello.sae.evaluate import PROPERTY_NAMES
+    from othello.sae.runs import read_features
+
+    out = {}
+    for block in blocks:
+        path = Path(folder) / f"block_{block}"
+        if not (path / "features.safetensors").exists():
+            continue
+        best, which = read_features(path)["f1"].max(1)
+        out[block] = ([PROPERTY_NAMES[int(i)] for i in which], best.numpy())
+    return out

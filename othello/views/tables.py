@@ -354,3 +354,20 @@ def transcoder_table_lines(table: dict[str, Any]) -> list[str]:
         f"(clean {table['loss_clean']:.4f}, every MLP mean-ablated {table['loss_ablated']:.4f}); loss recovered "
         + ("n/a" if recovered is None else f"{recovered:.3f}"),
     ]
+
+
+def graph_lines(summary: dict[str, Any]) -> list[str]:
+    """An attribution graph's summary as text: the target, the scores, the strongest nodes, the supernodes."""
+    lines = [
+        f"logit({summary['move']}) after {summary['game']}: {summary['logit']:.3f} (p = {summary['probability']:.3f})",
+        f"replacement score {summary['replacement']:.3f}, completeness score {summary['completeness']:.3f}; "
+        f"{summary['kept_nodes']} of {summary['nodes']} nodes ({summary['latents']} active latents) and "
+        f"{summary['kept_edges']} edges kept",
+        "strongest nodes (influence on the logit):",
+        *(f"  {t['influence']:.3f}  {t['node']}" for t in summary["top"]),
+    ]
+    if not summary["labelled"]:
+        lines.append("(latents unlabelled: run othello-gpt transcoders eval on the set for their board labels)")
+    for s in summary["supernodes"]:
+        lines.append(f"supernode {s['name']}: {len(s['nodes'])} latents")
+    return lines

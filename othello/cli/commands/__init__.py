@@ -5,7 +5,7 @@ handler parses nothing itself, calls one library function and prints what a view
 - ``probing``: probe, readout, intervene-eval, intervene.
 - ``circuits``: neurons, neuron, heads, attribute, patch.
 - ``sae``: sae train, sae eval, sae features.
-- ``transcoders``: transcoders train, transcoders eval.
+- ``transcoders``: transcoders train, transcoders eval, graph.
 - ``runs``: demo, explore, report.
 """
 

@@ -53,7 +53,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_eval(args: argparse.Namespace) -> None:
     from othello.data.seeds import SAE_SEED
     from othello.engine.games import random_games
-    from othello.sae.transcoders import evaluate_transcoders, load_transcoders
+    from othello.sae.transcoders import evaluate_transcoders, load_transcoders, save_evaluation
     from othello.views.tables import transcoder_table_lines
 
     if args.out:
@@ -61,8 +61,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     model = load_cli_model(args)
     transcoders = load_transcoders(args.run)
     # the held-out games of the SAE stream: its first EVAL_GAMES are never trained on
-    table = evaluate_transcoders(model, transcoders, random_games(args.games, SAE_SEED))
-    write_json(Path(args.run) / "eval.json", table)
+    table = save_evaluation(args.run, evaluate_transcoders(model, transcoders, random_games(args.games, SAE_SEED)))
     if args.out:
         write_json(Path(args.out) / "transcoders_eval.json", table)
     if args.json:
@@ -102,3 +101,49 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--games", type=types.bounded_int(2), default=500, help="held-out games")
     p.add_argument("--out", default=None, help="folder for transcoders_eval.json (also written as RUN/eval.json)")
     output_flags(p)
+    _graph_command(sub)
+
+
+def cmd_graph(args: argparse.Namespace) -> None:
+    from othello.files import write_json
+    from othello.sae.graph import build_graph, graph_json, graph_summary, prune_graph
+    from othello.sae.transcoders import default_folder, latent_labels, load_transcoders
+    from othello.views.tables import graph_lines
+
+    if args.out:
+        check_output_folder(args.out)
+    model = load_cli_model(args)
+    folder = args.transcoders or default_folder(args.model)
+    transcoders = load_transcoders(folder)
+    labels = latent_labels(folder, transcoders)
+    graph = build_graph(model, transcoders, args.game, args.move)
+    keep, edges = prune_graph(graph, args.node_threshold, args.edge_threshold)
+    summary = graph_summary(graph, keep, edges, labels, args.top)
+    if args.out:
+        write_json(
+            Path(args.out) / "graph.json", graph_json(graph, keep, edges, labels, node_threshold=args.node_threshold)
+        )
+    if args.json:
+        dump(summary)
+        return
+    print("\n".join(graph_lines(summary)))
+
+
+def _graph_command(sub: Any) -> None:
+    p = types.command(sub, "graph", cmd_graph, "the attribution graph of one move's logit over the transcoders")
+    model_flags(p)
+    p.add_argument("--game", required=True, help="the move prefix, e.g. 'f5 d6 c3 d3 c4'")
+    p.add_argument("--move", required=True, help="the move whose logit is explained, e.g. f3")
+    p.add_argument(
+        "--transcoders", default=None, help="the transcoder set's folder (default: the model folder's transcoders/)"
+    )
+    p.set_defaults(reads=lambda args: types.model_files(args.model))
+    p.add_argument(
+        "--node-threshold", type=types.bounded_float(0.0, 1.0), default=0.8, help="share of influence the nodes keep"
+    )
+    p.add_argument(
+        "--edge-threshold", type=types.bounded_float(0.0, 1.0), default=0.98, help="share of influence the edges keep"
+    )
+    p.add_argument("--top", type=types.positive_int, default=15, help="nodes listed")
+    p.add_argument("--out", default=None, help="folder for graph.json (circuit-tracer's graph schema)")
+    output_flags(p, quiet=False)
