@@ -200,3 +200,24 @@ def test_the_graph_file_follows_circuit_tracers_schema(tiny):
     assert logit["clerp"].startswith('Output "f3"')
     for n in data["nodes"]:
         assert {"node_id", "feature", "layer", "ctx_idx", "feature_type", "jsNodeId", "clerp", "influence"} <= set(n)
+
+
+@pytest.mark.slow
+def test_the_checks_over_many_positions(tiny):
+    from othello.sae.graph_checks import _logit_with_ablated, ablation_check, held_out_positions, score_distribution
+
+    model, transcoders = tiny
+    drawn = held_out_positions(4, seed=1)
+    assert len(drawn) == 4 and all(4 <= len(p) <= 59 for p in drawn)
+    assert held_out_positions(4, seed=1) == drawn and held_out_positions(4, seed=2) != drawn
+    positions = [p[:8] for p in drawn]  # short prefixes: small graphs
+    stats = score_distribution(model, transcoders, positions, progress=False)
+    assert stats["positions"] == 4 and len(stats["replacement"]["values"]) == 4
+    assert 0 <= stats["completeness"]["p25"] <= stats["completeness"]["median"] <= stats["completeness"]["p75"] <= 1
+    # with nothing ablated the spliced model with its error nodes is the model itself
+    prefix, token = positions[0], int(SQUARE_TO_TOKEN[parse_square(MOVE)])
+    clean = float(model(torch.tensor([[int(SQUARE_TO_TOKEN[s]) for s in prefix]]))[0, -1, token])
+    assert _logit_with_ablated(model, transcoders, prefix, token, []) == pytest.approx(clean, abs=1e-4)
+    check = ablation_check(model, transcoders, positions, ks=(2, 1000), progress=False)
+    assert check["2"]["positions"] == 4 and check["1000"]["positions"] == 0 and check["1000"]["ratio"] is None
+    assert check["2"]["top_drop"] is not None and check["2"]["random_drop"] is not None

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -143,11 +143,16 @@ def load_transcoders(folder: str | os.PathLike, device: str | torch.device = "cp
 
 @contextlib.contextmanager
 def spliced(
-    model: torch.nn.Module, transcoders: dict[int, SparseAutoencoder], errors: dict[int, torch.Tensor] | None = None
+    model: torch.nn.Module,
+    transcoders: dict[int, SparseAutoencoder],
+    errors: dict[int, torch.Tensor] | None = None,
+    edit: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
 ) -> Iterator[None]:
     """Inside the block, each block ``L`` of ``transcoders`` writes its transcoder's prediction instead of its
     MLP's output; with ``errors[L]`` (``[batch, positions, d_model]``: the MLP output minus the prediction on
-    one input) added back, the replaced model equals the real one on that input."""
+    one input) added back, the replaced model equals the real one on that input. ``edit(L, latents)`` changes a
+    block's latents ``[batch, positions, d_sae]`` before they are decoded (ablation, steering); later blocks'
+    transcoders then read what the edit made."""
     inputs: dict[int, torch.Tensor] = {}
 
     def keep(block: int) -> Any:
@@ -161,7 +166,11 @@ def spliced(
         def hook(act: torch.Tensor, hook: Any) -> torch.Tensor:
             x = inputs.pop(block)
             tc = transcoders[block]
-            out = tc(x.reshape(-1, x.shape[-1]).to(tc.W_enc.dtype)).reshape(act.shape).to(act.dtype)
+            flat = x.reshape(-1, x.shape[-1]).to(tc.W_enc.dtype)
+            latents = tc.encode(flat)
+            if edit is not None:
+                latents = edit(block, latents.reshape(*x.shape[:-1], -1)).reshape(latents.shape)
+            out = tc.decode(latents, flat).reshape(act.shape).to(act.dtype)
             return out if errors is None else out + errors[block].to(out.dtype)
 
         return hook
