@@ -167,3 +167,16 @@ def test_the_commands_train_score_and_explain(tiny_set, tmp_path, capsys):
     assert main(game) == 0 and "replacement score" in capsys.readouterr().out
     assert main(["graph", "--model", folder, "--game", "f5 d6", "--move", "f3", "--transcoders", str(tmp_path)]) == 2
     assert "no transcoders here" in capsys.readouterr().err
+
+
+def test_a_half_precision_copy_loads_and_predicts_alike(tiny_set, tmp_path):
+    from othello.sae.transcoders import save_half
+
+    model, out = tiny_set
+    half = save_half(out, tmp_path / "half")
+    full, copy = load_transcoders(out), load_transcoders(half)
+    assert sorted(copy) == sorted(full) and not list(half.rglob("state.*"))
+    x = torch.randn(16, model.cfg.d_model)
+    for block in full:
+        assert copy[block].W_enc.dtype == torch.float32  # read back as float32
+        torch.testing.assert_close(copy[block](x), full[block](x), atol=2e-2, rtol=2e-2)

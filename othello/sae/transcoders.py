@@ -37,6 +37,7 @@ from safetensors.torch import save_file
 from othello.engine.games import replay
 from othello.engine.notation import N_CTX
 from othello.files import atomic_path, write_json, write_text
+from othello.model.checkpoints import read_safetensors
 from othello.model.tokens import legal_token_mask, model_inputs
 from othello.sae.autoencoder import SAEError, SparseAutoencoder, load_sae
 from othello.sae.config import SAETrainConfig
@@ -55,6 +56,7 @@ __all__ = [
     "load_transcoders",
     "output_hook",
     "save_evaluation",
+    "save_half",
     "spliced",
     "train_transcoders",
 ]
@@ -331,4 +333,26 @@ def latent_labels(folder: str | os.PathLike, blocks: Iterable[int]) -> dict[int,
             continue
         best, which = read_features(path)["f1"].max(1)
         out[block] = ([PROPERTY_NAMES[int(i)] for i in which], best.numpy())
+    return out
+
+
+def save_half(folder: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """The set of ``folder`` in 16-bit floats into ``out`` (``block_L/`` with its ``cfg.json``, ``sae.json`` and
+    ``sae_weights.safetensors``; no training state, no circuit-tracer copy): what ships beside a model. Loading
+    reads the weights back as float32."""
+    from othello.sae.autoencoder import save_sae
+
+    folder, out = Path(folder), Path(out)
+    for block, tc in load_transcoders(folder).items():
+        _, info = load_sae(folder / f"block_{block}")
+        info = {**info, "dtype": "float16"}
+        target = out / f"block_{block}"
+        save_sae(tc, target, info)
+        weights = target / "sae_weights.safetensors"
+        tensors = {k: v.half().contiguous() for k, v in read_safetensors(weights).items()}
+        with atomic_path(weights) as tmp:
+            save_file(tensors, str(tmp))
+    write_json(
+        out / "transcoders.json", {"format_version": 1, "blocks": sorted(_saved_blocks(out)), "dtype": "float16"}
+    )
     return out
