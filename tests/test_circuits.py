@@ -284,3 +284,29 @@ def test_activation_patching_of_a_pair_without_a_gap_is_in_the_metrics_units(tin
 
     result = activation_patching(tiny, GAME, GAME, "e3", ("resid_pre",))
     assert not result.normalised and np.allclose(result.grids["resid_pre"], 0, atol=1e-5)
+
+
+def test_a_blocks_neuron_pages_are_computed_once_and_read_after(tiny, tmp_path, monkeypatch):
+    import othello.circuits.neuron_cache as cache
+    from othello.circuits.neuron_cache import cached_neuron_pages
+
+    games = random_games(6, 2)
+    pages = cached_neuron_pages(tiny, 1, games, depth=2, cache=tmp_path)
+    table = pages.table()
+    assert table["layer"] == 1 and len(table["rows"]) == tiny.cfg.d_mlp and table["depth"] == 2
+    first = pages.page(5)
+    assert first["neuron"] == 5 and "rule" in first and len(first["conditional"]["mine"]) == 64
+
+    def never(*args, **kwargs):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(cache, "neuron_profiles", never)
+    again = cached_neuron_pages(tiny, 1, games, depth=2, cache=tmp_path)  # read, not computed
+    assert again.page(5)["rule"] == first["rule"] and again.table()["explained_share"] == table["explained_share"]
+    with pytest.raises(AssertionError, match="computed again"):  # another depth, other games: another key
+        cached_neuron_pages(tiny, 1, games, depth=3, cache=tmp_path)
+    with pytest.raises(AssertionError, match="computed again"):
+        cached_neuron_pages(tiny, 1, random_games(6, 3), depth=2, cache=tmp_path)
+    (pages.folder / "table.json").unlink()  # a computation cut short: no table, computed again
+    with pytest.raises(AssertionError, match="computed again"):
+        cached_neuron_pages(tiny, 1, games, depth=2, cache=tmp_path)

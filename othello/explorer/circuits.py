@@ -18,9 +18,9 @@ from pydantic import BaseModel, Field
 
 from othello.circuits.directions import directions_from_probes, neuron_weights
 from othello.circuits.heads import head_scores
-from othello.circuits.neurons import NeuronProfiles, neuron_page, neuron_profiles
+from othello.circuits.neuron_cache import NeuronPages, cached_neuron_pages
 from othello.circuits.patching import activation_patching, corrupted_games, corruptible_plies
-from othello.circuits.rules import RULE_DEPTH, RULE_R2
+from othello.circuits.rules import RULE_DEPTH
 from othello.data.seeds import CIRCUITS_SEED
 from othello.engine.board import real_mover_board
 from othello.engine.games import random_games
@@ -57,7 +57,7 @@ class CircuitsBackend:
     games: int = 1000
     probes: dict[str, dict[int, Any]] | None = None
     progress: bool = False
-    _profiles: dict[int, NeuronProfiles] = field(default_factory=dict)
+    _pages: dict[int, NeuronPages] = field(default_factory=dict)
     _heads: list[dict[str, Any]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -66,12 +66,14 @@ class CircuitsBackend:
         """The pool's template: for its config and weights only (runs go through ``pool.lease``)."""
         return self.pool.template
 
-    def _layer(self, layer: int) -> NeuronProfiles:
+    def _layer(self, layer: int) -> NeuronPages:
+        """Block ``layer``'s neuron pages: from the cache folder when computed before for these weights, games and
+        depth (any process, any session), else computed once, whoever asks first (the others wait)."""
         n = self.model.cfg.n_layers
         if not 0 <= layer < n:
             raise CircuitsError(f"no layer {layer}: blocks 0..{n - 1} have MLP neurons")
-        with self._lock, self.pool.lease() as model:  # one computation per layer, even when two pages ask at once
-            if layer not in self._profiles:
+        with self._lock, self.pool.lease() as model:
+            if layer not in self._pages:
                 weights = None
                 if self.probes is not None:
                     weights = neuron_weights(
@@ -80,32 +82,22 @@ class CircuitsBackend:
                         directions_from_probes(self.probes["resid_mid"][layer + 1]),
                         directions_from_probes(self.probes["resid_post"][layer + 1]),
                     )
-                self._profiles.clear()  # one layer's activations at a time: they are the memory here
-                self._profiles[layer] = neuron_profiles(
-                    model,
-                    layer,
-                    random_games(self.games, CIRCUITS_SEED),
-                    weights=weights,
-                    keep_activations=True,
-                    progress=self.progress,
+                games = random_games(self.games, CIRCUITS_SEED)
+                self._pages[layer] = cached_neuron_pages(
+                    model, layer, games, RULE_DEPTH, weights=weights, progress=self.progress
                 )
-            return self._profiles[layer]
+            return self._pages[layer]
 
     def neurons(self, layer: int, sort: str = "r2", top: int = 50) -> dict[str, Any]:
         """The neuron table of ``layer``: the first ``top`` rows by ``sort`` ("r2" or "share")."""
         if sort not in ("r2", "share"):
             raise CircuitsError(f"sort by r2 or share, not {sort!r}")
-        prof = self._layer(layer)
-        rows = prof.rows()
-        key = "subspace_share" if sort == "share" and prof.weights is not None else "r2"
+        table = self._layer(layer).table()
+        rows = table["rows"]
+        key = "subspace_share" if sort == "share" and table["weights"] else "r2"
         rows.sort(key=lambda r: -r[key])
         return {
-            "layer": layer,
-            "hook": f"blocks.{layer}.mlp.hook_post",
-            "games": self.games,
-            "depth": RULE_DEPTH,
-            "r2": RULE_R2,
-            "explained_share": prof.explained_share(),
+            **{k: table[k] for k in ("layer", "hook", "games", "depth", "r2", "explained_share")},
             "sort": key,
             "rows": rows[: max(1, min(top, len(rows)))],
         }
@@ -115,7 +107,7 @@ class CircuitsBackend:
         d_mlp = self.model.cfg.d_mlp
         if not 0 <= neuron < d_mlp:
             raise CircuitsError(f"no neuron {neuron}: layer {layer} has neurons 0..{d_mlp - 1}")
-        page = neuron_page(self._layer(layer), neuron)
+        page = self._layer(layer).page(neuron)
         names = {0: "empty", 1: "black", 2: "white"}
         for ex in page["examples"]:
             ex["board"] = {square_name(s): names[c] for s, c in enumerate(ex["board"])}

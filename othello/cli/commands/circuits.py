@@ -83,7 +83,7 @@ def cmd_neurons(args: argparse.Namespace) -> None:
 
 
 def cmd_neuron(args: argparse.Namespace) -> None:
-    from othello.circuits.neurons import neuron_page, neuron_profiles
+    from othello.circuits.neuron_cache import cached_neuron_pages
     from othello.views.circuits import plot_neuron, plot_neuron_examples
 
     if args.out:
@@ -94,17 +94,11 @@ def cmd_neuron(args: argparse.Namespace) -> None:
 
         raise ConfigError(f"neuron {args.neuron} is out of range 0..{model.cfg.d_mlp - 1}")
     weights = None if args.no_weights else _weights(model, args.layer, show_progress(args))
-    prof = neuron_profiles(
-        model,
-        args.layer,
-        _games(args.games),
-        [args.neuron],
-        depth=args.depth,
-        keep_activations=True,
-        weights=weights,
-        progress=show_progress(args),
+    # the whole block once, then every neuron of it from the cache (othello.circuits.neuron_cache)
+    pages = cached_neuron_pages(
+        model, args.layer, _games(args.games), args.depth, weights=weights, progress=show_progress(args)
     )
-    page = neuron_page(prof, args.neuron)
+    page = pages.page(args.neuron)
     if args.out:
         out = Path(args.out)
         name = f"neuron_L{args.layer}N{args.neuron}"
@@ -252,7 +246,7 @@ def add_commands(sub: Any) -> None:
     p = command(sub, "neuron", cmd_neuron, "one neuron's page: heatmaps, rule, top positions, weights")
     model_flags(p)
     p.add_argument("layer", type=types.non_negative_int, help="block L (blocks.L.mlp.hook_post)")
-    p.add_argument("neuron", type=types.non_negative_int)
+    p.add_argument("neuron", type=types.non_negative_int, help="the neuron's index in the block")
     p.add_argument("--games", type=types.bounded_int(2), default=2000, help="held-out games the profiles use")
     p.add_argument("--depth", type=types.bounded_int(1, 8), default=RULE_DEPTH, help="the rule trees' depth")
     p.add_argument("--no-weights", action="store_true", help="skip the probe-basis weights (no probes needed)")
