@@ -360,6 +360,9 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         page.wait_for_selector("#neuron-maps svg")
         assert "rule:" in page.text_content("#neuron-title")
         assert page.eval_on_selector_all("#neuron-maps svg", "e => e.length") == 7
+        titles = "ss => ss.map(s => s.querySelector('text').textContent)"  # each board's caption, drawn first
+        captions = page.eval_on_selector_all("#neuron-examples svg", titles)
+        assert captions and all("to move after" in c or "game over" in c for c in captions)  # whose move it is
         page.click("#paste")
         page.fill("#paste", "f5 d6 c3 g5 e6 f3 c4 d7 c7 b3 e7 f7 f4 c2 c5 g4 a2 b4 f6 d8")
         page.click("#paste-go")

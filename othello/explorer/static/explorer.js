@@ -287,10 +287,16 @@ async function showNeuron(layer, neuron, row) {
   for (const ex of p.examples.slice(0, 6)) {
     const svg = el("svg", { class: "board" });
     const last = ex.moves.split(" ").at(-1);
-    drawBoard(svg, { discs: ex.board, outlined: [last], size: 180, title: `${ex.activation.toFixed(2)}`, attr: "data-example-square",
+    drawBoard(svg, { discs: ex.board, outlined: [last], size: 180, title: exampleTitle(ex), attr: "data-example-square",
                      onClick: () => { const line = ex.moves.split(" "); jump(line.length, line); } });
     examples.appendChild(svg);
   }
+}
+
+// an example board's caption: its activation, and whose move it is there (the board alone does not say)
+function exampleTitle(ex) {
+  const mover = { 1: "black to move", 2: "white to move" }[ex.next_mover] || "game over";
+  return `${ex.activation.toFixed(2)}; ${mover} after ${ex.moves.split(" ").length} moves`;
 }
 
 // --------------------------------------------------------------------------------------------------- SAE features
@@ -327,7 +333,7 @@ async function showLatent() {
   examples.innerHTML = "";
   for (const ex of p.examples) {
     const svg = el("svg", { class: "board" });
-    drawBoard(svg, { discs: ex.board, outlined: [ex.moves.split(" ").at(-1)], size: 180, title: ex.activation.toFixed(2),
+    drawBoard(svg, { discs: ex.board, outlined: [ex.moves.split(" ").at(-1)], size: 180, title: exampleTitle(ex),
                      attr: "data-latent-square", onClick: () => { const line = ex.moves.split(" "); jump(line.length, line); } });
     examples.appendChild(svg);
   }
