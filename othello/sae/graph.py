@@ -211,9 +211,8 @@ def build_graph(
     nodes[-1].activation = probability
     targets = [i for i, n in enumerate(nodes) if n.kind in ("latent", "logit")]
     adjacency = np.zeros((len(nodes), len(nodes)), dtype=np.float32)
-    for a in range(0, len(targets), batch_size):
-        rows = targets[a : a + batch_size]
-        adjacency[rows] = _edges(model, transcoders, clean, [nodes[i] for i in rows], token, nodes)
+    for rows, block in _edges(model, transcoders, clean, [nodes[i] for i in targets], token, nodes, batch_size):
+        adjacency[[targets[r] for r in rows]] = block
     return AttributionGraph(
         squares, target, nodes, adjacency, float(clean.logits[-1, token]), probability, {"blocks": n_blocks}
     )
@@ -239,24 +238,59 @@ def _edges(
     targets: list[Node],
     token: int,
     nodes: list[Node],
-) -> np.ndarray:
-    """The rows of ``targets`` (latents or the logit): each one's direct effect from every node."""
-    B, (T, d) = len(targets), clean.resid0.shape
-    device = clean.resid0.device
-    writes = {key: torch.zeros(B, T, d, device=device, requires_grad=True) for key in [EMBED, *transcoders]}
-    with torch.enable_grad(), _replacement(model, clean, transcoders, B, writes) as seen:
-        logits = model(clean.tokens.expand(B, -1))
-        values = []
-        for b, t in enumerate(targets):
-            if t.kind == "logit":
-                values.append(logits[b, t.position, token].float())
-            else:
-                values.append(seen[t.block][b, t.position].float() @ transcoders[t.block].W_enc[:, t.latent])
-        keys = [EMBED, *transcoders]
-        # a write no target of this batch reads (a later block's, for targets in early blocks) has no gradient
-        grads = torch.autograd.grad(torch.stack(values).sum(), [writes[k] for k in keys], allow_unused=True)
-    grad = {k: torch.zeros_like(writes[k]) if g is None else g for k, g in zip(keys, grads)}
-    return _rows_from_gradients(grad, transcoders, clean, nodes)
+    batch_size: int,
+) -> Iterator[tuple[list[int], np.ndarray]]:
+    """``(indices into targets, their rows)`` batch by batch: each target's direct effect from every node. One
+    forward pass of the replacement model gives every target's value; each batch of targets is then one batched
+    backward pass (a vector-Jacobian product per target, vectorised), ten times faster than a forward and backward
+    per batch of copies (measured)."""
+    T, d = clean.resid0.shape
+    keys = [EMBED, *transcoders]
+    writes = {key: torch.zeros(1, T, d, device=clean.resid0.device, requires_grad=True) for key in keys}
+    with torch.enable_grad(), _replacement(model, clean, transcoders, 1, writes) as seen:
+        logits = model(clean.tokens)
+        values, column = _target_values(targets, logits, token, seen, transcoders)
+        for a in range(0, len(targets), batch_size):
+            rows = list(range(a, min(a + batch_size, len(targets))))
+            pick = torch.zeros(len(rows), len(targets), device=values.device)
+            pick[torch.arange(len(rows)), torch.tensor([column[r] for r in rows])] = 1.0
+            # a write no target of this batch reads (a later block's) has no gradient
+            grads = torch.autograd.grad(
+                values, [writes[k] for k in keys], pick, retain_graph=True, is_grads_batched=True, allow_unused=True
+            )
+            grad = {k: torch.zeros(len(rows), T, d) if g is None else g[:, 0] for k, g in zip(keys, grads)}
+            yield rows, _rows_from_gradients(grad, transcoders, clean, nodes)
+
+
+def _target_values(
+    targets: list[Node],
+    logits: torch.Tensor,
+    token: int,
+    seen: dict[int, torch.Tensor],
+    transcoders: dict[int, SparseAutoencoder],
+) -> tuple[torch.Tensor, list[int]]:
+    """Every target's value in the replacement model (a latent's pre-activation without its bias, or the logit),
+    block by block, and where each target sits in that vector. One dense operation per block and no indexing in
+    the autograd graph: a batched backward pass through an index loops over its batch (measured: most of the
+    time), and through one node per target it walks thousands of nodes."""
+    parts, column = [], [0] * len(targets)
+    size = 0
+    for block in sorted({t.block for t in targets if t.kind == "latent"}):
+        chosen = [i for i, t in enumerate(targets) if t.kind == "latent" and t.block == block]
+        x = seen[block][0].float()  # [T, d]
+        at = torch.zeros(x.shape[0], len(chosen), device=x.device)  # [T, k]: the position each target reads
+        at[[targets[i].position for i in chosen], torch.arange(len(chosen))] = 1.0
+        weights = transcoders[block].W_enc[:, [targets[i].latent for i in chosen]]  # [d, k], a constant
+        parts.append(((x @ weights) * at).sum(0))
+        for n, i in enumerate(chosen):
+            column[i] = size + n
+        size += len(chosen)
+    for i, t in enumerate(targets):
+        if t.kind == "logit":
+            parts.append(logits[0, t.position, token].float()[None])
+            column[i] = size
+            size += 1
+    return torch.cat(parts), column
 
 
 def _rows_from_gradients(
