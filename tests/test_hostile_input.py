@@ -875,6 +875,9 @@ def test_a_deep_perft_stops_at_a_signal(signal_name):
     import sys
     import time
 
+    # compile the kernel first (numba caches it): on a fresh clone the signal would otherwise land while numba
+    # compiles, which is not what this test is about, and a loaded machine compiles for longer than the wait below
+    subprocess.run([sys.executable, "-m", "othello.cli", "perft", "1"], check=True, capture_output=True)
     proc = subprocess.Popen(
         [sys.executable, "-m", "othello.cli", "perft", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
