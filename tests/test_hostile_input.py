@@ -879,7 +879,13 @@ def test_a_deep_perft_stops_at_a_signal(signal_name):
     # compiles, which is not what this test is about, and a loaded machine compiles for longer than the wait below
     subprocess.run([sys.executable, "-m", "othello.cli", "perft", "1"], check=True, capture_output=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "othello.cli", "perft", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "othello.cli", "perft", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as a shell starts it: a signal the test process was left ignoring (an earlier test's server installs its
+        # own handlers) would otherwise be inherited, and the child would never see the Ctrl-C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         time.sleep(3)  # started, the kernel loaded and counting
