@@ -77,7 +77,11 @@ def test_patching_identities(tiny):
         patched_effect(tiny, GAME, CORRUPT, "e3", "head", 0, heads=[1]), abs=1e-4
     )
     rows = p.rows()
-    assert {"site", "layer", "position", "head", "effect"} <= set(rows[0])
+    assert {"site", "block", "hook", "layer", "position", "head", "effect"} <= set(rows[0])
+    # one vocabulary: the block index and the hook it patches; "layer" is the documented alias of "block"
+    assert all(r["layer"] == r["block"] for r in rows)
+    assert {r["hook"] for r in rows if r["site"] == "head" and r["block"] == 1} == {"blocks.1.attn.hook_z"}
+    assert {r["hook"] for r in rows if r["site"] == "mlp_out" and r["block"] == 0} == {"blocks.0.hook_mlp_out"}
     assert len(rows) == 3 * n * T + n * H
     with pytest.raises(Exception, match="same length"):
         activation_patching(tiny, GAME, "f5 d6 c3", "e3")
@@ -207,6 +211,7 @@ def test_neuron_profiles_against_direct_means(tiny):
     rows = prof.rows()
     assert [r["neuron"] for r in rows] == [0, 5]
     assert {"layer", "neuron", "r2", "rule", "top_squares"} <= set(rows[0])
+    assert rows[0]["block"] == 1 and rows[0]["hook"] == "blocks.1.mlp.hook_post"
     assert prof.top_values[0, 0] == pytest.approx(acts[:, 0].max(), abs=1e-5)
     page = neuron_page(prof, 5)
     assert len(page["examples"]) == 8 and len(page["conditional"]["mine"]) == 64
@@ -240,10 +245,14 @@ def test_circuits_commands(tiny, tmp_path, capsys):
     assert main(["heads", "--games", "4", "--json", "--out", str(tmp_path / "h")] + base) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {"layer", "head", "kind", "mine_score", "theirs_score"} <= set(rows[0])
+    assert all(r["hook"] == f"blocks.{r['block']}.attn.hook_pattern" for r in rows)
     assert (tmp_path / "h" / "head_classes.png").exists()
     assert main(["attribute", "--game", GAME, "--move", "e3", "--json"] + base) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["total"] == pytest.approx(result["logit"], abs=1e-3)
+    by_name = {r["component"]: r for r in result["rows"]}
+    assert by_name["L1H0"]["block"] == 1 and by_name["L1H0"]["hook"] == "blocks.1.attn.hook_z"
+    assert by_name["mlp 0"]["hook"] == "blocks.0.hook_mlp_out" and by_name["embed"]["block"] is None
     args = ["patch", "--clean", GAME, "--corrupt", CORRUPT, "--move", "e3", "--method", "both", "--json"]
     assert main(args + ["--out", str(tmp_path / "p")] + base) == 0
     payload = json.loads(capsys.readouterr().out)

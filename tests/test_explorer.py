@@ -121,7 +121,8 @@ def test_info(client):
 
 def test_circuits_views(client):
     table = client.get("/api/neurons", params={"layer": 1, "sort": "share", "top": 5}).json()
-    assert table["layer"] == 1 and len(table["rows"]) == 5 and table["sort"] == "subspace_share"
+    assert table["block"] == table["layer"] == 1 and table["hook"] == "blocks.1.mlp.hook_post"
+    assert len(table["rows"]) == 5 and table["sort"] == "subspace_share"
     shares = [r["subspace_share"] for r in table["rows"]]
     assert shares == sorted(shares, reverse=True) and {"r2", "rule", "top_squares"} <= set(table["rows"][0])
     page = client.get("/api/neuron/1/3").json()
@@ -248,6 +249,7 @@ def test_games_random_games_and_attention(client):
     assert client.get("/api/random", params={"seed": 3}).json() == client.get("/api/random", params={"seed": 3}).json()
     a = client.post("/api/attention", json={"moves": GAME, "layer": 1, "head": 1}).json()
     assert a["labels"] == GAME.split() and len(a["pattern"]) == 5
+    assert a["block"] == 1 and a["hook"] == "blocks.1.attn.hook_pattern"
     for q, row in enumerate(a["pattern"]):
         assert abs(sum(row) - 1) < 1e-3 and all(w == 0 for w in row[q + 1 :])  # causal: no look ahead
 

@@ -20,6 +20,7 @@ import torch
 
 from othello.engine.notation import SQUARE_TO_TOKEN, parse_square, square_name
 from othello.errors import ConfigError
+from othello.model.hooks import head_hook
 from othello.model.tokens import check_game, model_inputs, to_tokens
 
 __all__ = ["logit_components", "direct_logit_attribution", "average_logit_attribution"]
@@ -45,7 +46,7 @@ def logit_components(
     sum to the logits. One forward pass for all of them."""
     n, H = model.cfg.n_layers, model.cfg.n_heads
     wanted = {"hook_embed", "hook_pos_embed", "ln_final.hook_scale"}
-    wanted |= {f"blocks.{b}.attn.hook_z" for b in range(n)} | {f"blocks.{b}.hook_mlp_out" for b in range(n)}
+    wanted |= {head_hook(b) for b in range(n)} | {f"blocks.{b}.hook_mlp_out" for b in range(n)}
     logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name in wanted)
 
     def at(name: str) -> torch.Tensor:
@@ -53,7 +54,7 @@ def logit_components(
 
     parts = [at("hook_embed"), at("hook_pos_embed")]
     for b in range(n):
-        z = at(f"blocks.{b}.attn.hook_z")  # [B, H, d_head]
+        z = at(head_hook(b))  # [B, H, d_head]
         parts += list(torch.einsum("bhk,hkd->hbd", z, model.W_O[b].float()))
         parts.append(at(f"blocks.{b}.hook_mlp_out"))
     stacked = torch.stack(parts, 1)  # [B, C, d]
@@ -73,12 +74,18 @@ def logit_components(
 def _rows(names: list[str], shares: np.ndarray) -> list[dict[str, object]]:
     out = []
     for name, value in zip(names, shares):
-        layer = head = None
+        layer = head = hook = None
         if name.startswith("L"):
             layer, head = (int(x) for x in name[1:].split("H"))
+            hook = head_hook(layer)
         elif name.startswith("mlp"):
             layer = int(name.split()[1])
-        out.append({"component": name, "layer": layer, "head": head, "logit": float(value)})
+            hook = f"blocks.{layer}.hook_mlp_out"
+        elif name == "embed":
+            hook = "hook_embed"
+        out.append(
+            {"component": name, "block": layer, "hook": hook, "layer": layer, "head": head, "logit": float(value)}
+        )
     return out
 
 

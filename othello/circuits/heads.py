@@ -20,6 +20,7 @@ import torch
 
 from othello.engine.notation import parse_moves, square_name
 from othello.errors import ConfigError
+from othello.model.hooks import pattern_hook
 from othello.model.tokens import check_prefix, model_inputs, to_tokens
 from othello.probes.targets import board_labels
 
@@ -98,7 +99,7 @@ def head_scores(model: torch.nn.Module, moves: np.ndarray, batch_size: int = 128
     n, H = model.cfg.n_layers, model.cfg.n_heads
     device = next(model.parameters()).device
     made, next_mover = move_makers(moves)
-    names = [f"blocks.{b}.attn.hook_pattern" for b in range(n)]
+    names = [pattern_hook(b) for b in range(n)]
     total = np.zeros((n, H, 4))
     weight = 0.0
     for a in range(0, len(moves), batch_size):
@@ -115,7 +116,9 @@ def head_scores(model: torch.nn.Module, moves: np.ndarray, batch_size: int = 128
         for h in range(H):
             scores = dict(zip(SCORE_FIELDS, (float(x) for x in total[b, h] / max(weight, 1.0))))
             kind, decided = classify_head(scores)
-            rows.append({"layer": b, "head": h, "kind": kind, **scores, "decided_by": decided})
+            rows.append(
+                {"block": b, "hook": names[b], "layer": b, "head": h, "kind": kind, **scores, "decided_by": decided}
+            )
     return rows
 
 
@@ -127,12 +130,14 @@ def head_pattern(model: torch.nn.Module, moves: str | Sequence[int], layer: int,
     n, H = model.cfg.n_layers, model.cfg.n_heads
     if not (0 <= layer < n and 0 <= head < H):
         raise ConfigError(f"no head {layer}.{head}: blocks 0..{n - 1}, heads 0..{H - 1}")
-    name = f"blocks.{layer}.attn.hook_pattern"
+    name = pattern_hook(layer)
     _, cache = model.run_with_cache(
         to_tokens(squares).to(next(model.parameters()).device), names_filter=lambda x: x == name
     )
     made, _ = move_makers(np.array([squares + [-1] * (60 - len(squares))]))
     return {
+        "block": layer,
+        "hook": name,
         "layer": layer,
         "head": head,
         "labels": [square_name(s) for s in squares],

@@ -26,9 +26,13 @@ from othello.circuits.neurons import neuron_page, neuron_profiles
 from othello.circuits.rules import RULE_R2
 from othello.errors import ConfigError
 from othello.files import write_json
+from othello.model.hooks import neuron_hook
 from othello.probes.store import cache_dir, model_fingerprint
 
-__all__ = ["NeuronPages", "cached_neuron_pages"]
+__all__ = ["NeuronPages", "cached_neuron_pages", "PAGE_FORMAT"]
+
+# the pages' layout: a cache written under another format is recomputed, not read with missing fields
+PAGE_FORMAT = 2
 
 
 class NeuronPages:
@@ -59,7 +63,8 @@ def cached_neuron_pages(
 ) -> NeuronPages:
     """Block ``layer``'s neuron pages over ``games`` ``[G, 60]``, from the cache when they were computed for these
     weights, games and depth, else computed (``neuron_profiles``) and written there first."""
-    key = f"games{len(games)}-{_games_digest(games)}-depth{depth}-{'weights' if weights is not None else 'plain'}"
+    kind = "weights" if weights is not None else "plain"
+    key = f"v{PAGE_FORMAT}-games{len(games)}-{_games_digest(games)}-depth{depth}-{kind}"
     folder = Path(cache or cache_dir()) / "neurons" / model_fingerprint(model) / key / f"block_{layer}"
     if (folder / "table.json").exists():
         return NeuronPages(folder)
@@ -67,8 +72,9 @@ def cached_neuron_pages(
     for neuron in prof.neurons:
         write_json(folder / f"{int(neuron)}.json", neuron_page(prof, int(neuron)))
     table = {
+        "block": layer,
         "layer": layer,
-        "hook": f"blocks.{layer}.mlp.hook_post",
+        "hook": neuron_hook(layer),
         "games": len(games),
         "depth": depth,
         "r2": RULE_R2,

@@ -31,6 +31,7 @@ from othello.circuits.rules import MIN_LEAF, RULE_DEPTH, RULE_R2
 from othello.engine.notation import SQUARE_NAMES, TOKEN_TO_SQUARE
 from othello.errors import ConfigError
 from othello.memory import check_memory
+from othello.model.hooks import neuron_hook
 from othello.model.tokens import model_inputs, top_moves
 from othello.probes.activations import iter_activations
 from othello.probes.targets import board_labels
@@ -198,11 +199,14 @@ class NeuronProfiles:
         return int(where[0])
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per neuron: ``layer``, ``neuron``, ``r2``, ``rule``, ``top_squares``, ``explained`` (r2 >=
+        """One row per neuron: ``block``, ``hook``, ``layer`` (an alias of ``block``), ``neuron``, ``r2``,
+        ``rule``, ``top_squares``, ``explained`` (r2 >=
         ``RULE_R2``), ``mean``, ``max``, and ``subspace_share`` where the weights were read."""
         out = []
         for i, n in enumerate(self.neurons):
             row = {
+                "block": self.layer,
+                "hook": neuron_hook(self.layer),
                 "layer": self.layer,
                 "neuron": int(n),
                 "r2": float(self.trees.r2[i]),
@@ -256,7 +260,7 @@ def neuron_profiles(
     check_memory(
         len(moves) * 59 * (3 * 4 * len(index) + 4 * 384), f"profiles of {len(index)} neurons over {len(moves):,} games"
     )
-    acts = _collect(model, moves, f"blocks.{layer}.mlp.hook_post", index, progress)  # [G, 59, K]
+    acts = _collect(model, moves, neuron_hook(layer), index, progress)  # [G, 59, K]
     features, valid = board_features(moves)
     half = len(moves) // 2
     fit_rows, test_rows = valid.copy(), valid.copy()
@@ -324,7 +328,7 @@ def rule_ablation(
     value = torch.from_numpy(profiles.mean[chosen] if ablation == "mean" else np.zeros(len(chosen), np.float32))
     neurons = torch.from_numpy(profiles.neurons[chosen])
     best = torch.tensor([profiles.trees.best_leaf(int(i)) for i in chosen], dtype=torch.long)
-    hook_point = f"blocks.{profiles.layer}.mlp.hook_post"
+    hook_point = neuron_hook(profiles.layer)
     device = next(model.parameters()).device
     hits = {"clean": 0, "rule": 0, "random": 0}
     total, ablated = 0, 0
@@ -358,6 +362,8 @@ def rule_ablation(
     rates = {name: hits[name] / max(total, 1) for name in hits}
     rule_drop, random_drop = rates["clean"] - rates["rule"], rates["clean"] - rates["random"]
     return {
+        "block": profiles.layer,
+        "hook": neuron_hook(profiles.layer),
         "layer": profiles.layer,
         "neurons": len(chosen),
         "threshold": threshold,

@@ -30,6 +30,7 @@ import torch
 from othello.engine.board import real_mover_board
 from othello.engine.notation import SQUARE_TO_TOKEN, parse_moves, parse_square, square_name
 from othello.errors import ConfigError
+from othello.model.hooks import head_hook
 from othello.model.tokens import check_game, check_prefix, to_tokens
 
 __all__ = [
@@ -58,7 +59,7 @@ def site_hook(site: str, layer: int) -> str:
     """The hook a site patches in block ``layer``."""
     if site not in PATCH_SITES:
         raise ConfigError(f"unknown patching site {site!r}; choose from {', '.join(PATCH_SITES)}")
-    return f"blocks.{layer}.attn.hook_z" if site == "head" else f"blocks.{layer}.hook_{site}"
+    return head_hook(layer) if site == "head" else f"blocks.{layer}.hook_{site}"
 
 
 @dataclass
@@ -82,7 +83,8 @@ class Patching:
         ]
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per patch: ``site``, ``layer``, ``position`` (None for heads), ``head`` (None otherwise),
+        """One row per patch: ``site``, ``block``, ``hook``, ``layer`` (an alias of ``block``), ``position``
+        (None for heads), ``head`` (None otherwise),
         ``effect``."""
         out = []
         for site, grid in self.grids.items():
@@ -91,7 +93,15 @@ class Patching:
                     head = i if site == "head" else None
                     position = None if site == "head" else i
                     out.append(
-                        {"site": site, "layer": layer, "position": position, "head": head, "effect": float(effect)}
+                        {
+                            "site": site,
+                            "block": layer,
+                            "hook": site_hook(site, layer),
+                            "layer": layer,
+                            "position": position,
+                            "head": head,
+                            "effect": float(effect),
+                        }
                     )
         return out
 

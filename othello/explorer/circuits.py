@@ -97,7 +97,7 @@ class CircuitsBackend:
         key = "subspace_share" if sort == "share" and table["weights"] else "r2"
         rows.sort(key=lambda r: -r[key])
         return {
-            **{k: table[k] for k in ("layer", "hook", "games", "depth", "r2", "explained_share")},
+            **{k: table[k] for k in ("block", "layer", "hook", "games", "depth", "r2", "explained_share")},
             "sort": key,
             "rows": rows[: max(1, min(top, len(rows)))],
         }
@@ -106,7 +106,7 @@ class CircuitsBackend:
         """One neuron's page (``othello.circuits.neurons.neuron_page``), boards as square -> colour."""
         d_mlp = self.model.cfg.d_mlp
         if not 0 <= neuron < d_mlp:
-            raise CircuitsError(f"no neuron {neuron}: layer {layer} has neurons 0..{d_mlp - 1}")
+            raise CircuitsError(f"no neuron {neuron}: block {layer} has neurons 0..{d_mlp - 1}")
         page = self._layer(layer).page(neuron)
         names = {0: "empty", 1: "black", 2: "white"}
         for ex in page["examples"]:

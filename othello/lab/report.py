@@ -135,7 +135,12 @@ def _circuits_section(folder: Path, c: dict[str, Any]) -> str:
     neurons = _table(
         ["neuron", "R^2", "in probe span", "rule"],
         [
-            [f"L{r['layer']}N{r['neuron']}", f"{r['r2']:.2f}", f"{100 * r.get('subspace_share', 0):.0f} %", r["rule"]]
+            [
+                f"block {r.get('block', r['layer'])} neuron {r['neuron']}",
+                f"{r['r2']:.2f}",
+                f"{100 * r.get('subspace_share', 0):.0f} %",
+                r["rule"],
+            ]
             for r in c["neurons"]
         ],
     )

@@ -1,7 +1,9 @@
 """Hook names: the TransformerLens vocabulary, and how the project's "layer L" maps onto it.
 
-"Layer L" in every table is the residual stream after block L-1 (layer 0 = the embeddings):
-``residual_hook(3, n_layers) == "blocks.2.hook_resid_post"``. ``site`` picks another hook of block L-1.
+"Layer L" in a probe or intervention table is the residual stream after block L-1 (layer 0 = the embeddings):
+``residual_hook(3, n_layers) == "blocks.2.hook_resid_post"``. ``site`` picks another hook of block L-1. Views of
+one block's parts (neurons, heads, patching, attribution, dictionaries) name the block index ``block`` and the
+hook (``neuron_hook(5) == "blocks.5.mlp.hook_post"``); their older ``layer`` field is an alias of ``block``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Literal
 
 from othello.errors import ConfigError
 
-__all__ = ["HookKind", "SITES", "hook_name", "residual_hook", "layer_hook"]
+__all__ = ["HookKind", "SITES", "hook_name", "residual_hook", "layer_hook", "neuron_hook", "pattern_hook", "head_hook"]
 
 HookKind = Literal["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"]
 SITES: tuple[str, ...] = ("resid_post", "resid_mid", "resid_pre", "attn_out", "mlp_out")
@@ -39,3 +41,19 @@ def layer_hook(layer: int, n_layers: int, site: HookKind = "resid_post") -> str:
     if not 1 <= layer <= n_layers:
         raise ConfigError(f"layer {layer} at {site} is out of range 1..{n_layers}")
     return hook_name(layer - 1, site)
+
+
+def neuron_hook(block: int) -> str:
+    """The hook of block ``block``'s MLP neurons (after the nonlinearity)."""
+    return f"blocks.{block}.mlp.hook_post"
+
+
+def pattern_hook(block: int) -> str:
+    """The hook of block ``block``'s attention patterns ``[batch, head, query, key]``."""
+    return f"blocks.{block}.attn.hook_pattern"
+
+
+def head_hook(block: int) -> str:
+    """The hook of block ``block``'s per-head attention outputs before the output matrix
+    ``[batch, pos, head, d_head]``."""
+    return f"blocks.{block}.attn.hook_z"

@@ -55,7 +55,13 @@ def _probe_baseline(model: torch.nn.Module, hook: str, games: int, progress: boo
         return None
     layer, site = where
     row = stored_probe_rows(model, "relative", "linear", [layer], games=games, site=site, progress=progress)[0]
-    return {"layer": layer, "site": site, "accuracy": row["accuracy"], "midgame_accuracy": row["midgame_accuracy"]}
+    return {
+        "layer": layer,
+        "site": site,
+        "hook": hook,
+        "accuracy": row["accuracy"],
+        "midgame_accuracy": row["midgame_accuracy"],
+    }
 
 
 def evaluate_run(

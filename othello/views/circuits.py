@@ -70,7 +70,7 @@ def plot_neuron(page: dict[str, Any], path: PathLike = None) -> Figure:
     for extra in axes[len(panels) + 1 :]:
         extra.axis("off")
     fig.suptitle(
-        f"L{page['layer']}N{page['neuron']}: R^2 {page['r2']:.2f}; rule: {page['rule']}",
+        f"{_neuron_name(page)}: R^2 {page['r2']:.2f}; rule: {page['rule']}",
         fontsize=10,
     )
     return _done(fig, path)
@@ -87,20 +87,25 @@ def plot_neuron_examples(page: dict[str, Any], path: PathLike = None, count: int
         last = parse_square(ex["moves"].split()[-1])
         mover = {1: "black", 2: "white"}.get(ex["next_mover"], "nobody")
         draw_board(ax, discs=ex["board"], outlined=[last], title=f"{ex['activation']:.2f}, {mover} to move")
-    fig.suptitle(f"L{page['layer']}N{page['neuron']}: top-activating positions", fontsize=10)
+    fig.suptitle(f"{_neuron_name(page)}: top-activating positions", fontsize=10)
     return _done(fig, path)
 
 
+def _neuron_name(page: dict[str, Any]) -> str:
+    block = page.get("block", page["layer"])
+    return f"block {block} neuron {page['neuron']} (blocks.{block}.mlp.hook_post)"
+
+
 def plot_rule_share(shares: Sequence[dict[str, Any]], path: PathLike = None, title: str = "") -> Figure:
-    """The share of rule-explained neurons (``share``) by layer, one bar per row."""
+    """The share of rule-explained neurons (``share``) by block, one bar per row."""
     fig = Figure(figsize=(5.5, 3.4))
     ax = fig.subplots()
-    layers = [r["layer"] for r in shares]
+    layers = [r.get("block", r["layer"]) for r in shares]
     values = [r["share"] for r in shares]
     ax.bar(layers, values, color="#1f77b4")
     for x, v in zip(layers, values):
         ax.text(x, v, f"{100 * v:.0f}%", ha="center", va="bottom", fontsize=8)
-    ax.set_xlabel("layer (blocks.L.mlp.hook_post)")
+    ax.set_xlabel("block L (blocks.L.mlp.hook_post)")
     ax.set_ylabel("rule-explained neurons")
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
     ax.set_title(title or "neurons whose rule has held-out R^2 >= 0.7", fontsize=10)
@@ -108,7 +113,8 @@ def plot_rule_share(shares: Sequence[dict[str, Any]], path: PathLike = None, tit
 
 
 def plot_head_classes(rows: Sequence[dict[str, Any]], path: PathLike = None, title: str = "") -> Figure:
-    """A layer x head grid coloured by each head's kind, with its deciding score printed."""
+    """A block x head grid (``blocks.L.attn.hook_pattern``) coloured by each head's kind, with its deciding score
+    printed."""
     n = max(r["layer"] for r in rows) + 1
     H = max(r["head"] for r in rows) + 1
     fig = Figure(figsize=(1.0 + 0.75 * H, 0.9 + 0.55 * n))
@@ -124,7 +130,7 @@ def plot_head_classes(rows: Sequence[dict[str, Any]], path: PathLike = None, tit
     ax.set_xticks(range(H))
     ax.set_yticks(range(n))
     ax.set_xlabel("head")
-    ax.set_ylabel("layer")
+    ax.set_ylabel("block L (blocks.L.attn.hook_pattern)")
     ax.set_title(title or "head classes (the score that decided)", fontsize=10)
     return _done(fig, path)
 
@@ -145,7 +151,8 @@ def plot_attention_pattern(pattern: dict[str, Any], path: PathLike = None) -> Fi
     ax.set_xlabel("key (move read)")
     ax.set_ylabel("query (position)")
     _colorbar(fig, image, ax, "attention")
-    ax.set_title(f"head {pattern['layer']}.{pattern['head']}", fontsize=10)
+    block = pattern.get("block", pattern["layer"])
+    ax.set_title(f"block {block} head {pattern['head']} (blocks.{block}.attn.hook_pattern)", fontsize=10)
     return _done(fig, path)
 
 
@@ -173,8 +180,8 @@ def plot_patching(summary: dict[str, Any], path: PathLike = None) -> Figure:
             ax.set_xticks(range(len(ticks)), ticks, rotation=90, fontsize=max(5, min(8, 240 // max(len(ticks), 1))))
             ax.set_xlabel(f"position (move read){f'; positions 0-{first - 1}: no effect' if first else ''}")
         ax.set_yticks(range(shown.shape[0]))
-        ax.set_ylabel("block")
-        ax.set_title(site, fontsize=10)
+        ax.set_ylabel("block L")
+        ax.set_title("blocks.L.attn.hook_z, one head" if by_head else f"blocks.L.hook_{site}", fontsize=10)
     bar = fig.colorbar(image, ax=list(axes), fraction=0.046)
     bar.set_label(summary.get("scale", "effect"), fontsize=8)
     title = (
@@ -234,9 +241,9 @@ def neuron_table_lines(rows: Sequence[dict[str, Any]], top: int = 20) -> list[st
     from othello.views.tables import render_text
 
     share = any("subspace_share" in r for r in rows)
-    header = ["neuron", "R^2"] + (["in probe span"] if share else []) + ["rule"]
+    header = ["block", "neuron", "R^2"] + (["in probe span"] if share else []) + ["rule"]
     body = [
-        [f"L{r['layer']}N{r['neuron']}", f"{r['r2']:.2f}"]
+        [str(r.get("block", r["layer"])), str(r["neuron"]), f"{r['r2']:.2f}"]
         + ([f"{100 * r['subspace_share']:.0f}%"] if share else [])
         + [r["rule"]]
         for r in rows[:top]
@@ -247,9 +254,9 @@ def neuron_table_lines(rows: Sequence[dict[str, Any]], top: int = 20) -> list[st
 def head_table_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     from othello.views.tables import pct, render_text
 
-    header = ["head", "kind", "mine", "theirs", "last", "first"]
+    header = ["block", "head", "kind", "mine", "theirs", "last", "first"]
     body = [
-        [f"{r['layer']}.{r['head']}", r["kind"]]
+        [str(r.get("block", r["layer"])), str(r["head"]), r["kind"]]
         + [pct(r[f], 0) for f in ("mine_score", "theirs_score", "last_score", "first_score")]
         for r in rows
     ]

@@ -317,7 +317,8 @@ def sae_notes(result: dict[str, Any]) -> list[str]:
     probe = (result.get("baselines") or {}).get("probe")
     if probe:
         lines.append(
-            f"linear probe at the same activations (layer {probe['layer']}, {probe['site']}): "
+            f"linear probe at the same activations ({probe.get('hook', probe['site'])}, the probes' layer "
+            f"{probe['layer']}): "
             f"{100 * probe['accuracy']:.1f} % of squares right"
         )
     return lines

@@ -11,6 +11,7 @@ from othello.circuits.rules import RULE_DEPTH, RULE_R2
 from othello.cli import args as types
 from othello.cli.args import command, dump, load_cli_model, model_flags, output_flags, show_progress
 from othello.files import check_output_folder, write_csv, write_json
+from othello.model.hooks import neuron_hook
 
 NEURON_FIELDS = ["layer", "neuron", "r2", "rule", "top_squares", "explained", "mean", "max", "subspace_share"]
 HEAD_FIELDS = ["layer", "head", "kind", "mine_score", "theirs_score", "last_score", "first_score", "decided_by"]
@@ -45,6 +46,8 @@ def cmd_neurons(args: argparse.Namespace) -> None:
     key = "subspace_share" if args.sort == "share" and weights is not None else "r2"
     rows.sort(key=lambda r: -r[key])
     summary: dict[str, Any] = {
+        "block": args.layer,
+        "hook": neuron_hook(args.layer),
         "layer": args.layer,
         "neurons": len(rows),
         "games": args.games,
@@ -68,7 +71,7 @@ def cmd_neurons(args: argparse.Namespace) -> None:
         dump({**summary, "rows": rows})
         return
     print(
-        f"blocks.{args.layer}.mlp.hook_post: {summary['explained']} of {len(rows)} neurons rule-explained "
+        f"{summary['hook']}: {summary['explained']} of {len(rows)} neurons rule-explained "
         f"(held-out R^2 >= {RULE_R2}, trees of depth {args.depth}, {args.games} games)"
     )
     print("\n".join(neuron_table_lines(rows, args.top)))

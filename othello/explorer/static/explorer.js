@@ -223,8 +223,8 @@ async function showClasses() {
     const d = document.createElement("div");
     d.className = `kind-${h.kind}`;
     d.dataset.head = `${h.layer}.${h.head}`;
-    d.textContent = `${h.layer}.${h.head} ${h.kind} ${Math.round(100 * h[h.decided_by])}%`;
-    d.title = `mine ${(100 * h.mine_score).toFixed(0)}%, theirs ${(100 * h.theirs_score).toFixed(0)}%, last ${(100 * h.last_score).toFixed(0)}%, first ${(100 * h.first_score).toFixed(0)}%`;
+    d.textContent = `b${h.block}h${h.head} ${h.kind} ${Math.round(100 * h[h.decided_by])}%`;
+    d.title = `block ${h.block} head ${h.head} (${h.hook}): mine ${(100 * h.mine_score).toFixed(0)}%, theirs ${(100 * h.theirs_score).toFixed(0)}%, last ${(100 * h.last_score).toFixed(0)}%, first ${(100 * h.first_score).toFixed(0)}%`;
     d.addEventListener("click", () => { $("head-layer").value = h.layer; $("head-index").value = h.head; showHeads(); });
     box.appendChild(d);
   }
@@ -258,12 +258,12 @@ async function showNeurons() {
   const t = state.neurons;
   $("neuron-status").textContent = `${(100 * t.explained_share).toFixed(1)} % of block ${t.layer}'s neurons (${t.hook}) rule-explained (held-out R^2 >= ${t.r2}, trees of depth ${t.depth}, ${t.games} games)`;
   const table = $("neuron-table");
-  table.innerHTML = "<tr><th>neuron</th><th>R^2</th><th>in probe span</th><th>rule</th></tr>";
+  table.innerHTML = "<tr><th>block</th><th>neuron</th><th>R^2</th><th>in probe span</th><th>rule</th></tr>";
   for (const r of t.rows) {
     const tr = document.createElement("tr");
     tr.dataset.neuron = r.neuron;
     const share = r.subspace_share === undefined ? "" : `${Math.round(100 * r.subspace_share)} %`;
-    tr.innerHTML = `<td>L${r.layer}N${r.neuron}</td><td>${r.r2.toFixed(2)}</td><td>${share}</td><td></td>`;
+    tr.innerHTML = `<td>${r.block}</td><td>${r.neuron}</td><td>${r.r2.toFixed(2)}</td><td>${share}</td><td></td>`;
     tr.lastChild.textContent = r.rule;
     tr.addEventListener("click", () => showNeuron(r.layer, r.neuron, tr));
     table.appendChild(tr);
@@ -274,7 +274,7 @@ async function showNeuron(layer, neuron, row) {
   try { state.neuron = await api(`/api/neuron/${layer}/${neuron}`); showError(null); } catch (error) { showError(error); return; }
   for (const tr of $("neuron-table").querySelectorAll("tr")) tr.classList.toggle("chosen", tr === row);
   const p = state.neuron;
-  $("neuron-title").textContent = `L${p.layer}N${p.neuron}: R^2 ${p.r2.toFixed(2)}; rule: ${p.rule}`;
+  $("neuron-title").textContent = `block ${p.block} neuron ${p.neuron} (${p.hook}): R^2 ${p.r2.toFixed(2)}; rule: ${p.rule}`;
   const maps = $("neuron-maps");
   maps.innerHTML = "";
   for (const g of ["empty", "mine", "theirs", "flipped", "legal"]) maps.appendChild(mapBoard(p.conditional[g], `mean where ${g}`, false));
