@@ -353,6 +353,8 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         assert "e=" + disc in page.url
         page.click("#show-heads")
         page.wait_for_selector("#attention rect")
+        assert "attention weight" in page.text_content("#attention .scale-bar")  # every heatmap has its scale
+        assert "probability of the move (%)" in page.text_content("#board .scale-bar")
         page.click("#show-classes")
         page.wait_for_selector("#head-classes div[data-head='1.1']")
         page.select_option("#neuron-layer", "1")
@@ -361,7 +363,9 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         page.click("#neuron-table tr[data-neuron]")
         page.wait_for_selector("#neuron-maps svg")
         assert "rule:" in page.text_content("#neuron-title")
-        assert page.eval_on_selector_all("#neuron-maps svg", "e => e.length") == 7
+        assert page.eval_on_selector_all("#neuron-maps svg.board", "e => e.length") == 7
+        scales = page.eval_on_selector_all("#neuron-maps svg.colour-scale", "ss => ss.map(s => s.textContent)")
+        assert len(scales) == 7 and any("logit units" in s for s in scales)
         titles = "ss => ss.map(s => s.querySelector('text').textContent)"  # each board's caption, drawn first
         captions = page.eval_on_selector_all("#neuron-examples svg", titles)
         assert captions and all("to move after" in c or "game over" in c for c in captions)  # whose move it is
@@ -429,7 +433,9 @@ def test_the_notebook_widget_in_headless_chromium(backend):
         title = lambda: page.text_content("svg[data-view='probe'] text")  # noqa: E731
         assert page.eval_on_selector_all("figure[data-layer]", "e => e.map(f => +f.dataset.layer)") == layers
         assert f"layer {layers[-1]} " in title()  # layer -1: the last
-        assert page.eval_on_selector_all("svg[data-view='attention'] rect", "e => e.length") == 5 * 6 // 2  # q >= k
+        assert (
+            page.eval_on_selector_all("svg[data-view='attention'] rect[data-weight]", "e => e.length") == 5 * 6 // 2
+        )  # q >= k
         page.click(f"figure[data-layer='{layers[1]}']")
         assert page.evaluate("window.state.layer") == layers[1] and f"layer {layers[1]} " in title()
         page.evaluate(f"window.model.set('layer', {layers[0]})")  # as a change from Python arrives

@@ -20,18 +20,34 @@ export function heatColour(v) {
   return `rgb(${r},${g},${b})`;
 }
 
+// A colour legend drawn into `svg` at (x, y): `colour(v)` from `lo` to `hi` in a bar `width` wide, the ends and
+// the middle written under it, then `label` (what a value means, with its unit). Every heatmap carries one.
+export function scaleBar(svg, { lo, hi, colour, label, x = 10, y = 4, width = 220 }) {
+  const steps = 22, g = el("g", { class: "scale-bar" }, svg);
+  for (let k = 0; k < steps; k++) {
+    const v = lo + ((hi - lo) * (k + 0.5)) / steps;
+    el("rect", { x: x + (k * width) / steps, y, width: width / steps + 0.5, height: 10, fill: colour(v) }, g);
+  }
+  [[lo, "start"], [(lo + hi) / 2, "middle"], [hi, "end"]].forEach(([v, anchor], k) => {
+    el("text", { x: x + (k * width) / 2, y: y + 22, "font-size": 9, "text-anchor": anchor, "font-family": "sans-serif" }, g).textContent = Number(v).toFixed(2);
+  });
+  el("text", { x, y: y + 36, "font-size": 9, "font-family": "sans-serif" }, g).textContent = label;
+  return g;
+}
+
 // Draw a board into `svg` (emptied first). options:
 //   discs: {square: "black" | "white" | "empty"}; discOpacity: {square: 0..1}
 //   heat: {square: value}, heatMax: the value drawn darkest; text: {square: string}
 //   outlined: [square] (blue frames), marked: [square] (red crosses)
 //   attr: the attribute that names each square ("data-square" on the main board); extra: {square: {attr: value}}
-//   onClick(square), title, size (pixels)
+//   onClick(square), title, size (pixels); heatLabel: with heat, a colour scale under the board says what a
+//   shade means (heat values are probabilities, written as percentages)
 export function drawBoard(svg, options = {}) {
   const { discs = {}, discOpacity = {}, heat = null, heatMax = 1, text = {}, outlined = [], marked = [],
-          attr = "data-square", extra = {}, onClick = null, title = "", size = 320 } = options;
+          attr = "data-square", extra = {}, onClick = null, title = "", size = 320, heatLabel = "" } = options;
   while (svg.firstChild) svg.removeChild(svg.firstChild);
-  const margin = 16, cell = (size - margin) / 8;
-  svg.setAttribute("viewBox", `0 0 ${size} ${size + (title ? 18 : 0)}`);
+  const margin = 16, cell = (size - margin) / 8, legend = heat && heatLabel ? 44 : 0;
+  svg.setAttribute("viewBox", `0 0 ${size} ${size + (title ? 18 : 0) + legend}`);
   svg.setAttribute("width", size);
   svg.setAttribute("xmlns", NS);
   const top = title ? 18 : 0;
@@ -67,16 +83,21 @@ export function drawBoard(svg, options = {}) {
     }
     el("title", {}, g).textContent = sq + (heat && heat[sq] !== undefined ? `: ${(100 * heat[sq]).toFixed(1)} %` : "");
   });
+  if (legend) {
+    const hi = 100 * (heatMax || 1);
+    scaleBar(svg, { lo: 0, hi, colour: (v) => heatColour(v / hi), label: heatLabel, x: margin, y: top + size + 2,
+                    width: Math.min(220, size - margin - 4) });
+  }
   return svg;
 }
 
 // A head's attention pattern (`/api/attention`'s answer: labels, pattern[query][key]) into `svg`, queries down,
-// keys across, each weight shaded against the head's largest.
+// keys across, each weight shaded against the head's largest, with the colour scale under the grid.
 export function drawPattern(svg, a) {
-  const n = a.labels.length, cell = Math.max(8, Math.min(22, 600 / n)), pad = 34;
+  const n = a.labels.length, cell = Math.max(8, Math.min(22, 600 / n)), pad = 34, legend = 48;
   while (svg.firstChild) svg.removeChild(svg.firstChild);
-  svg.setAttribute("width", pad + n * cell + 4);
-  svg.setAttribute("height", pad + n * cell + 4);
+  svg.setAttribute("width", Math.max(pad + n * cell + 4, 250));
+  svg.setAttribute("height", pad + n * cell + 4 + legend);
   svg.setAttribute("xmlns", NS);
   const peak = Math.max(...a.pattern.flat());
   a.labels.forEach((label, i) => {
@@ -90,6 +111,8 @@ export function drawPattern(svg, a) {
     rect.dataset.weight = w;
     el("title", {}, rect).textContent = `${a.labels[q]} (move ${q + 1}) attends to ${a.labels[k]} (move ${k + 1}): ${w.toFixed(3)}`;
   }));
+  scaleBar(svg, { lo: 0, hi: peak, colour: (v) => heatColour(v / peak), label: "attention weight (softmax probability)",
+                  x: 10, y: pad + n * cell + 8 });
   return svg;
 }
 

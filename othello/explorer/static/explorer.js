@@ -1,5 +1,5 @@
 // The explorer page: it keeps the position (moves and edits) in the URL and draws what the API returns.
-import { drawBoard, drawPattern, el, heatColour, percentText, readoutDiscs, SQUARES } from "./board.js";
+import { drawBoard, drawPattern, el, heatColour, percentText, readoutDiscs, scaleBar, SQUARES } from "./board.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { moves: [], redo: [], edits: [], layer: null, info: null, result: null, attention: null, menuSquare: null };
@@ -93,6 +93,7 @@ function render() {
   for (const sq of SQUARES) extra[sq] = { "data-prob": (probs[sq] || 0).toFixed(5) };
   drawBoard($("board"), {
     discs: r.board, heat: r.probabilities ? probs : null, heatMax: peak, text: percentText(probs),
+    heatLabel: "the model's probability of the move (%)",
     outlined: r.legal, extra, size: 330,
     onClick: (sq) => { if (r.legal.includes(sq)) play([...state.moves, sq]); },
   });
@@ -197,8 +198,10 @@ function renderEdit() {
   const peak = Math.max(0.05, ...Object.values(ed.probabilities), ...Object.values(ed.probabilities_before));
   const marked = state.edits.map((e) => e.square);
   drawBoard($("before-board"), { discs: ed.board, heat: ed.probabilities_before, heatMax: peak, text: percentText(ed.probabilities_before),
+    heatLabel: "probability before the edit (%)",
                                  outlined: ed.legal, marked, size: 300, attr: "data-before-square" });
   drawBoard($("edited-board"), { discs: ed.board, heat: ed.probabilities, heatMax: peak, text: percentText(ed.probabilities),
+    heatLabel: "probability after the edit (%)",
                                  outlined: ed.legal, marked, size: 300, attr: "data-edited-square",
                                  extra: Object.fromEntries(SQUARES.map((s) => [s, { "data-prob": (ed.probabilities[s] || 0).toFixed(5) }])) });
   $("edit-error").textContent = `error against the edited board (Li et al.): ${ed.error_before} before -> ${ed.error_after} after; ${ed.setting}`;
@@ -237,17 +240,24 @@ function signedColour(v, peak) {
                 : `rgb(${255 + Math.round(200 * t)},${255 + Math.round(150 * t)},255)`;
 }
 
-function mapBoard(values, title, signed) {
-  const svg = el("svg", { class: "board" });
+// a board whose squares are coloured by `values` (signed: blue below 0, red above), its colour scale beneath
+// saying what a value is (`unit`); grey squares never held the condition
+function mapBoard(values, title, signed, unit) {
+  const box = document.createElement("figure");
+  box.className = "map";
+  const svg = el("svg", { class: "board" }, box);
   const finite = Object.values(values).filter((v) => v !== null);
   const peak = Math.max(1e-9, ...finite.map(Math.abs));
   drawBoard(svg, { title, size: 200, attr: "data-map-square" });
+  const colour = (v) => (signed ? signedColour(v, peak) : heatColour(v / peak));
   for (const rect of svg.querySelectorAll("rect[data-map-square]")) {
     const v = values[rect.getAttribute("data-map-square")];
-    rect.setAttribute("fill", v === null ? "#ccc" : signed ? signedColour(v, peak) : heatColour(v / peak));
+    rect.setAttribute("fill", v === null ? "#ccc" : colour(v));
     rect.parentNode.querySelector("title").textContent = `${rect.getAttribute("data-map-square")}: ${v === null ? "never" : v.toFixed(3)}`;
   }
-  return svg;
+  const legend = el("svg", { width: 200, height: 46, class: "colour-scale" }, box);
+  scaleBar(legend, { lo: signed ? -peak : 0, hi: peak, colour, label: unit, width: 180 });
+  return box;
 }
 
 async function showNeurons() {
@@ -277,10 +287,10 @@ async function showNeuron(layer, neuron, row) {
   $("neuron-title").textContent = `block ${p.block} neuron ${p.neuron} (${p.hook}): R^2 ${p.r2.toFixed(2)}; rule: ${p.rule}`;
   const maps = $("neuron-maps");
   maps.innerHTML = "";
-  for (const g of ["empty", "mine", "theirs", "flipped", "legal"]) maps.appendChild(mapBoard(p.conditional[g], `mean where ${g}`, false));
+  for (const g of ["empty", "mine", "theirs", "flipped", "legal"]) maps.appendChild(mapBoard(p.conditional[g], `mean where ${g}`, false, "mean activation where it holds"));
   if (p.weights) {
-    maps.appendChild(mapBoard(p.weights.in_mine, "input . mine_dir", true));
-    maps.appendChild(mapBoard(p.weights.out_moves, "output -> move logits", true));
+    maps.appendChild(mapBoard(p.weights.in_mine, "input . mine_dir", true, "cosine of input weights, probe direction"));
+    maps.appendChild(mapBoard(p.weights.out_moves, "output -> move logits", true, "logit units per unit activation"));
   }
   const examples = $("neuron-examples");
   examples.innerHTML = "";
@@ -324,10 +334,10 @@ async function showLatent() {
   maps.innerHTML = "";
   for (const [g, values] of Object.entries(p.f1 || {})) {
     const byName = Object.fromEntries(values.map((v, i) => [SQUARES[i], v]));
-    maps.appendChild(mapBoard(byName, `F1 as "${g}"`, false));
+    maps.appendChild(mapBoard(byName, `F1 as "${g}"`, false, "F1 of the latent as this property"));
   }
   for (const [d, values] of Object.entries(p.decoder_cosine || {})) {
-    maps.appendChild(mapBoard(Object.fromEntries(values.map((v, i) => [SQUARES[i], v])), `decoder . ${d}`, true));
+    maps.appendChild(mapBoard(Object.fromEntries(values.map((v, i) => [SQUARES[i], v])), `decoder . ${d}`, true, "cosine with the probe direction"));
   }
   const examples = $("latent-examples");
   examples.innerHTML = "";
@@ -413,16 +423,8 @@ function drawPatchGrids(p) {
 
 // a legend for a signed heatmap: the colours from -peak to +peak, with what a value means
 function colourScale(peak, label) {
-  const width = 220, svg = el("svg", { width: width + 20, height: 46, class: "colour-scale" });
-  const steps = 22;
-  for (let k = 0; k < steps; k++) {
-    const v = -peak + (2 * peak * (k + 0.5)) / steps;
-    el("rect", { x: 10 + (k * width) / steps, y: 4, width: width / steps + 0.5, height: 10, fill: signedColour(v, peak) }, svg);
-  }
-  [[-peak, "start"], [0, "middle"], [peak, "end"]].forEach(([v, anchor], k) => {
-    el("text", { x: 10 + (k * width) / 2, y: 26, "font-size": 9, "text-anchor": anchor }, svg).textContent = v.toFixed(2);
-  });
-  el("text", { x: 10, y: 40, "font-size": 9 }, svg).textContent = label;
+  const svg = el("svg", { width: 240, height: 46, class: "colour-scale" });
+  scaleBar(svg, { lo: -peak, hi: peak, colour: (v) => signedColour(v, peak), label });
   return svg;
 }
 

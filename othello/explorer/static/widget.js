@@ -24,6 +24,7 @@ function render({ model, el: root }) {
     const peak = Math.max(0.05, ...Object.values(probs));
     const extra = Object.fromEntries(SQUARES.map((s) => [s, { "data-prob": (probs[s] || 0).toFixed(5) }]));
     drawBoard(boards[0], { discs: r.board, heat: r.probabilities ? probs : null, heatMax: peak, text: percentText(probs),
+      heatLabel: "the model's probability of the move (%)",
       outlined: r.legal, extra, size: 300, title: r.game_over ? "game over" : `${r.next_mover} to move`,
       onClick: (sq) => {
         if (!r.legal.includes(sq)) return;
@@ -65,6 +66,7 @@ function render({ model, el: root }) {
     if (ed) {
       const peakAfter = Math.max(0.05, ...Object.values(ed.probabilities));
       drawBoard(boards[2], { discs: ed.board, heat: ed.probabilities, heatMax: peakAfter, text: percentText(ed.probabilities),
+        heatLabel: "probability after the edit (%)",
         outlined: ed.legal, marked: model.get("edits").map((e) => e.square), attr: "data-edited-square", size: 300,
         title: `edited: error ${ed.error_before} -> ${ed.error_after}` });
     } else {
