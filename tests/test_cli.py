@@ -62,6 +62,16 @@ def test_convert_predict_and_eval_json(tmp_path, capsys):
     assert abs(sum(data["probabilities"].values()) - 1) < 1e-3 and "d4" not in data["probabilities"]
     assert main(["predict", "f5 d6 c3", "--model", str(tmp_path / "m"), "--png", str(tmp_path / "p.png")]) == 0
     assert "[" in capsys.readouterr().out and (tmp_path / "p.png").stat().st_size > 5000
+    # one way for moves and outputs everywhere: --game and --out; the positional moves and --png stay as aliases
+    m = ["--model", str(tmp_path / "m"), "--json"]
+    assert main(["predict", "--game", "f5 d6 c3", *m, "--out", str(tmp_path / "q.png")]) == 0
+    assert json.loads(capsys.readouterr().out) == data and (tmp_path / "q.png").exists()
+    assert (
+        main(["show", "--game", "f5", "--json"]) == 0 and json.loads(capsys.readouterr().out)["next_mover"] == "white"
+    )
+    for command in (["predict", *m], ["readout", *m], ["attribute", "--move", "c4", *m]):
+        assert main(command) == 2
+        assert 'no moves given: --game "f5 d6 c3 ...' in capsys.readouterr().err
     generate(tmp_path / "v.h5", 50, seed=1, progress=False)
     assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "v.h5"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

@@ -195,6 +195,32 @@ def command(sub: Any, name: str, func: Callable[[argparse.Namespace], None], hel
     return p
 
 
+GAME_HELP = "the moves, e.g. 'f5 d6 c3 d3 c4'"
+
+
+class _JoinedMoves(argparse.Action):
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: Any = None) -> None:
+        if values:
+            setattr(namespace, self.dest, " ".join(values))
+
+
+def game_flags(p: argparse.ArgumentParser, required: bool = True, help: str = GAME_HELP) -> None:
+    """One game's moves, the same way on every command: ``--game "f5 d6 c3"``, or the moves as the first
+    argument (an alias: ``othello-gpt predict f5 d6 c3``). ``check_game`` refuses a command run without them."""
+    p.add_argument("--game", default=None, help=help)
+    # SUPPRESS: an absent positional must not overwrite a --game given; unquoted moves are one game
+    p.add_argument(
+        "game", nargs="*", action=_JoinedMoves, default=argparse.SUPPRESS, metavar="MOVES", help="the same as --game"
+    )
+    p.set_defaults(game_required=required)
+
+
+def check_game(args: argparse.Namespace) -> None:
+    """The moves a ``game_flags`` command needs were given (either way)."""
+    if getattr(args, "game_required", False) and not args.game:
+        raise ConfigError('no moves given: --game "f5 d6 c3 ..." (or the moves as the first argument)')
+
+
 def inputs_of(args: argparse.Namespace) -> list[Path]:
     """The files a command reads, which nothing it writes may replace: the model folder's checkpoint, the game
     files and folders, an SAE run's dictionary. A command declares others with ``set_defaults(reads=...)`` (a

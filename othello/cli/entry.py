@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 
-from othello.cli.args import inputs_of, outputs_of
+from othello.cli.args import check_game, inputs_of, outputs_of
 from othello.cli.commands import FAMILIES
 from othello.errors import OthelloError
 from othello.files import protecting_inputs, refuse_overwriting_inputs
@@ -73,6 +73,7 @@ def stops_on_sigterm() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_game(args)
         inputs = inputs_of(args)
         refuse_overwriting_inputs(outputs_of(args), inputs)  # before any work
         with stops_on_sigterm(), protecting_inputs(inputs):

@@ -260,13 +260,13 @@ def add_commands(sub: Any) -> None:
     model_flags(p)
     p.add_argument("--games", type=types.positive_int, default=500, help="games the head scores average over")
     p.add_argument("--pattern", type=types.head_id, default=None, help="instead: one head's pattern over --game (L.H)")
-    p.add_argument("--game", default=None, help="the move prefix for --pattern")
+    types.game_flags(p, required=False, help="the move prefix for --pattern")
     p.add_argument("--out", default=None, help="folder for head_rows.json, head_table.csv and the figures")
     output_flags(p)
 
     p = command(sub, "attribute", cmd_attribute, "direct logit attribution of a move to every head and MLP")
     model_flags(p)
-    p.add_argument("--game", required=True, help="the move prefix, e.g. 'f5 d6 c3 d3 c4'")
+    types.game_flags(p)
     p.add_argument("--move", required=True, help="the move whose logit is split, e.g. c4")
     p.add_argument(
         "--against", default=None, help="split the logit difference of --move minus this move instead, e.g. d3"

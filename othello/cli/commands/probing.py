@@ -291,7 +291,7 @@ def _probe_commands(sub: Any) -> None:
 
     p = command(sub, "intervene", cmd_intervene, "edit one square of the model's board and draw what its moves do")
     edit_options(p)
-    p.add_argument("--game", required=True, help="the move prefix, e.g. 'f5 d6 c3 d3 c4'")
+    types.game_flags(p)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--flip", default=None, help="square whose disc changes colour")
     which.add_argument("--erase", default=None, help="square whose disc is removed")
@@ -311,7 +311,7 @@ def _probe_commands(sub: Any) -> None:
 
     p = command(sub, "readout", cmd_readout, "what a probe reads of the board after a game prefix, at one layer")
     model_flags(p)
-    p.add_argument("--game", required=True, help="the move prefix, e.g. 'f5 d6 c3 d3 c4'")
+    types.game_flags(p)
     p.add_argument(
         "--layer",
         type=types.non_negative_int,

@@ -132,7 +132,7 @@ def cmd_graph(args: argparse.Namespace) -> None:
 def _graph_command(sub: Any) -> None:
     p = types.command(sub, "graph", cmd_graph, "the attribution graph of one move's logit over the transcoders")
     model_flags(p)
-    p.add_argument("--game", required=True, help="the move prefix, e.g. 'f5 d6 c3 d3 c4'")
+    types.game_flags(p)
     p.add_argument("--move", required=True, help="the move whose logit is explained, e.g. f3")
     p.add_argument(
         "--transcoders", default=None, help="the transcoder set's folder (default: the model folder's transcoders/)"

@@ -103,7 +103,7 @@ def cmd_show(args: argparse.Namespace) -> None:
     from othello.engine.notation import square_name
     from othello.views.position import show_payload
 
-    board = Board(args.moves)
+    board = Board(args.game or "")
     if args.json:
         dump(show_payload(board))
         return
@@ -200,17 +200,17 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from othello.model.tokens import move_probabilities
     from othello.views.position import prediction_payload, prediction_text
 
-    board = Board(args.moves)
+    board = Board(args.game or "")
     legal = sorted(real_mover_board(board.moves).legal_moves)  # the real next mover's, after a forced pass
     probs = move_probabilities(load_cli_model(args), board.moves)
-    if args.png:
+    if args.out:
         from othello.views.plots import plot_move_probabilities
 
         plot_move_probabilities(
             board.to_array(),
             probs,
             legal,
-            args.png,
+            args.out,
             f"after {len(board.moves)} moves: {' '.join(square_name(s) for s in board.moves[-6:])}",
         )
     if args.json:
@@ -277,7 +277,7 @@ def _data_commands(sub: Any) -> None:
 def _game_commands(sub: Any) -> None:
     """show, perft"""
     p = command(sub, "show", cmd_show, "the board after a move string")
-    p.add_argument("moves", nargs="?", default="")
+    types.game_flags(p, required=False, help="the moves (default: none, the start position)")
     output_flags(p, quiet=False)
 
     p = command(sub, "perft", cmd_perft, "count move sequences from the start position")
@@ -340,9 +340,11 @@ def _model_commands(sub: Any) -> None:
     output_flags(p)
 
     p = command(sub, "predict", cmd_predict, "the model's next-move probabilities after a move string")
-    p.add_argument("moves")
+    types.game_flags(p)
     model_flags(p)
-    p.add_argument("--png", default=None, help="also draw the probabilities on the board into this PNG")
+    p.add_argument(
+        "--out", "--png", dest="out", default=None, help="also draw the probabilities on the board into this PNG"
+    )
     output_flags(p, quiet=False)
 
     p = command(
