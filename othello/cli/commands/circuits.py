@@ -112,7 +112,8 @@ def cmd_neuron(args: argparse.Namespace) -> None:
         dump(page)
         return
     print(
-        f"L{args.layer}N{args.neuron}: R^2 {page['r2']:.2f} (held-out), mean {page['mean']:.3f}, max {page['max']:.3f}"
+        f"block {args.layer} neuron {args.neuron} ({page['hook']}): R^2 {page['r2']:.2f} (held-out), "
+        f"mean {page['mean']:.3f}, max {page['max']:.3f}"
     )
     print(f"rule: {page['rule']}")
     if "subspace_share" in page:
