@@ -1,6 +1,6 @@
 """The layers hold: data flows one way (engine -> data -> model -> train -> probes -> interventions / circuits /
-SAEs -> views -> lab / explorer -> cli), no module imports from a layer above it, there are no import circles, and
-views never import compute. Imports are read from the source (ast), function-level ones included."""
+SAEs -> causal benchmark -> views -> lab / explorer -> cli), no module imports from a layer above it, there are no
+import circles, and views never import compute. Imports are read from the source (ast), function-level ones included."""
 
 import ast
 from pathlib import Path
@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("othello.train",),
     ("othello.probes",),
     ("othello.probes.interventions", "othello.circuits", "othello.sae"),
+    ("othello.causal",),
     ("othello.views",),
     ("othello.lab", "othello.explorer"),
     ("othello.cli",),

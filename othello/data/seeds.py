@@ -13,6 +13,7 @@ __all__ = [
     "PROBE_SEED",
     "CIRCUITS_SEED",
     "SAE_SEED",
+    "CAUSAL_SEED",
     "EDIT_CASES_BASE",
     "edit_cases_seed",
     "STREAMS",
@@ -23,6 +24,7 @@ EVAL_SEED = 5  # held-out games for the legal-move rates and the demo's example 
 PROBE_SEED = 7  # the games probes are fitted (train split) and scored (the rest) on
 CIRCUITS_SEED = 9  # neuron profiles and rules, head classes, ablations
 SAE_SEED = 11  # sparse autoencoders: trained on its train split, scored on the rest
+CAUSAL_SEED = 13  # the causal-variable benchmark's pairs: its first games score, games from 1,000,000 on fit DAS
 EDIT_CASES_BASE = 1000  # intervention cases of case seed s come from stream 1000 + s
 
 STREAMS: dict[str, str] = {
@@ -31,6 +33,7 @@ STREAMS: dict[str, str] = {
     "probe": f"seed {PROBE_SEED}: probe fitting and scoring",
     "circuits": f"seed {CIRCUITS_SEED}: neuron profiles and rules (first half fits, second scores), head classes",
     "sae": f"seed {SAE_SEED}: sparse autoencoders (train split trains, the rest evaluates)",
+    "causal": f"seed {CAUSAL_SEED}: causal-variable benchmark pairs (first games score; from game 1,000,000 DAS fits)",
     "edit_cases": f"seeds {EDIT_CASES_BASE}+s: intervention benchmark cases of case seed s",
 }
 

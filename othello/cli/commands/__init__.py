@@ -6,11 +6,12 @@ handler parses nothing itself, calls one library function and prints what a view
 - ``circuits``: neurons, neuron, heads, attribute, patch.
 - ``sae``: sae train, sae eval, sae features.
 - ``transcoders``: transcoders train, transcoders eval, graph.
+- ``causal``: causal-bench.
 - ``runs``: demo, explore, report.
 """
 
-from othello.cli.commands import circuits, probing, runs, sae, transcoders, world
+from othello.cli.commands import causal, circuits, probing, runs, sae, transcoders, world
 
 __all__ = ["FAMILIES"]
 
-FAMILIES = (world, probing, circuits, sae, transcoders, runs)
+FAMILIES = (world, probing, circuits, sae, transcoders, causal, runs)

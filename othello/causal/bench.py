@@ -1,0 +1,199 @@
+"""The causal-variable benchmark: every method that names where a square's state lives, scored by interchange
+interventions whose right answer the engine computes.
+
+    result = causal_bench(model, BenchConfig(layers=(4, 6), methods=("full", "probe", "das")))
+    result["rows"]           # one per (method, layer, squares): iia with its 95 % interval, errors, size, times
+
+Scoring pairs come from the causal stream's first games, DAS's fitting pairs from games after them (disjoint). Each
+method is scored on every scoring pair (``squares: "all"``), on the pairs of the squares DAS was fitted on
+(``squares: "das"``), so DAS is compared with the others on the same pairs, and on the decisive pairs
+(``squares: "decisive"``: the base run's move is illegal on the counterfactual board, so IIA there starts at 0).
+``none`` is the base run itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from othello.causal.das import das_intervention, fit_das
+from othello.causal.interchange import (
+    Intervention,
+    base_logits,
+    interchange_logits,
+    score_pairs,
+    source_activations,
+    wilson_interval,
+)
+from othello.causal.methods import full_stream, probe_subspace, random_subspace, rule_neurons, sae_latents
+from othello.data.seeds import CAUSAL_SEED, CIRCUITS_SEED
+from othello.engine.counterfactuals import SquarePairs, square_pairs
+from othello.engine.games import random_games
+from othello.engine.notation import parse_square
+from othello.errors import ConfigError
+from othello.model.hooks import neuron_hook, residual_hook
+
+__all__ = ["BenchConfig", "causal_bench", "METHODS", "DAS_SQUARES", "bench_pairs"]
+
+METHODS = ("full", "random", "probe", "das", "neurons", "sae")
+# spread over the board: centre (d3, e6), inner (c4, f5), edge (a4, h5), corner (a1, h8), X (b2, g7), C (b1, g8)
+DAS_SQUARES = ("d3", "e6", "c4", "f5", "a4", "h5", "a1", "h8", "b2", "g7", "b1", "g8")
+FIT_OFFSET = 1_000_000  # DAS's fitting games start this far into the causal stream
+
+
+@dataclass
+class BenchConfig:
+    """What ``causal_bench`` runs (see the module)."""
+
+    layers: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
+    methods: tuple[str, ...] = ("full", "random", "probe", "das", "neurons")
+    pairs: int = 2000
+    games: int = 1000  # games the scoring pairs are drawn from
+    positions: str = "last"
+    das_dims: tuple[int, ...] = (1, 2, 4, 8)
+    das_squares: tuple[str, ...] = DAS_SQUARES
+    das_pairs: int = 64  # fitting pairs per DAS square
+    das_steps: int = 60
+    random_dim: int = 2  # the random subspace's dimension: the probe's
+    neuron_games: int = 1000
+    sae: str | None = None  # an evaluated SAE run folder (for "sae")
+    seed: int = 0
+
+    def check(self, n_layers: int) -> BenchConfig:
+        unknown = sorted(set(self.methods) - set(METHODS))
+        if unknown:
+            raise ConfigError(f"unknown method {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        bad = [L for L in self.layers if not 1 <= L <= n_layers]
+        if bad:
+            raise ConfigError(f"layers {bad}: the residual stream's layers 1..{n_layers} (L = after block L-1)")
+        if "sae" in self.methods and not self.sae:
+            raise ConfigError("the sae method needs --sae RUN (an evaluated SAE run folder)")
+        for name in self.das_squares:
+            parse_square(name)
+        return self
+
+
+def bench_pairs(config: BenchConfig) -> SquarePairs:
+    """The scoring pairs: ``config.pairs`` pairs over the causal stream's first ``config.games`` games."""
+    return square_pairs(random_games(config.games, CAUSAL_SEED), config.pairs, seed=config.seed)
+
+
+def _fit_pairs(config: BenchConfig, square: int) -> SquarePairs:
+    games = random_games(max(config.das_pairs * 4, 200), CAUSAL_SEED, first_index=FIT_OFFSET + 10_000 * square)
+    return square_pairs(games, config.das_pairs, seed=config.seed + square, squares=np.array([square]))
+
+
+def _row(
+    method: str, layer: int, hook: str, size: float, scores: dict[str, np.ndarray], keep: np.ndarray, **extra: Any
+) -> dict[str, Any]:
+    hits, n = int(scores["hit"][keep].sum()), int(keep.sum())
+    low, high = wilson_interval(hits, n)
+    right = scores["moved_right"][keep]
+    return {
+        "method": method,
+        "layer": layer,
+        "hook": hook,
+        "size": size,
+        "pairs": n,
+        "iia": hits / max(n, 1),
+        "iia_low": low,
+        "iia_high": high,
+        "legal_set_error": float(scores["error"][keep].mean()) if n else float("nan"),
+        "moved_right": float(np.nanmean(right)) if np.isfinite(right).any() else float("nan"),
+        **extra,
+    }
+
+
+def causal_bench(
+    model: torch.nn.Module, config: BenchConfig, progress: bool = True, log: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """The leaderboard (see the module): ``rows``, ``pairs`` (how many, which squares DAS used), ``config``,
+    ``seconds`` by part."""
+    n, d = model.cfg.n_layers, model.cfg.d_model
+    config = config.check(n)
+    timer = time.perf_counter()
+    pairs = bench_pairs(config)
+    seconds = {"pairs": time.perf_counter() - timer}
+    das_squares = np.array([parse_square(s) for s in config.das_squares])
+    on_das = np.isin(pairs.square, das_squares)
+    before = base_logits(model, pairs)
+    base_scores = score_pairs(before, pairs, before)
+    # "decisive": the pairs where the base run's move is illegal on the counterfactual board, so only a swap that
+    # carries the square's state can make the top move legal (elsewhere IIA starts at the base run's rate)
+    groups = {"all": np.ones(len(pairs), dtype=bool), "das": on_das, "decisive": ~base_scores["hit"]}
+    hooks = {residual_hook(L, n) for L in config.layers} | {neuron_hook(L - 1) for L in config.layers}
+    if "sae" in config.methods:
+        hooks.add(sae_latents(config.sae).hook)
+    sources = source_activations(model, pairs, sorted(hooks), config.positions)
+    seconds["base and source runs"] = time.perf_counter() - timer - seconds["pairs"]
+    rows: list[dict[str, Any]] = []
+
+    def add(intervention: Intervention, layer: int, fit: float) -> None:
+        t = time.perf_counter()
+        logits = interchange_logits(model, pairs, intervention, config.positions, sources=sources)
+        scores = score_pairs(logits, pairs, before)
+        run = time.perf_counter() - t
+        for squares, keep in groups.items():
+            rows.append(
+                _row(intervention.method, layer, intervention.hook, intervention.size, scores, keep, squares=squares)
+                | {"fit_seconds": fit, "run_seconds": run}
+            )
+        seconds[intervention.method.split(" ")[0]] = seconds.get(intervention.method.split(" ")[0], 0.0) + fit + run
+
+    for squares, keep in groups.items():
+        rows.append(_row("none", 0, "", 0.0, base_scores, keep, squares=squares, fit_seconds=0.0, run_seconds=0.0))
+    steps = [(m, L) for L in config.layers for m in config.methods]
+    bar = tqdm(steps, desc="causal bench", disable=not progress, unit="method")
+    probes = _probes(model, config) if "probe" in config.methods else {}
+    for method, layer in bar:
+        bar.set_postfix_str(f"{method} at layer {layer}")
+        t = time.perf_counter()
+        if method == "full":
+            add(full_stream(layer, n, d), layer, 0.0)
+        elif method == "random":
+            add(random_subspace(layer, n, d, config.random_dim, config.seed), layer, 0.0)
+        elif method == "probe":
+            add(probe_subspace(probes[layer], layer, n), layer, 0.0)
+        elif method == "neurons":
+            games = random_games(config.neuron_games, CIRCUITS_SEED)
+            intervention = rule_neurons(model, layer, games, progress=False)
+            add(intervention, layer, time.perf_counter() - t)
+        elif method == "sae":
+            intervention = sae_latents(config.sae)
+            if intervention.hook == residual_hook(layer, n):
+                add(intervention, layer, time.perf_counter() - t)
+        elif method == "das":
+            for k in config.das_dims:
+                t = time.perf_counter()
+                bases = torch.zeros(64, d, k)
+                for s in das_squares:
+                    bases[s] = fit_das(
+                        model,
+                        _fit_pairs(config, int(s)),
+                        residual_hook(layer, n),
+                        k,
+                        config.das_steps,
+                        positions=config.positions,
+                        seed=config.seed,
+                    )
+                add(das_intervention(bases, residual_hook(layer, n)), layer, time.perf_counter() - t)
+        if log:
+            log(f"{method} at layer {layer}: {time.perf_counter() - t:.1f} s")
+    return {
+        "rows": rows,
+        "pairs": {"scoring": len(pairs), "das_squares": list(config.das_squares), "on_das_squares": int(on_das.sum())},
+        "config": dict(config.__dict__),
+        "seconds": seconds,
+    }
+
+
+def _probes(model: torch.nn.Module, config: BenchConfig) -> dict[int, torch.nn.Module]:
+    from othello.probes.store import layer_probes
+
+    return layer_probes(model, "relative", "linear", list(config.layers), progress=False)

@@ -1,0 +1,248 @@
+"""The causal-variable benchmark: exact counterfactual pairs, interchange interventions, DAS on a planted model."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from slow_engine import legal as slow_legal
+from slow_engine import replay as slow_replay
+
+from othello.causal.bench import BenchConfig, causal_bench
+from othello.causal.das import fit_das
+from othello.causal.interchange import (
+    Intervention,
+    base_logits,
+    interchange_logits,
+    position_mask,
+    score_pairs,
+    wilson_interval,
+)
+from othello.causal.methods import full_stream, random_subspace
+from othello.engine.counterfactuals import _legal, relative_boards, square_pairs
+from othello.engine.games import random_games
+from othello.engine.notation import TOKEN_TO_SQUARE
+from othello.errors import ConfigError
+from othello.model import build_model, preset
+from othello.model.tokens import top_moves
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return square_pairs(random_games(60, 13), 80, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return build_model(preset("tiny"))
+
+
+def test_pairs_are_exact(pairs):
+    """The counterfactual board is the base board with the one square set to the source's state; every legal set
+    is the independent engine's; the swap changes the legal set."""
+    for i in range(len(pairs)):
+        t, s = int(pairs.ply[i]), int(pairs.square[i])
+        base = slow_replay([int(m) for m in pairs.base_moves[i] if m >= 0])[t]
+        source = slow_replay([int(m) for m in pairs.source_moves[i] if m >= 0])[t]
+        base_rel = relative_boards(np.array(base[0]), np.array(base[1]))
+        source_rel = relative_boards(np.array(source[0]), np.array(source[1]))
+        assert np.array_equal(pairs.base_board[i], base_rel)
+        assert pairs.base_state[i] == base_rel[s] and pairs.source_state[i] == source_rel[s] != base_rel[s]
+        changed = np.flatnonzero(pairs.counterfactual_board[i] != base_rel)
+        assert changed.tolist() == [s]
+        assert np.flatnonzero(pairs.base_legal[i]).tolist() == base[2]
+        assert np.flatnonzero(pairs.source_legal[i]).tolist() == source[2]
+        cells = [0 if c == 0 else (1 if c == 1 else 2) for c in pairs.counterfactual_board[i]]
+        assert np.flatnonzero(pairs.counterfactual_legal[i]).tolist() == slow_legal(cells, 1)
+        assert not np.array_equal(pairs.counterfactual_legal[i], pairs.base_legal[i])
+        assert pairs.base_moves[i].tolist() != pairs.source_moves[i].tolist()
+    assert square_pairs(random_games(60, 13), 80, seed=0).square.tolist() == pairs.square.tolist()  # seeded
+    with pytest.raises(ConfigError, match="plies"):
+        square_pairs(random_games(5, 1), 3, seed=0, plies=(40, 70))
+
+
+def test_position_masks():
+    ply = torch.tensor([2, 4])
+    assert position_mask(ply, 5, "last").nonzero().tolist() == [[0, 2], [1, 4]]
+    assert position_mask(ply, 5, "last:2").sum(1).tolist() == [2, 2]
+    assert position_mask(ply, 5, "all").sum(1).tolist() == [3, 5]
+    for bad in ("first", "last:0", "last:x"):
+        with pytest.raises(ConfigError, match="positions"):
+            position_mask(ply, 5, bad)
+
+
+def test_the_full_stream_at_the_last_layer_is_the_source_run(tiny, pairs):
+    """The identity worth writing down: swapping the whole last residual stream at every position makes the base
+    run the source run, so its IIA is the share of pairs whose source run's top move is legal on the
+    counterfactual board (not, as one might guess, the share whose source legal set equals the counterfactual's:
+    the model need not play every legal move, and the two sets differ elsewhere)."""
+    n, d = tiny.cfg.n_layers, tiny.cfg.d_model
+    swapped = interchange_logits(tiny, pairs, full_stream(n, n, d), positions="all")
+    from othello.engine.counterfactuals import SquarePairs
+
+    as_source = SquarePairs(**{**pairs.__dict__, "base_moves": pairs.source_moves})
+    source = base_logits(tiny, as_source)
+    assert torch.allclose(swapped, source, atol=1e-4)
+    scores = score_pairs(swapped, pairs, base_logits(tiny, pairs))
+    top = TOKEN_TO_SQUARE[top_moves(source).numpy()]
+    assert scores["hit"].mean() == pytest.approx(pairs.counterfactual_legal[np.arange(len(pairs)), top].mean())
+    # and a swap of nothing changes nothing
+    none = Intervention("none", full_stream(1, n, d).hook, lambda b, s, q: b, 0.0)
+    assert torch.allclose(interchange_logits(tiny, pairs, none), base_logits(tiny, pairs), atol=1e-5)
+
+
+def test_wilson_interval():
+    low, high = wilson_interval(90, 100)
+    assert 0.82 < low < 0.9 < high < 0.95
+    assert wilson_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
+
+
+HOOK = "blocks.0.hook_resid_post"
+
+
+class PlantedModel(torch.nn.Module):
+    """A model whose only variable is square ``square``'s relative state, written into the plane spanned by the
+    columns of ``U`` [d, 2] (the three states at the corners of a triangle), the other dimensions noise. Its
+    next-move distribution is the legal moves of the true board with that square's state as read from the plane
+    (softly: a mixture over the three states), so swapping exactly that plane moves it to the counterfactual
+    board. It answers the two calls the benchmark makes of a TransformerLens model."""
+
+    CORNERS = torch.tensor([[1.0, 0.0], [-0.5, 0.866], [-0.5, -0.866]]) * 2
+
+    def __init__(self, square: int, d: int = 8, seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.U = torch.linalg.qr(torch.randn(d, 2, generator=g))[0]
+        self.noise = torch.nn.Parameter(torch.randn(61, d, generator=g) * 3)  # a token's noise, off the plane
+        self.square = square
+        self.cfg = SimpleNamespace(d_model=d, d_vocab=61, n_layers=1)
+        self._legal: dict[tuple, torch.Tensor] = {}
+
+    def _states(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per position: the square's relative state [B, T] and the log-uniform legal moves [B, T, 3, 61] of the
+        board with each of the three states at the square."""
+        from othello.engine.games import replay
+
+        moves = np.full((len(tokens), 60), -1, dtype=np.int8)
+        moves[:, : tokens.shape[1]] = TOKEN_TO_SQUARE[tokens.numpy()]
+        r = replay(moves, ("boards", "next_mover"))
+        T = tokens.shape[1]
+        rel = relative_boards(r.boards[:, :T], np.maximum(r.next_mover[:, :T], 1))
+        state = torch.from_numpy(rel[:, :, self.square].astype(np.int64))
+        table = torch.full((len(tokens), T, 3, 61), -30.0)
+        for b in range(len(tokens)):
+            for t in range(T):
+                key = (rel[b, t].tobytes(),)
+                if key not in self._legal:
+                    rows = torch.full((3, 61), -30.0)
+                    for c in range(3):
+                        board = rel[b, t].copy()
+                        board[self.square] = c
+                        legal = np.flatnonzero(_legal(board))
+                        tokens_legal = [int(np.flatnonzero(TOKEN_TO_SQUARE == s)[0]) for s in legal]
+                        if tokens_legal:
+                            rows[c, tokens_legal] = -math.log(len(tokens_legal))
+                    self._legal[key] = rows
+                table[b, t] = self._legal[key]
+        return state, table
+
+    def _resid(self, tokens: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        return self.CORNERS[state] @ self.U.T + self.noise[tokens] - (self.noise[tokens] @ self.U) @ self.U.T
+
+    def _head(self, h: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        coords = h @ self.U  # [B, T, 2]
+        weights = (-((coords[:, :, None] - self.CORNERS) ** 2).sum(-1)).softmax(-1)  # [B, T, 3]
+        return torch.logsumexp(weights.clamp_min(1e-9).log()[..., None] + table, 2)
+
+    def run_with_cache(self, tokens: torch.Tensor, names_filter=None):
+        state, table = self._states(tokens)
+        h = self._resid(tokens, state)
+        return self._head(h, table), {HOOK: h}
+
+    def run_with_hooks(self, tokens: torch.Tensor, fwd_hooks=()):
+        state, table = self._states(tokens)
+        h = self._resid(tokens, state)
+        for name, fn in fwd_hooks:
+            assert name == HOOK
+            h = fn(h)
+        return self._head(h, table)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.run_with_hooks(tokens)
+
+
+@pytest.mark.slow
+def test_das_finds_a_planted_subspace():
+    """DAS recovers the plane the planted model keeps the square in (principal angles under 10 degrees) and its
+    swap scores IIA 1 and legal-set error 0 on held-out pairs; a random plane of the same dimension stays near the
+    base run."""
+    square = 19  # d3
+    model = PlantedModel(square)
+    fit = square_pairs(random_games(160, 21), 128, seed=1, plies=(4, 10), squares=np.array([square]))
+    test = square_pairs(random_games(80, 22), 48, seed=2, plies=(4, 10), squares=np.array([square]))
+    Q = fit_das(model, fit, HOOK, k=2, steps=300, batch_size=32, lr=0.05)
+    cosines = torch.linalg.svdvals(Q.T @ model.U)  # cosines of the principal angles
+    assert torch.rad2deg(torch.arccos(cosines.clamp(max=1))).max() < 10
+    from othello.causal.das import das_intervention
+
+    before = base_logits(model, test)
+    das = score_pairs(interchange_logits(model, test, das_intervention(Q.expand(64, -1, -1), HOOK)), test, before)
+    base = score_pairs(before, test, before)
+    random = random_subspace(1, 1, 8, 2, seed=3)
+    random = Intervention(random.method, HOOK, random.swap, random.size)
+    chance = score_pairs(interchange_logits(model, test, random), test, before)
+    assert das["hit"].mean() == 1.0 and das["error"].max() == 0 and das["moved_right"].min() == 1.0
+    # here the base run's top move is legal on every counterfactual board (IIA's base rate is 1, so IIA cannot
+    # tell the methods apart): the legal-set error does; the random plane leaves it near the base run's
+    assert base["error"].mean() > 0.5 and chance["error"].mean() > 0.75 * base["error"].mean()
+
+
+@pytest.mark.slow
+def test_the_bench_on_a_tiny_model(tiny):
+    config = BenchConfig(layers=(1, 2), methods=("full", "random", "probe", "das"), pairs=60, games=60)
+    config.das_dims, config.das_squares, config.das_pairs, config.das_steps = (1,), ("d3", "c4"), 8, 2
+    result = causal_bench(tiny, config, progress=False)
+    rows = result["rows"]
+    methods = {(r["method"], r["layer"]) for r in rows}
+    assert {("none", 0), ("full", 1), ("random (k=2)", 2), ("probe", 1), ("das (k=1)", 2)} <= methods
+    for r in rows:
+        assert 0 <= r["iia_low"] <= r["iia"] <= r["iia_high"] <= 1 and r["squares"] in ("all", "das", "decisive")
+        assert r["hook"] == ("" if r["method"] == "none" else f"blocks.{r['layer'] - 1}.hook_resid_post")
+    none = next(r for r in rows if r["method"] == "none" and r["squares"] == "decisive")
+    assert none["iia"] == 0.0  # by definition: the base run's move is illegal on those boards
+    with pytest.raises(ConfigError, match="unknown method"):
+        causal_bench(tiny, BenchConfig(methods=("telepathy",)), progress=False)
+    with pytest.raises(ConfigError, match="layers"):
+        causal_bench(tiny, BenchConfig(layers=(9,)), progress=False)
+
+
+@pytest.mark.slow
+def test_the_command(tiny, tmp_path, capsys):
+    import json
+
+    from othello.cli.entry import main
+    from othello.model.checkpoints import save_model, write_run_config
+
+    folder = tmp_path / "m"
+    write_run_config(folder, preset("tiny"), None)
+    save_model(folder, tiny)
+    base = ["causal-bench", "--model", str(folder), "--layers", "1-2", "--pairs", "40", "--games", "60", "--quiet"]
+    out = tmp_path / "bench"
+    assert main(base + ["--methods", "full,random", "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"rows", "pairs", "config", "seconds"} <= set(result)
+    fields = {"method", "layer", "hook", "squares", "pairs", "iia", "iia_low", "iia_high", "legal_set_error"}
+    assert fields | {"moved_right", "size", "fit_seconds", "run_seconds"} <= set(result["rows"][0])
+    assert (out / "causal_bench.json").exists() and (out / "causal_bench.csv").exists()
+    assert (out / "causal_bench.png").stat().st_size > 10_000
+    assert main(base + ["--methods", "full"]) == 0
+    text = capsys.readouterr().out
+    assert "IIA [95 %]" in text and "blocks.0.hook_resid_post" in text
+    assert main(base + ["--methods", "sae"]) == 2
+    assert "needs --sae RUN" in capsys.readouterr().err
+    assert main(base + ["--positions", "first"]) == 2
+    assert "positions 'first'" in capsys.readouterr().err
