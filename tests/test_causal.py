@@ -184,13 +184,15 @@ def test_das_finds_a_planted_subspace():
     model = PlantedModel(square)
     fit = square_pairs(random_games(160, 21), 128, seed=1, plies=(4, 10), squares=np.array([square]))
     test = square_pairs(random_games(80, 22), 48, seed=2, plies=(4, 10), squares=np.array([square]))
-    Q = fit_das(model, fit, HOOK, k=2, steps=300, batch_size=32, lr=0.05)
+    bases = fit_das(model, fit, HOOK, k=2, steps=300, batch_size=32, lr=0.05)
+    assert bases[[s for s in range(64) if s != square]].abs().max() == 0  # only the square fitted has a subspace
+    Q = bases[square]
     cosines = torch.linalg.svdvals(Q.T @ model.U)  # cosines of the principal angles
     assert torch.rad2deg(torch.arccos(cosines.clamp(max=1))).max() < 10
     from othello.causal.das import das_intervention
 
     before = base_logits(model, test)
-    das = score_pairs(interchange_logits(model, test, das_intervention(Q.expand(64, -1, -1), HOOK)), test, before)
+    das = score_pairs(interchange_logits(model, test, das_intervention(bases, HOOK)), test, before)
     base = score_pairs(before, test, before)
     random = random_subspace(1, 1, 8, 2, seed=3)
     random = Intervention(random.method, HOOK, random.swap, random.size)

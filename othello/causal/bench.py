@@ -59,7 +59,8 @@ class BenchConfig:
     das_dims: tuple[int, ...] = (1, 2, 4, 8)
     das_squares: tuple[str, ...] = DAS_SQUARES
     das_pairs: int = 64  # fitting pairs per DAS square
-    das_steps: int = 60
+    das_steps: int = 150  # Adam steps per (layer, k); each minibatch holds every DAS square's pairs
+    das_batch: int = 128
     random_dim: int = 2  # the random subspace's dimension: the probe's
     neuron_games: int = 1000
     sae: str | None = None  # an evaluated SAE run folder (for "sae")
@@ -84,9 +85,11 @@ def bench_pairs(config: BenchConfig) -> SquarePairs:
     return square_pairs(random_games(config.games, CAUSAL_SEED), config.pairs, seed=config.seed)
 
 
-def _fit_pairs(config: BenchConfig, square: int) -> SquarePairs:
-    games = random_games(max(config.das_pairs * 4, 200), CAUSAL_SEED, first_index=FIT_OFFSET + 10_000 * square)
-    return square_pairs(games, config.das_pairs, seed=config.seed + square, squares=np.array([square]))
+def _fit_pairs(config: BenchConfig, squares: np.ndarray) -> SquarePairs:
+    """DAS's fitting pairs: ``config.das_pairs`` per square, from games after the scoring games."""
+    games = random_games(max(config.das_pairs * 4, 200), CAUSAL_SEED, first_index=FIT_OFFSET)
+    parts = [square_pairs(games, config.das_pairs, seed=config.seed + int(s), squares=np.array([s])) for s in squares]
+    return SquarePairs(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in SquarePairs.__dataclass_fields__})
 
 
 def _row(
@@ -169,20 +172,21 @@ def causal_bench(
             if intervention.hook == residual_hook(layer, n):
                 add(intervention, layer, time.perf_counter() - t)
         elif method == "das":
+            fit = _fit_pairs(config, das_squares)
             for k in config.das_dims:
                 t = time.perf_counter()
-                bases = torch.zeros(64, d, k)
-                for s in das_squares:
-                    bases[s] = fit_das(
-                        model,
-                        _fit_pairs(config, int(s)),
-                        residual_hook(layer, n),
-                        k,
-                        config.das_steps,
-                        positions=config.positions,
-                        seed=config.seed,
-                    )
-                add(das_intervention(bases, residual_hook(layer, n)), layer, time.perf_counter() - t)
+                hook = residual_hook(layer, n)
+                bases = fit_das(
+                    model,
+                    fit,
+                    hook,
+                    k,
+                    config.das_steps,
+                    config.das_batch,
+                    positions=config.positions,
+                    seed=config.seed,
+                )
+                add(das_intervention(bases, hook), layer, time.perf_counter() - t)
         if log:
             log(f"{method} at layer {layer}: {time.perf_counter() - t:.1f} s")
     return {
