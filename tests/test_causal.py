@@ -95,6 +95,33 @@ def test_the_full_stream_at_the_last_layer_is_the_source_run(tiny, pairs):
     assert torch.allclose(interchange_logits(tiny, pairs, none), base_logits(tiny, pairs), atol=1e-5)
 
 
+def test_the_gradient_edit_writes_the_source_state_at_the_square():
+    """Li et al.'s edit as an interchange: afterwards the probe reads the square as it reads the source there (nearly
+    always), and (mostly) every other square as it read the base."""
+    from othello.causal.methods import gradient_edit
+    from othello.probes.config import ProbeConfig
+    from othello.probes.fit import make_probe
+
+    torch.manual_seed(0)
+    probe = make_probe(16, ProbeConfig(kind="mlp", hidden=32))
+    edit = gradient_edit(probe, 2, 2)
+    base, source = torch.randn(12, 16) * 0.3, torch.randn(12, 16) * 0.3  # within reach of 1,000 Adam steps of 1e-3
+    square = torch.arange(12) * 5
+    rows = torch.arange(12)
+    out = edit.swap(base, source, square)
+    with torch.no_grad():
+        read, wanted, before = probe(out).argmax(-1), probe(source).argmax(-1), probe(base).argmax(-1)
+    # an optimisation of 1,000 steps against 63 other squares kept as read: it may stop short of a far class
+    assert (read[rows, square] == wanted[rows, square]).sum() >= 10
+    with torch.no_grad():
+        gain = probe(out).log_softmax(-1) - probe(base).log_softmax(-1)
+    assert gain[rows, square, wanted[rows, square]].mean() > 0.1
+    others = torch.ones(12, 64, dtype=torch.bool)
+    others[rows, square] = False
+    assert (read == before)[others].float().mean() > 0.6  # a random probe on small inputs: many near-ties
+    assert edit.hook == "blocks.1.hook_resid_post"
+
+
 def test_wilson_interval():
     low, high = wilson_interval(90, 100)
     assert 0.82 < low < 0.9 < high < 0.95

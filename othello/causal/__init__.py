@@ -3,7 +3,7 @@
 - ``interchange``: ``Intervention``, ``interchange_logits`` (the base run with a component from the source run),
   the swaps (subspace, units, dictionary latents) and ``score_pairs`` (IIA, legal-set error, moved right).
 - ``methods``: each method as an intervention at a layer: ``full_stream``, ``random_subspace``,
-  ``probe_subspace``, ``rule_neurons``, ``sae_latents``.
+  ``probe_subspace``, ``gradient_edit``, ``rule_neurons``, ``sae_latents``.
 - ``das``: distributed alignment search, ``fit_das``.
 - ``bench``: ``causal_bench`` and its ``BenchConfig``: the leaderboard.
 
@@ -30,7 +30,14 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "latent_swap",
             "wilson_interval",
         ],
-        "othello.causal.methods": ["full_stream", "random_subspace", "probe_subspace", "rule_neurons", "sae_latents"],
+        "othello.causal.methods": [
+            "full_stream",
+            "random_subspace",
+            "probe_subspace",
+            "gradient_edit",
+            "rule_neurons",
+            "sae_latents",
+        ],
     },
 )
 
@@ -47,4 +54,11 @@ if TYPE_CHECKING:
         unit_swap,
         wilson_interval,
     )
-    from othello.causal.methods import full_stream, probe_subspace, random_subspace, rule_neurons, sae_latents
+    from othello.causal.methods import (
+        full_stream,
+        gradient_edit,
+        probe_subspace,
+        random_subspace,
+        rule_neurons,
+        sae_latents,
+    )

@@ -31,7 +31,14 @@ from othello.causal.interchange import (
     source_activations,
     wilson_interval,
 )
-from othello.causal.methods import full_stream, probe_subspace, random_subspace, rule_neurons, sae_latents
+from othello.causal.methods import (
+    full_stream,
+    gradient_edit,
+    probe_subspace,
+    random_subspace,
+    rule_neurons,
+    sae_latents,
+)
 from othello.data.seeds import CAUSAL_SEED, CIRCUITS_SEED
 from othello.engine.counterfactuals import SquarePairs, square_pairs
 from othello.engine.games import random_games
@@ -41,7 +48,7 @@ from othello.model.hooks import neuron_hook, residual_hook
 
 __all__ = ["BenchConfig", "causal_bench", "METHODS", "DAS_SQUARES", "bench_pairs"]
 
-METHODS = ("full", "random", "probe", "das", "neurons", "sae")
+METHODS = ("full", "random", "probe", "gradient", "das", "neurons", "sae")
 # spread over the board: centre (d3, e6), inner (c4, f5), edge (a4, h5), corner (a1, h8), X (b2, g7), C (b1, g8)
 DAS_SQUARES = ("d3", "e6", "c4", "f5", "a4", "h5", "a1", "h8", "b2", "g7", "b1", "g8")
 FIT_OFFSET = 1_000_000  # DAS's fitting games start this far into the causal stream
@@ -52,7 +59,7 @@ class BenchConfig:
     """What ``causal_bench`` runs (see the module)."""
 
     layers: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
-    methods: tuple[str, ...] = ("full", "random", "probe", "das", "neurons")
+    methods: tuple[str, ...] = ("full", "random", "probe", "gradient", "das", "neurons")
     pairs: int = 2000
     games: int = 1000  # games the scoring pairs are drawn from
     positions: str = "last"
@@ -153,7 +160,8 @@ def causal_bench(
         rows.append(_row("none", 0, "", 0.0, base_scores, keep, squares=squares, fit_seconds=0.0, run_seconds=0.0))
     steps = [(m, L) for L in config.layers for m in config.methods]
     bar = tqdm(steps, desc="causal bench", disable=not progress, unit="method")
-    probes = _probes(model, config) if "probe" in config.methods else {}
+    probes = _probes(model, config, "relative", "linear") if "probe" in config.methods else {}
+    mlp_probes = _probes(model, config, "colour", "mlp") if "gradient" in config.methods else {}
     for method, layer in bar:
         bar.set_postfix_str(f"{method} at layer {layer}")
         t = time.perf_counter()
@@ -163,6 +171,8 @@ def causal_bench(
             add(random_subspace(layer, n, d, config.random_dim, config.seed), layer, 0.0)
         elif method == "probe":
             add(probe_subspace(probes[layer], layer, n), layer, 0.0)
+        elif method == "gradient":
+            add(gradient_edit(mlp_probes[layer], layer, n), layer, 0.0)
         elif method == "neurons":
             games = random_games(config.neuron_games, CIRCUITS_SEED)
             intervention = rule_neurons(model, layer, games, progress=False)
@@ -197,7 +207,7 @@ def causal_bench(
     }
 
 
-def _probes(model: torch.nn.Module, config: BenchConfig) -> dict[int, torch.nn.Module]:
+def _probes(model: torch.nn.Module, config: BenchConfig, labelling: str, kind: str) -> dict[int, torch.nn.Module]:
     from othello.probes.store import layer_probes
 
-    return layer_probes(model, "relative", "linear", list(config.layers), progress=False)
+    return layer_probes(model, labelling, kind, list(config.layers), progress=False)

@@ -4,6 +4,8 @@ Layer L is the residual stream after block L-1 (``residual_hook``). At layer L:
 - ``full``: the whole residual stream (the upper bound); ``random``: a random orthonormal subspace of dimension
   ``k`` (the lower bound);
 - ``probe``: the span of the square's linear relative probe (mine - empty, theirs - empty: 2 dimensions);
+- ``gradient``: Li et al.'s edit: gradient descent (Adam) on the base activation until the nonlinear colour probe
+  reads the square as the source run's probe reads it there, the other squares kept as read (weight ``reg``);
 - ``das``: a subspace of dimension k fitted by distributed alignment search (``othello.causal.das``);
 - ``neurons``: block L-1's MLP neurons (``blocks.L-1.mlp.hook_post``) whose rule names the square's state;
 - ``sae``: the latents of an SAE at this layer's hook whose best state property is the square's (F1 >= 0.5).
@@ -28,6 +30,7 @@ __all__ = [
     "full_stream",
     "random_subspace",
     "probe_subspace",
+    "gradient_edit",
     "rule_neurons",
     "sae_latents",
     "orthonormal",
@@ -61,6 +64,29 @@ def probe_subspace(probe: torch.nn.Module, layer: int, n_layers: int) -> Interve
     spans = torch.stack([W[:, :, 1] - W[:, :, 0], W[:, :, 2] - W[:, :, 0]], -1)  # [d, 64, 2]
     bases = torch.stack([orthonormal(spans[:, s]) for s in range(64)])  # [64, d, 2]
     return Intervention("probe", residual_hook(layer, n_layers), subspace_swap(bases), 2.0)
+
+
+def gradient_edit(probe: torch.nn.Module, layer: int, n_layers: int) -> Intervention:
+    """Li et al.'s gradient edit as an interchange: the target at the square is what ``probe`` (the colour MLP
+    probe of layer ``layer``) reads there in the source run (base and source are at the same ply, off no pass, so
+    the same colour moves next in both: the colour is the relative state), every other square what it reads in the
+    base run; the recommended gradient setting's step size, steps and weight of the other squares."""
+    from othello.probes.interventions.apply import _optimise
+    from othello.probes.interventions.evaluation import recommended_setting
+
+    setting = recommended_setting(n_layers, "gradient", keep="read")
+
+    def swap(base: torch.Tensor, source: torch.Tensor, square: torch.Tensor) -> torch.Tensor:
+        rows = torch.arange(len(base), device=base.device)
+        x = base.detach().float().clone()
+        with torch.no_grad():
+            target = probe(x).argmax(-1)
+            target[rows, square] = probe(source.float())[rows, square].argmax(-1)
+        weights = torch.full(target.shape, setting.reg, device=base.device)
+        weights[rows, square] = 1.0
+        return _optimise(probe, x, target, weights, torch.optim.Adam, setting.lr, setting.steps)
+
+    return Intervention("gradient", residual_hook(layer, n_layers), swap, 64.0)
 
 
 def rule_neurons(model: torch.nn.Module, layer: int, games: np.ndarray, progress: bool = False) -> Intervention:
