@@ -9,6 +9,7 @@ The cases are drawn from seeded generators (``random.Random(case)``), so a failu
 from __future__ import annotations
 
 import json
+import os
 import random
 import struct
 
@@ -879,16 +880,21 @@ def test_a_deep_perft_stops_at_a_signal(signal_name):
     # compiles, which is not what this test is about, and a loaded machine compiles for longer than the wait below
     subprocess.run([sys.executable, "-m", "othello.cli", "perft", "1"], check=True, capture_output=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "othello.cli", "perft", "20"],
+        [sys.executable, "-m", "othello.cli", "perft", "20", "--all"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
         # as a shell starts it: a signal the test process was left ignoring (an earlier test's server installs its
         # own handlers) would otherwise be inherited, and the child would never see the Ctrl-C
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
-        time.sleep(3)  # started, the kernel loaded and counting
+        # counting once the quick depths are printed (however long a loaded machine took to start it): a signal
+        # sent earlier would land in the imports, which is not what this test is about
+        for line in proc.stdout:
+            if line.startswith("perft(7)"):
+                break
         assert proc.poll() is None
         sent = time.monotonic()
         proc.send_signal(getattr(signal, signal_name))
