@@ -11,7 +11,8 @@ import torch
 from slow_engine import legal as slow_legal
 from slow_engine import replay as slow_replay
 
-from othello.causal.bench import BenchConfig, causal_bench
+from othello.causal.bench import causal_bench
+from othello.causal.config import BenchConfig
 from othello.causal.das import fit_das
 from othello.causal.interchange import (
     Intervention,

@@ -5,7 +5,7 @@
 - ``methods``: each method as an intervention at a layer: ``full_stream``, ``random_subspace``,
   ``probe_subspace``, ``gradient_edit``, ``rule_neurons``, ``sae_latents``.
 - ``das``: distributed alignment search, ``fit_das``.
-- ``bench``: ``causal_bench`` and its ``BenchConfig``: the leaderboard.
+- ``config``: ``BenchConfig``; ``bench``: ``causal_bench``, the leaderboard.
 
 The pairs themselves (a base and a source position that differ in one square's state, with the counterfactual
 board's legal moves) come from the engine: ``othello.engine.counterfactuals``.
@@ -18,7 +18,8 @@ from othello._lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "othello.causal.bench": ["BenchConfig", "causal_bench", "bench_pairs", "METHODS", "DAS_SQUARES"],
+        "othello.causal.bench": ["causal_bench", "bench_pairs"],
+        "othello.causal.config": ["BenchConfig", "METHODS", "DAS_SQUARES"],
         "othello.causal.das": ["fit_das", "das_intervention"],
         "othello.causal.interchange": [
             "Intervention",
@@ -42,7 +43,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
 )
 
 if TYPE_CHECKING:
-    from othello.causal.bench import DAS_SQUARES, METHODS, BenchConfig, bench_pairs, causal_bench
+    from othello.causal.bench import bench_pairs, causal_bench
+    from othello.causal.config import DAS_SQUARES, METHODS, BenchConfig
     from othello.causal.das import das_intervention, fit_das
     from othello.causal.interchange import (
         Intervention,

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from othello.causal.config import FIT_OFFSET, BenchConfig
 from othello.causal.das import das_intervention, fit_das
 from othello.causal.interchange import (
     Intervention,
@@ -43,48 +43,9 @@ from othello.data.seeds import CAUSAL_SEED, CIRCUITS_SEED
 from othello.engine.counterfactuals import SquarePairs, square_pairs
 from othello.engine.games import random_games
 from othello.engine.notation import parse_square
-from othello.errors import ConfigError
 from othello.model.hooks import neuron_hook, residual_hook
 
-__all__ = ["BenchConfig", "causal_bench", "METHODS", "DAS_SQUARES", "bench_pairs"]
-
-METHODS = ("full", "random", "probe", "gradient", "das", "neurons", "sae")
-# spread over the board: centre (d3, e6), inner (c4, f5), edge (a4, h5), corner (a1, h8), X (b2, g7), C (b1, g8)
-DAS_SQUARES = ("d3", "e6", "c4", "f5", "a4", "h5", "a1", "h8", "b2", "g7", "b1", "g8")
-FIT_OFFSET = 1_000_000  # DAS's fitting games start this far into the causal stream
-
-
-@dataclass
-class BenchConfig:
-    """What ``causal_bench`` runs (see the module)."""
-
-    layers: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
-    methods: tuple[str, ...] = ("full", "random", "probe", "gradient", "das", "neurons")
-    pairs: int = 2000
-    games: int = 1000  # games the scoring pairs are drawn from
-    positions: str = "last"
-    das_dims: tuple[int, ...] = (1, 2, 4, 8)
-    das_squares: tuple[str, ...] = DAS_SQUARES
-    das_pairs: int = 64  # fitting pairs per DAS square
-    das_steps: int = 150  # Adam steps per (layer, k); each minibatch holds every DAS square's pairs
-    das_batch: int = 128
-    random_dim: int = 2  # the random subspace's dimension: the probe's
-    neuron_games: int = 1000
-    sae: str | None = None  # an evaluated SAE run folder (for "sae")
-    seed: int = 0
-
-    def check(self, n_layers: int) -> BenchConfig:
-        unknown = sorted(set(self.methods) - set(METHODS))
-        if unknown:
-            raise ConfigError(f"unknown method {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-        bad = [L for L in self.layers if not 1 <= L <= n_layers]
-        if bad:
-            raise ConfigError(f"layers {bad}: the residual stream's layers 1..{n_layers} (L = after block L-1)")
-        if "sae" in self.methods and not self.sae:
-            raise ConfigError("the sae method needs --sae RUN (an evaluated SAE run folder)")
-        for name in self.das_squares:
-            parse_square(name)
-        return self
+__all__ = ["causal_bench", "bench_pairs"]
 
 
 def bench_pairs(config: BenchConfig) -> SquarePairs:

@@ -29,7 +29,8 @@ ROW_FIELDS = [
 
 
 def cmd_causal_bench(args: argparse.Namespace) -> None:
-    from othello.causal.bench import BenchConfig, causal_bench
+    from othello.causal.bench import causal_bench
+    from othello.causal.config import BenchConfig
     from othello.views.causal import causal_table_lines, plot_causal_bench
 
     if args.out:
@@ -61,7 +62,7 @@ def cmd_causal_bench(args: argparse.Namespace) -> None:
 
 
 def add_commands(sub: Any) -> None:
-    from othello.causal.bench import DAS_SQUARES, METHODS, BenchConfig
+    from othello.causal.config import DAS_SQUARES, METHODS, BenchConfig
 
     defaults = BenchConfig()
     p = command(
