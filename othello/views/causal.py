@@ -64,8 +64,11 @@ def plot_causal_bench(result: dict[str, Any], path: PathLike = None, squares: st
         base = next((r for r in rows if r["method"] == "none"), None)
         if base is not None:
             ax.axhline(base["iia"], color="grey", ls="--", lw=1, label="no swap")
+        layers = sorted({r["layer"] for r in rows if r["method"] != "none"})
+        ax.set_xticks(layers)
+        ax.set_xlim(min(layers, default=1) - 0.5, max(layers, default=1) + 0.5)
         ax.set_xlabel("layer L (blocks.L-1.hook_resid_post; neurons: blocks.L-1.mlp.hook_post)", fontsize=8)
-        ax.set_ylabel("IIA: share of pairs whose top move is legal on the counterfactual board", fontsize=8)
+        ax.set_ylabel("IIA (share: top move legal on the counterfactual board)", fontsize=8)
         ax.set_ylim(-0.02, 1.02)
         n = rows[0]["pairs"] if rows else 0
         ax.set_title(f"{'decisive pairs' if group == 'decisive' else 'every pair'} ({n})", fontsize=9)

@@ -44,6 +44,7 @@ def cmd_causal_bench(args: argparse.Namespace) -> None:
         das_dims=args.das_dims,
         das_squares=args.das_squares,
         das_steps=args.das_steps,
+        das_batch=args.das_batch,
         sae=args.sae,
         seed=args.seed,
     )
@@ -89,6 +90,7 @@ def add_commands(sub: Any) -> None:
         help="the squares DAS is fitted on",
     )
     p.add_argument("--das-steps", type=types.positive_int, default=defaults.das_steps, help="DAS Adam steps per fit")
+    p.add_argument("--das-batch", type=types.positive_int, default=defaults.das_batch, help="DAS pairs per step")
     p.add_argument("--sae", default=None, help="an evaluated SAE run folder, for the sae method")
     p.add_argument("--seed", type=types.non_negative_int, default=0, help="the pairs' and subspaces' seed")
     p.add_argument("--out", default=None, help="folder for causal_bench.json, causal_bench.csv and causal_bench.png")
