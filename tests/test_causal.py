@@ -105,7 +105,7 @@ def test_the_gradient_edit_writes_the_source_state_at_the_square():
 
     torch.manual_seed(0)
     probe = make_probe(16, ProbeConfig(kind="mlp", hidden=32))
-    edit = gradient_edit(probe, 2, 2)
+    edit = gradient_edit(probe, 2, 2, 16)
     base, source = torch.randn(12, 16) * 0.3, torch.randn(12, 16) * 0.3  # within reach of 1,000 Adam steps of 1e-3
     square = torch.arange(12) * 5
     rows = torch.arange(12)
@@ -120,7 +120,7 @@ def test_the_gradient_edit_writes_the_source_state_at_the_square():
     others = torch.ones(12, 64, dtype=torch.bool)
     others[rows, square] = False
     assert (read == before)[others].float().mean() > 0.6  # a random probe on small inputs: many near-ties
-    assert edit.hook == "blocks.1.hook_resid_post"
+    assert edit.hook == "blocks.1.hook_resid_post" and edit.size == 16
 
 
 def test_wilson_interval():

@@ -133,7 +133,7 @@ def causal_bench(
         elif method == "probe":
             add(probe_subspace(probes[layer], layer, n), layer, 0.0)
         elif method == "gradient":
-            add(gradient_edit(mlp_probes[layer], layer, n), layer, 0.0)
+            add(gradient_edit(mlp_probes[layer], layer, n, d), layer, 0.0)
         elif method == "neurons":
             games = random_games(config.neuron_games, CIRCUITS_SEED)
             intervention = rule_neurons(model, layer, games, progress=False)

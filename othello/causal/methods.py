@@ -66,11 +66,12 @@ def probe_subspace(probe: torch.nn.Module, layer: int, n_layers: int) -> Interve
     return Intervention("probe", residual_hook(layer, n_layers), subspace_swap(bases), 2.0)
 
 
-def gradient_edit(probe: torch.nn.Module, layer: int, n_layers: int) -> Intervention:
+def gradient_edit(probe: torch.nn.Module, layer: int, n_layers: int, d_model: int) -> Intervention:
     """Li et al.'s gradient edit as an interchange: the target at the square is what ``probe`` (the colour MLP
     probe of layer ``layer``) reads there in the source run (base and source are at the same ply, off no pass, so
     the same colour moves next in both: the colour is the relative state), every other square what it reads in the
-    base run; the recommended gradient setting's step size, steps and weight of the other squares."""
+    base run; the recommended gradient setting's step size, steps and weight of the other squares. Its size is
+    ``d_model``: the edit may move the activation in any direction."""
     from othello.probes.interventions.apply import _optimise
     from othello.probes.interventions.evaluation import recommended_setting
 
@@ -86,7 +87,7 @@ def gradient_edit(probe: torch.nn.Module, layer: int, n_layers: int) -> Interven
         weights[rows, square] = 1.0
         return _optimise(probe, x, target, weights, torch.optim.Adam, setting.lr, setting.steps)
 
-    return Intervention("gradient", residual_hook(layer, n_layers), swap, 64.0)
+    return Intervention("gradient", residual_hook(layer, n_layers), swap, float(d_model))
 
 
 def rule_neurons(model: torch.nn.Module, layer: int, games: np.ndarray, progress: bool = False) -> Intervention:
