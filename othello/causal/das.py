@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from othello.causal.interchange import Intervention, _swap_hook, position_mask, subspace_swap
+from othello.causal.interchange import Intervention, position_mask, subspace_swap, swap_hook
 from othello.engine.counterfactuals import SquarePairs
 from othello.errors import ConfigError
 from othello.model.tokens import legal_token_mask, model_inputs
@@ -61,7 +61,7 @@ def fit_das(
             r, c = mask.nonzero(as_tuple=True)
             bases = torch.linalg.qr(free).Q  # [64, d, k]
             swap = Intervention("das", hook, subspace_swap(bases), k)
-            fix = _swap_hook(swap, r, c, sources[rows.to(device)][r, c], square[rows.to(device)][r])
+            fix = swap_hook(swap, r, c, sources[rows.to(device)][r, c], square[rows.to(device)][r])
             logits = model.run_with_hooks(tokens[rows, :length], fwd_hooks=[(hook, fix)])
             logits = logits[torch.arange(len(rows)), ply[rows]].float()
             logits = logits.masked_fill(torch.arange(logits.shape[1], device=device) == 0, -1e9)  # padding

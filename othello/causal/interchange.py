@@ -32,6 +32,7 @@ __all__ = [
     "interchange_logits",
     "base_logits",
     "source_activations",
+    "swap_hook",
     "subspace_swap",
     "unit_swap",
     "latent_swap",
@@ -138,7 +139,7 @@ def interchange_logits(
         for b, (idx, ply, base, _, square) in enumerate(_batches(pairs, batch_size)):
             rows, cols = position_mask(ply, base.shape[1], positions).to(device).nonzero(as_tuple=True)
             source = sources[intervention.hook][b]
-            hook = _swap_hook(intervention, rows, cols, source, square.to(device)[rows])
+            hook = swap_hook(intervention, rows, cols, source, square.to(device)[rows])
             read = _read(model.run_with_hooks(base.to(device), fwd_hooks=[(intervention.hook, hook)]), ply)
             rows_out.append(read if grad else read.float().cpu())
             order.append(idx)
@@ -146,7 +147,7 @@ def interchange_logits(
     return logits[torch.from_numpy(np.argsort(np.concatenate(order)))]
 
 
-def _swap_hook(
+def swap_hook(
     intervention: Intervention, rows: torch.Tensor, cols: torch.Tensor, source: torch.Tensor, square: torch.Tensor
 ) -> Callable[..., torch.Tensor]:
     """The hook that swaps the base run's activations at (``rows``, ``cols``) with ``source`` ``[n, ...]``."""
