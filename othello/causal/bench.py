@@ -99,8 +99,9 @@ def causal_bench(
     # carries the square's state can make the top move legal (elsewhere IIA starts at the base run's rate)
     groups = {"all": np.ones(len(pairs), dtype=bool), "das": on_das, "decisive": ~base_scores["hit"]}
     hooks = {residual_hook(L, n) for L in config.layers} | {neuron_hook(L - 1) for L in config.layers}
-    if "sae" in config.methods:
-        hooks.add(sae_latents(config.sae).hook)
+    sae = sae_latents(config.sae) if "sae" in config.methods else None  # loaded once, whatever the layers
+    if sae is not None:
+        hooks.add(sae.hook)
     sources = source_activations(model, pairs, sorted(hooks), config.positions)
     seconds["base and source runs"] = time.perf_counter() - timer - seconds["pairs"]
     rows: list[dict[str, Any]] = []
@@ -139,9 +140,8 @@ def causal_bench(
             intervention = rule_neurons(model, layer, games, progress=False)
             add(intervention, layer, time.perf_counter() - t)
         elif method == "sae":
-            intervention = sae_latents(config.sae)
-            if intervention.hook == residual_hook(layer, n):
-                add(intervention, layer, time.perf_counter() - t)
+            if sae is not None and sae.hook == residual_hook(layer, n):
+                add(sae, layer, 0.0)
         elif method == "das":
             fit = _fit_pairs(config, das_squares)
             for k in config.das_dims:
