@@ -2,6 +2,11 @@
 frozen model, a planted two-block case gives the edges its algebra says, and the scores and the pruning on a
 hand-made graph whose answers are worked out below."""
 
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -10,29 +15,26 @@ from othello.engine.notation import SQUARE_TO_TOKEN, parse_moves, parse_square
 from othello.model import build_model, preset
 from othello.sae.autoencoder import SparseAutoencoder
 from othello.sae.config import SAEConfig
-from othello.sae.graph import (
-    EMBED,
-    AttributionGraph,
-    Node,
-    _clean_run,
-    _replacement,
-    build_graph,
-    graph_json,
-    graph_scores,
-    prune_graph,
-    supernodes,
-)
+from othello.sae.graph import AttributionGraph, Node, build_graph, graph_json, graph_scores, prune_graph, supernodes
+from othello.sae.replacement import EMBED, Clean, clean_run, skip_term
+from othello.sae.transcoders import input_hook, output_hook
 
 GAME, MOVE = "f5 d6 c3 d3 c4", "f3"
 
 
-def _transcoders(model, seed=0, latents=48, k=6):
-    """Random (untrained) transcoders: the graph's algebra holds for any weights."""
+def _transcoders(model, seed=0, latents=48, k=6, skip=False):
+    """Random (untrained) transcoders: the graph's algebra holds for any weights. With ``skip``, a skip connection
+    and input and output scales other than 1 (as while training, before they are folded)."""
     out = {}
     for b in range(model.cfg.n_layers):
-        tc = SparseAutoencoder(SAEConfig(model.cfg.d_model, latents, "topk", k, d_out=model.cfg.d_model), seed=seed + b)
+        cfg = SAEConfig(model.cfg.d_model, latents, "topk", k, d_out=model.cfg.d_model, skip=skip)
+        tc = SparseAutoencoder(cfg, seed=seed + b)
         with torch.no_grad():
             tc.b_enc.fill_(0.5)  # every latent of the top k is on
+            if skip:
+                tc.W_skip.normal_(0, 0.2, generator=torch.Generator().manual_seed(seed + b))
+                tc.input_scale.fill_(1.7)
+                tc.output_scale.fill_(0.6)
         out[b] = tc.eval().requires_grad_(False)
     return out
 
@@ -44,28 +46,77 @@ def tiny():
     return model, _transcoders(model)
 
 
+@contextlib.contextmanager
+def frozen_model(
+    model: torch.nn.Module,
+    clean: Clean,
+    transcoders: dict[int, SparseAutoencoder],
+    batch: int,
+    writes: dict[int | str, torch.Tensor],
+) -> Iterator[dict[int, torch.Tensor]]:
+    """The reference the graph's hand-written backward pass is checked against: the local replacement model run
+    through the hooked model, for ``batch`` copies of the prefix: patterns and scales frozen, the embeddings and
+    every MLP output held constant plus ``writes`` (``EMBED`` or a block -> ``[batch, T, d]``, added there:
+    the points gradients are read at). Yields the transcoder inputs of the run (block -> ``[batch, T, d]``)."""
+    seen: dict[int, torch.Tensor] = {}
+
+    def frozen(name: str) -> Callable:
+        value = clean.frozen[name]
+        return lambda act, hook: value.expand(batch, *value.shape[1:]).to(act.dtype)
+
+    def embed(act: torch.Tensor, hook: Any) -> torch.Tensor:
+        return clean.resid0[None].expand(batch, -1, -1).to(act.dtype) + writes[EMBED]
+
+    def keep(block: int) -> Callable:
+        def hook(act: torch.Tensor, hook: Any) -> torch.Tensor:
+            seen[block] = act
+            return act
+
+        return hook
+
+    def mlp(block: int) -> Callable:
+        tc = transcoders[block]
+
+        def hook(act: torch.Tensor, hook: Any) -> torch.Tensor:
+            out = clean.constant[block][None].expand(batch, -1, -1) + writes[block]
+            out = out + skip_term(tc, seen[block].float())  # the skip path is linear: its effects pass
+            return out.to(act.dtype)
+
+        return hook
+
+    hooks = [(name, frozen(name)) for name in clean.frozen] + [(EMBED, embed)]
+    hooks += [(input_hook(b), keep(b)) for b in transcoders] + [(output_hook(b), mlp(b)) for b in transcoders]
+    with warnings.catch_warnings(), model.hooks(fwd_hooks=hooks):
+        # the bridge warns that an edited LayerNorm scale is recomputed from the hooked values: that is the point
+        warnings.filterwarnings("ignore", message=".*hook_scale/hook_normalized.*")
+        yield seen
+
+
 def _frozen_value(model, transcoders, clean, target, writes):
     """The target (a latent's pre-activation without b_enc, or the logit) in the replacement model with ``writes``."""
-    with torch.no_grad(), _replacement(model, clean, transcoders, 1, writes) as seen:
+    with torch.no_grad(), frozen_model(model, clean, transcoders, 1, writes) as seen:
         logits = model(clean.tokens)
         if target.kind == "logit":
             return float(logits[0, target.position, int(SQUARE_TO_TOKEN[parse_square(MOVE)])])
-        return float(seen[target.block][0, target.position] @ transcoders[target.block].W_enc[:, target.latent])
+        tc = transcoders[target.block]
+        return float(seen[target.block][0, target.position] * tc.input_scale @ tc.W_enc[:, target.latent])
 
 
 def test_the_replacement_model_is_exact_on_its_prefix(tiny):
     model, transcoders = tiny
-    clean = _clean_run(model, transcoders, parse_moves(GAME))
+    clean = clean_run(model, transcoders, parse_moves(GAME))
     zero = {k: torch.zeros(1, 5, model.cfg.d_model) for k in [EMBED, *transcoders]}
-    with torch.no_grad(), _replacement(model, clean, transcoders, 1, zero):
+    with torch.no_grad(), frozen_model(model, clean, transcoders, 1, zero):
         logits = model(clean.tokens)[0]
     torch.testing.assert_close(logits, model(clean.tokens)[0].detach(), atol=1e-5, rtol=1e-5)
 
 
-def test_every_edge_is_a_finite_difference_of_the_frozen_model(tiny):
-    model, transcoders = tiny
+@pytest.mark.parametrize("skip", [False, True], ids=["plain", "skip"])
+def test_every_edge_is_a_finite_difference_of_the_frozen_model(tiny, skip):
+    model = tiny[0]
+    transcoders = _transcoders(model, skip=skip)
     graph = build_graph(model, transcoders, GAME, MOVE, batch_size=7)  # several batches
-    clean = _clean_run(model, transcoders, parse_moves(GAME))
+    clean = clean_run(model, transcoders, parse_moves(GAME))
     d = model.cfg.d_model
     targets = [len(graph.nodes) - 1] + [i for i, n in enumerate(graph.nodes) if n.kind == "latent" and n.block == 1][:3]
     checked = 0
@@ -75,12 +126,15 @@ def test_every_edge_is_a_finite_difference_of_the_frozen_model(tiny):
             model, transcoders, clean, target, {k: torch.zeros(1, 5, d) for k in [EMBED, *transcoders]}
         )
         for s, source in enumerate(graph.nodes):
-            if source.kind not in ("latent", "error", "embedding") or (source.block or 0) >= (target.block or 99):
+            if source.kind not in ("latent", "error", "embedding"):
+                continue
+            if (source.block or 0) >= (target.block or 99):  # written after the target reads
+                assert graph.adjacency[t, s] == 0.0
                 continue
             writes = {k: torch.zeros(1, 5, d) for k in [EMBED, *transcoders]}
             if source.kind == "latent":
                 tc = transcoders[source.block]
-                writes[source.block][0, source.position] = source.activation * tc.W_dec[source.latent]
+                writes[source.block][0, source.position] = source.activation * tc.W_dec[source.latent] / tc.scale_out
             elif source.kind == "error":
                 writes[source.block][0, source.position] = clean.errors[source.block][source.position]
             else:
@@ -104,7 +158,7 @@ def test_a_planted_two_block_graph_has_the_edges_its_algebra_gives():
                 param.zero_()
     transcoders = _transcoders(model, seed=5)
     graph = build_graph(model, transcoders, GAME, MOVE)
-    clean = _clean_run(model, transcoders, parse_moves(GAME))
+    clean = clean_run(model, transcoders, parse_moves(GAME))
     scale = clean.frozen["blocks.1.ln2.hook_scale"][0, :, 0]
     sources = [i for i, n in enumerate(graph.nodes) if n.kind == "latent" and n.block == 0]
     targets = [i for i, n in enumerate(graph.nodes) if n.kind == "latent" and n.block == 1]

@@ -15,8 +15,9 @@ computes exactly the real model's logits on this prefix. With the nonlinearities
 what the nodes write: the latents (activation x decoder row), the errors and the embeddings (the move and position
 embeddings at each position, ``blocks.0.hook_resid_pre``). The weight of the edge from source s to target t is
 s's direct effect on t through the frozen attention and LayerNorms (no other node in between): for a target
-latent its pre-activation (without ``b_enc``), for the target move its logit. Edges are computed as gradients of
-each target, in batches of targets, through that frozen model with the MLP outputs held constant.
+latent its pre-activation (without ``b_enc``), for the target move its logit. Edges are gradients of each target
+through that frozen model with the MLP outputs held constant, from its backward pass written out by hand for
+batches of targets (``othello.sae.replacement``).
 
 Node order, as circuit-tracer's: the active latents, the error nodes (block-major), the embeddings, the logit.
 Pruning and the two scores follow circuit-tracer (``prune_graph``, ``compute_graph_scores``): influence is the
@@ -27,9 +28,7 @@ every node's input that does not come from error nodes.
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,9 +37,16 @@ import torch
 
 from othello.engine.notation import SQUARE_TO_TOKEN, parse_square, square_name
 from othello.errors import ConfigError
-from othello.model.tokens import check_game, to_tokens
+from othello.model.tokens import check_game
 from othello.sae.autoencoder import SparseAutoencoder
-from othello.sae.transcoders import input_hook, output_hook
+from othello.sae.replacement import (
+    Clean,
+    FrozenWeights,
+    clean_run,
+    latent_gradients,
+    logit_gradient,
+    stream_gradients,
+)
 
 __all__ = [
     "AttributionGraph",
@@ -54,8 +60,6 @@ __all__ = [
     "prune_graph",
     "supernodes",
 ]
-
-EMBED = "blocks.0.hook_resid_pre"
 
 
 @dataclass
@@ -99,92 +103,6 @@ class AttributionGraph:
         }[n.kind]
 
 
-@dataclass
-class _Clean:
-    """The clean run of one prefix and the replacement model's pieces on it."""
-
-    tokens: torch.Tensor  # [1, T]
-    frozen: dict[str, torch.Tensor]  # attention patterns and LayerNorm scales, [1, ...]
-    resid0: torch.Tensor  # [T, d]: the embeddings
-    inputs: dict[int, torch.Tensor]  # block -> transcoder input [T, d]
-    latents: dict[int, torch.Tensor]  # block -> [T, d_sae]
-    constant: dict[int, torch.Tensor]  # block -> what the MLP output is held at, skip term excluded [T, d]
-    errors: dict[int, torch.Tensor]  # block -> [T, d]
-    logits: torch.Tensor  # [T, vocab]
-
-
-@torch.no_grad()
-def _clean_run(model: torch.nn.Module, transcoders: dict[int, SparseAutoencoder], squares: list[int]) -> _Clean:
-    device = next(model.parameters()).device
-    tokens = to_tokens(squares).to(device)
-    frozen_names = _frozen_names(model)
-    wanted = set(frozen_names) | {EMBED} | {input_hook(b) for b in transcoders} | {output_hook(b) for b in transcoders}
-    logits, cache = model.run_with_cache(tokens, names_filter=lambda n: n in wanted)
-    inputs, latents, constant, errors = {}, {}, {}, {}
-    for b, tc in transcoders.items():
-        x = cache[input_hook(b)][0].float()
-        f = tc.encode(x)
-        recon = tc.decode(f, x)
-        skip = (x @ tc.W_skip) / tc.scale_out if tc.W_skip is not None else torch.zeros_like(recon)
-        errors[b] = cache[output_hook(b)][0].float() - recon
-        inputs[b], latents[b], constant[b] = x, f, recon - skip + errors[b]
-    frozen = {n: cache[n].detach() for n in frozen_names}
-    return _Clean(tokens, frozen, cache[EMBED][0].float(), inputs, latents, constant, errors, logits[0].float())
-
-
-def _frozen_names(model: torch.nn.Module) -> list[str]:
-    n = model.cfg.n_layers
-    names = [f"blocks.{b}.attn.hook_pattern" for b in range(n)]
-    names += [f"blocks.{b}.{ln}.hook_scale" for b in range(n) for ln in ("ln1", "ln2")] + ["ln_final.hook_scale"]
-    return [name for name in names if name in model.hook_dict]
-
-
-@contextlib.contextmanager
-def _replacement(
-    model: torch.nn.Module,
-    clean: _Clean,
-    transcoders: dict[int, SparseAutoencoder],
-    batch: int,
-    writes: dict[int | str, torch.Tensor],
-) -> Iterator[dict[int, torch.Tensor]]:
-    """The local replacement model for ``batch`` copies of the prefix: patterns and scales frozen, the embeddings
-    and every MLP output held constant plus ``writes`` (``EMBED`` or a block -> ``[batch, T, d]``, added there:
-    the points gradients are read at). Yields the transcoder inputs of the run (block -> ``[batch, T, d]``)."""
-    seen: dict[int, torch.Tensor] = {}
-
-    def frozen(name: str) -> Callable:
-        value = clean.frozen[name]
-        return lambda act, hook: value.expand(batch, *value.shape[1:]).to(act.dtype)
-
-    def embed(act: torch.Tensor, hook: Any) -> torch.Tensor:
-        return clean.resid0[None].expand(batch, -1, -1).to(act.dtype) + writes[EMBED]
-
-    def keep(block: int) -> Callable:
-        def hook(act: torch.Tensor, hook: Any) -> torch.Tensor:
-            seen[block] = act
-            return act
-
-        return hook
-
-    def mlp(block: int) -> Callable:
-        tc = transcoders[block]
-
-        def hook(act: torch.Tensor, hook: Any) -> torch.Tensor:
-            out = clean.constant[block][None].expand(batch, -1, -1) + writes[block]
-            if tc.W_skip is not None:  # the skip path is linear in the input: gradients go through it
-                out = out + (seen[block].float() @ tc.W_skip) / tc.scale_out
-            return out.to(act.dtype)
-
-        return hook
-
-    hooks = [(name, frozen(name)) for name in clean.frozen] + [(EMBED, embed)]
-    hooks += [(input_hook(b), keep(b)) for b in transcoders] + [(output_hook(b), mlp(b)) for b in transcoders]
-    with warnings.catch_warnings(), model.hooks(fwd_hooks=hooks):
-        # the bridge warns that an edited LayerNorm scale is recomputed from the hooked values: that is the point
-        warnings.filterwarnings("ignore", message=".*hook_scale/hook_normalized.*")
-        yield seen
-
-
 def build_graph(
     model: torch.nn.Module,
     transcoders: dict[int, SparseAutoencoder],
@@ -193,8 +111,7 @@ def build_graph(
     batch_size: int = 128,
 ) -> AttributionGraph:
     """The attribution graph of ``move``'s logit after the prefix ``moves`` (at its last position), over the
-    transcoders of every block (``{block: transcoder}``; a block without one keeps its real MLP as a constant,
-    which its error node then holds entirely)."""
+    transcoders of every block (``{block: transcoder}``). ``batch_size``: targets per backward pass."""
     squares = check_game(moves)
     target = parse_square(move) if isinstance(move, str) else int(move)
     if not 0 <= target < 64 or SQUARE_TO_TOKEN[target] <= 0:
@@ -203,22 +120,21 @@ def build_graph(
     missing = [b for b in range(n_blocks) if b not in transcoders]
     if missing:
         raise ConfigError(f"no transcoder for blocks {missing}: a graph replaces every MLP (train them all)")
-    clean = _clean_run(model, transcoders, squares)
+    clean = clean_run(model, transcoders, squares)
     T = len(squares)
     nodes = _nodes(clean, n_blocks, T)
     token = int(SQUARE_TO_TOKEN[target])
     probability = float(clean.logits[-1, 1:].softmax(-1)[token - 1])
     nodes[-1].activation = probability
-    targets = [i for i, n in enumerate(nodes) if n.kind in ("latent", "logit")]
     adjacency = np.zeros((len(nodes), len(nodes)), dtype=np.float32)
-    for rows, block in _edges(model, transcoders, clean, [nodes[i] for i in targets], token, nodes, batch_size):
-        adjacency[[targets[r] for r in rows]] = block
+    for targets, rows in _edges(model, transcoders, clean, nodes, token, batch_size):
+        adjacency[targets] = rows
     return AttributionGraph(
         squares, target, nodes, adjacency, float(clean.logits[-1, token]), probability, {"blocks": n_blocks}
     )
 
 
-def _nodes(clean: _Clean, n_blocks: int, T: int) -> list[Node]:
+def _nodes(clean: Clean, n_blocks: int, T: int) -> list[Node]:
     nodes = []
     for b in range(n_blocks):
         f = clean.latents[b]
@@ -234,111 +150,83 @@ def _nodes(clean: _Clean, n_blocks: int, T: int) -> list[Node]:
 def _edges(
     model: torch.nn.Module,
     transcoders: dict[int, SparseAutoencoder],
-    clean: _Clean,
-    targets: list[Node],
-    token: int,
+    clean: Clean,
     nodes: list[Node],
+    token: int,
     batch_size: int,
-) -> Iterator[tuple[list[int], np.ndarray]]:
-    """``(indices into targets, their rows)`` batch by batch: each target's direct effect from every node. One
-    forward pass of the replacement model gives every target's value; each batch of targets is then one batched
-    backward pass (a vector-Jacobian product per target, vectorised), ten times faster than a forward and backward
-    per batch of copies (measured)."""
-    T, d = clean.resid0.shape
-    keys = [EMBED, *transcoders]
-    writes = {key: torch.zeros(1, T, d, device=clean.resid0.device, requires_grad=True) for key in keys}
-    with torch.enable_grad(), _replacement(model, clean, transcoders, 1, writes) as seen:
-        logits = model(clean.tokens)
-        values, column = _target_values(targets, logits, token, seen, transcoders)
-        for a in range(0, len(targets), batch_size):
-            rows = list(range(a, min(a + batch_size, len(targets))))
-            pick = torch.zeros(len(rows), len(targets), device=values.device)
-            pick[torch.arange(len(rows)), torch.tensor([column[r] for r in rows])] = 1.0
-            # a write no target of this batch reads (a later block's) has no gradient
-            grads = torch.autograd.grad(
-                values, [writes[k] for k in keys], pick, retain_graph=True, is_grads_batched=True, allow_unused=True
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(target node indices, their rows [targets, nodes])``, batch by batch: every target's direct effect from
+    every node. Targets go block by block and, within a block, in position order, so a batch's backward pass runs
+    only below its block and over the positions its targets see (``stream_gradients``)."""
+    weights = FrozenWeights.of(model, clean.resid0.device)
+    sources = _Sources(transcoders, clean, nodes)
+    for block, tc in transcoders.items():
+        chosen = [i for i, n in enumerate(nodes) if n.kind == "latent" and n.block == block]
+        chosen.sort(key=lambda i: nodes[i].position)
+        for a in range(0, len(chosen), batch_size):
+            batch = chosen[a : a + batch_size]
+            start = latent_gradients(
+                clean, tc, block, [nodes[i].latent for i in batch], [nodes[i].position for i in batch]
             )
-            grad = {k: torch.zeros(len(rows), T, d) if g is None else g[:, 0] for k, g in zip(keys, grads)}
-            yield rows, _rows_from_gradients(grad, transcoders, clean, nodes)
+            yield np.array(batch), sources.rows(stream_gradients(start, block, clean, weights, transcoders))
+    start = logit_gradient(clean, weights, token)
+    yield (
+        np.array([len(nodes) - 1]),
+        sources.rows(stream_gradients(start, len(transcoders), clean, weights, transcoders)),
+    )
 
 
-def _target_values(
-    targets: list[Node],
-    logits: torch.Tensor,
-    token: int,
-    seen: dict[int, torch.Tensor],
-    transcoders: dict[int, SparseAutoencoder],
-) -> tuple[torch.Tensor, list[int]]:
-    """Every target's value in the replacement model (a latent's pre-activation without its bias, or the logit),
-    block by block, and where each target sits in that vector. One dense operation per block and no indexing in
-    the autograd graph: a batched backward pass through an index loops over its batch (measured: most of the
-    time), and through one node per target it walks thousands of nodes."""
-    parts, column = [], [0] * len(targets)
-    size = 0
-    for block in sorted({t.block for t in targets if t.kind == "latent"}):
-        chosen = [i for i, t in enumerate(targets) if t.kind == "latent" and t.block == block]
-        x = seen[block][0].float()  # [T, d]
-        at = torch.zeros(x.shape[0], len(chosen), device=x.device)  # [T, k]: the position each target reads
-        at[[targets[i].position for i in chosen], torch.arange(len(chosen))] = 1.0
-        weights = transcoders[block].W_enc[:, [targets[i].latent for i in chosen]]  # [d, k], a constant
-        parts.append(((x @ weights) * at).sum(0))
-        for n, i in enumerate(chosen):
-            column[i] = size + n
-        size += len(chosen)
-    for i, t in enumerate(targets):
-        if t.kind == "logit":
-            parts.append(logits[0, t.position, token].float()[None])
-            column[i] = size
-            size += 1
-    return torch.cat(parts), column
+class _Sources:
+    """What each source node writes, laid out for one batched product per block: block b's active latents as
+    ``[T, m, d]`` (activation x decoder row, padded to the most latents at one position, m), the errors ``[T, d]``
+    and the embeddings ``[T, d]``, with the node index of each."""
 
+    def __init__(self, transcoders: dict[int, SparseAutoencoder], clean: Clean, nodes: list[Node]) -> None:
+        T, d = clean.resid0.shape
+        self.count = len(nodes)
+        self.latents: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.errors: dict[int, torch.Tensor] = {}
+        for b, tc in transcoders.items():
+            at = [[] for _ in range(T)]
+            for i, n in enumerate(nodes):
+                if n.kind == "latent" and n.block == b:
+                    at[n.position].append(i)
+            m = max(1, max(len(a) for a in at))
+            writes = torch.zeros(T, m, d, device=clean.resid0.device)
+            index = torch.full((T, m), -1, dtype=torch.long)
+            for p, members in enumerate(at):
+                for slot, i in enumerate(members):
+                    writes[p, slot] = nodes[i].activation * tc.W_dec[nodes[i].latent] / tc.scale_out
+                    index[p, slot] = i
+            self.latents[b] = (writes, index)
+            self.errors[b] = torch.tensor([i for i, n in enumerate(nodes) if n.kind == "error" and n.block == b])
+        self.embeddings = torch.tensor([i for i, n in enumerate(nodes) if n.kind == "embedding"])
+        self.clean = clean
 
-def _rows_from_gradients(
-    grad: dict[int | str, torch.Tensor],
-    transcoders: dict[int, SparseAutoencoder],
-    clean: _Clean,
-    nodes: list[Node],
-) -> np.ndarray:
-    """Each target's edges: a source's write (what it adds to the stream) dotted with the target's gradient there:
-    a latent's activation x its decoder row, an error's vector, a position's embedding."""
-    B = grad[EMBED].shape[0]
-    rows = torch.zeros(B, len(nodes))
-    index = _index(nodes)
-    for b, tc in transcoders.items():
-        at, positions, latents, acts = index["latent"].get(b, ([], [], [], []))
-        if len(at):
-            decoder = tc.W_dec[latents] / tc.scale_out  # [k, d]
-            rows[:, at] = torch.einsum("bkd,kd->bk", grad[b][:, positions], decoder) * torch.tensor(acts)
-        at, positions = index["error"][b]
-        rows[:, at] = torch.einsum("btd,td->bt", grad[b][:, positions], clean.errors[b][positions])
-    at, positions = index["embedding"]
-    rows[:, at] = torch.einsum("btd,td->bt", grad[EMBED][:, positions], clean.resid0[positions])
-    return rows.detach().cpu().numpy()
-
-
-def _index(nodes: list[Node]) -> dict[str, Any]:
-    """Where each kind of node sits in ``nodes``, with what its write needs, grouped by block."""
-    latent: dict[int, list[list]] = {}
-    error: dict[int, list[list]] = {}
-    embedding: list[list] = [[], []]
-    for i, n in enumerate(nodes):
-        if n.kind == "latent":
-            group = latent.setdefault(n.block, [[], [], [], []])
-            for part, value in zip(group, (i, n.position, n.latent, n.activation)):
-                part.append(value)
-        elif n.kind == "error":
-            group = error.setdefault(n.block, [[], []])
-            group[0].append(i)
-            group[1].append(n.position)
-        elif n.kind == "embedding":
-            embedding[0].append(i)
-            embedding[1].append(n.position)
-    return {"latent": latent, "error": error, "embedding": embedding}
+    def rows(self, gradients: Iterator[tuple[int, torch.Tensor]]) -> np.ndarray:
+        """Each target's edges: a source's write dotted with the target's gradient where it writes."""
+        rows = None
+        for b, grad in gradients:
+            B, t, _ = grad.shape
+            if rows is None:
+                rows = torch.zeros(B, self.count)
+            if b < 0:
+                rows[:, self.embeddings[:t]] = torch.einsum("btd,td->bt", grad, self.clean.resid0[:t]).cpu()
+                continue
+            writes, index = self.latents[b]
+            values = torch.einsum("btd,tmd->btm", grad, writes[:t]).cpu()
+            real = index[:t] >= 0
+            rows[:, index[:t][real]] = values[:, real]
+            rows[:, self.errors[b][:t]] = torch.einsum("btd,td->bt", grad, self.clean.errors[b][:t]).cpu()
+        return rows.numpy()
 
 
 def _normalised(adjacency: np.ndarray) -> np.ndarray:
-    absolute = np.abs(adjacency).astype(np.float64)
-    return absolute / np.clip(absolute.sum(1, keepdims=True), 1e-10, None)
+    """Each row's absolute effects as shares of the row's total (float32: a graph's matrix is large, and the
+    shares need no more)."""
+    absolute = np.abs(adjacency, dtype=np.float32)
+    totals = absolute.sum(1, keepdims=True, dtype=np.float64)
+    return absolute / np.clip(totals, 1e-10, None).astype(np.float32)
 
 
 def _influence(normalised: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -355,7 +243,7 @@ def _influence(normalised: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def node_influence(graph: AttributionGraph) -> np.ndarray:
     """Each node's total (direct and indirect) influence on the logit, on row-normalised absolute effects."""
-    weights = np.zeros(len(graph.nodes))
+    weights = np.zeros(len(graph.nodes), dtype=np.float32)
     weights[-1] = 1.0
     return _influence(_normalised(graph.adjacency), weights)
 
@@ -364,7 +252,7 @@ def graph_scores(graph: AttributionGraph) -> dict[str, float]:
     """``replacement``: the share of the embeddings' influence on the logit among the embeddings' and the error
     nodes'; ``completeness``: the influence-weighted share of each node's input that does not come from error
     nodes (circuit-tracer's two scores)."""
-    weights = np.zeros(len(graph.nodes))
+    weights = np.zeros(len(graph.nodes), dtype=np.float32)
     weights[-1] = 1.0
     normalised = _normalised(graph.adjacency)
     influence = _influence(normalised, weights)
@@ -387,33 +275,40 @@ def prune_graph(
     for name, value in (("node_threshold", node_threshold), ("edge_threshold", edge_threshold)):
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{name} must lie in 0..1, got {value}")
-    weights = np.zeros(len(graph.nodes))
+    count = len(graph.nodes)
+    influence = node_influence(graph)
+    always = np.isin(np.arange(count), np.concatenate([graph.indices("embedding"), [count - 1]]))
+    kept = np.flatnonzero((influence >= _threshold(influence, node_threshold)) | always)
+    # the edge stage sees only the kept nodes (the logit stays last): a small matrix instead of the whole graph's
+    pruned = graph.adjacency[np.ix_(kept, kept)]
+    weights = np.zeros(len(kept), dtype=np.float32)
     weights[-1] = 1.0
-    influence = _influence(_normalised(graph.adjacency), weights)
-    nodes = influence >= _threshold(influence, node_threshold)
-    always = np.isin(np.arange(len(graph.nodes)), np.concatenate([graph.indices("embedding"), [len(graph.nodes) - 1]]))
-    nodes |= always
-    pruned = graph.adjacency * nodes[:, None] * nodes[None, :]
     normalised = _normalised(pruned)
     edge_scores = normalised * (_influence(normalised, weights) + weights)[:, None]
-    edges = (edge_scores >= _threshold(edge_scores.ravel(), edge_threshold)) & (pruned != 0)
-    latents = np.isin(np.arange(len(graph.nodes)), graph.indices("latent"))
+    edges = (edge_scores >= _threshold(edge_scores[edge_scores > 0], edge_threshold)) & (pruned != 0)
+    nodes, always = np.ones(len(kept), dtype=bool), always[kept]
+    latents = np.isin(kept, graph.indices("latent"))
     while True:
         before = nodes.copy()
         edges &= nodes[:, None] & nodes[None, :]
         nodes &= always | edges.any(0)  # every kept latent and error sends an edge
         nodes &= ~latents | edges.any(1)  # every kept latent receives one
         if (nodes == before).all():
-            return nodes, edges & nodes[:, None] & nodes[None, :]
+            break
+    node_mask = np.zeros(count, dtype=bool)
+    node_mask[kept[nodes]] = True
+    edge_mask = np.zeros((count, count), dtype=bool)
+    edge_mask[np.ix_(kept, kept)] = edges & nodes[:, None] & nodes[None, :]
+    return node_mask, edge_mask
 
 
 def _threshold(scores: np.ndarray, share: float) -> float:
     """The score from which the largest scores hold ``share`` of the total."""
     ordered = np.sort(scores)[::-1]
-    total = ordered.sum()
+    total = ordered.sum(dtype=np.float64)
     if total <= 0:
         return 0.0
-    index = int(np.searchsorted(np.cumsum(ordered) / total, share))
+    index = int(np.searchsorted(np.cumsum(ordered, dtype=np.float64) / total, share))
     return float(ordered[min(index, len(ordered) - 1)])
 
 
