@@ -221,45 +221,50 @@ class _Sources:
         return rows.numpy()
 
 
-def _normalised(adjacency: np.ndarray) -> np.ndarray:
-    """Each row's absolute effects as shares of the row's total (float32: a graph's matrix is large, and the
-    shares need no more)."""
+def _absolute(adjacency: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The absolute effects ``[nodes, nodes]`` and each row's total ``[nodes]`` (float32: a graph's matrix is
+    large, and shares of influence need no more). Row-normalising is left to the products, which divide the
+    vector instead of the matrix."""
     absolute = np.abs(adjacency, dtype=np.float32)
-    totals = absolute.sum(1, keepdims=True, dtype=np.float64)
-    return absolute / np.clip(totals, 1e-10, None).astype(np.float32)
+    totals = absolute.sum(1, dtype=np.float64)
+    return absolute, np.clip(totals, 1e-10, None).astype(np.float32)
 
 
-def _influence(normalised: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``weights @ (A + A^2 + ...)``: the graph is acyclic (effects run forward), so the series ends."""
-    current = weights @ normalised
+def _influence(absolute: np.ndarray, totals: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``weights @ (A + A^2 + ...)`` for the row-normalised absolute adjacency ``A = absolute / totals[:, None]``:
+    the graph is acyclic (effects run forward), so the series ends."""
+    current = (weights / totals) @ absolute
     total = current.copy()
-    for _ in range(len(normalised)):
+    for _ in range(len(absolute)):
         if not current.any():
             return total
-        current = current @ normalised
+        current = (current / totals) @ absolute
         total += current
     raise ConfigError("the adjacency has a cycle: not an attribution graph")
 
 
+def _logit_weights(count: int) -> np.ndarray:
+    weights = np.zeros(count, dtype=np.float32)
+    weights[-1] = 1.0  # the logit is the last node
+    return weights
+
+
 def node_influence(graph: AttributionGraph) -> np.ndarray:
     """Each node's total (direct and indirect) influence on the logit, on row-normalised absolute effects."""
-    weights = np.zeros(len(graph.nodes), dtype=np.float32)
-    weights[-1] = 1.0
-    return _influence(_normalised(graph.adjacency), weights)
+    return _influence(*_absolute(graph.adjacency), _logit_weights(len(graph.nodes)))
 
 
 def graph_scores(graph: AttributionGraph) -> dict[str, float]:
     """``replacement``: the share of the embeddings' influence on the logit among the embeddings' and the error
     nodes'; ``completeness``: the influence-weighted share of each node's input that does not come from error
     nodes (circuit-tracer's two scores)."""
-    weights = np.zeros(len(graph.nodes), dtype=np.float32)
-    weights[-1] = 1.0
-    normalised = _normalised(graph.adjacency)
-    influence = _influence(normalised, weights)
+    weights = _logit_weights(len(graph.nodes))
+    absolute, totals = _absolute(graph.adjacency)
+    influence = _influence(absolute, totals, weights)
     errors, embeddings = graph.indices("error"), graph.indices("embedding")
     token, error = float(influence[embeddings].sum()), float(influence[errors].sum())
     replacement = token / (token + error) if token + error > 0 else 0.0
-    own = 1.0 - normalised[:, errors].sum(1)
+    own = 1.0 - absolute[:, errors].sum(1) / totals
     out = influence + weights
     completeness = float((own * out).sum() / out.sum()) if out.sum() > 0 else 0.0
     return {"replacement": replacement, "completeness": completeness}
@@ -281,10 +286,9 @@ def prune_graph(
     kept = np.flatnonzero((influence >= _threshold(influence, node_threshold)) | always)
     # the edge stage sees only the kept nodes (the logit stays last): a small matrix instead of the whole graph's
     pruned = graph.adjacency[np.ix_(kept, kept)]
-    weights = np.zeros(len(kept), dtype=np.float32)
-    weights[-1] = 1.0
-    normalised = _normalised(pruned)
-    edge_scores = normalised * (_influence(normalised, weights) + weights)[:, None]
+    weights = _logit_weights(len(kept))
+    absolute, totals = _absolute(pruned)
+    edge_scores = absolute / totals[:, None] * (_influence(absolute, totals, weights) + weights)[:, None]
     edges = (edge_scores >= _threshold(edge_scores[edge_scores > 0], edge_threshold)) & (pruned != 0)
     nodes, always = np.ones(len(kept), dtype=bool), always[kept]
     latents = np.isin(kept, graph.indices("latent"))
