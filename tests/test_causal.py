@@ -23,7 +23,7 @@ from othello.causal.interchange import (
     wilson_interval,
 )
 from othello.causal.methods import full_stream, random_subspace
-from othello.engine.counterfactuals import _legal, relative_boards, square_pairs
+from othello.engine.counterfactuals import legal_squares, relative_boards, square_pairs
 from othello.engine.games import random_games
 from othello.engine.notation import TOKEN_TO_SQUARE
 from othello.errors import ConfigError
@@ -170,7 +170,7 @@ class PlantedModel(torch.nn.Module):
                     for c in range(3):
                         board = rel[b, t].copy()
                         board[self.square] = c
-                        legal = np.flatnonzero(_legal(board))
+                        legal = np.flatnonzero(legal_squares(board))
                         tokens_legal = [int(np.flatnonzero(TOKEN_TO_SQUARE == s)[0]) for s in legal]
                         if tokens_legal:
                             rows[c, tokens_legal] = -math.log(len(tokens_legal))

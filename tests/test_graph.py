@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from othello.engine.notation import SQUARE_TO_TOKEN, parse_moves, parse_square
+from othello.engine.notation import square_name as _name
 from othello.model import build_model, preset
 from othello.sae.autoencoder import SparseAutoencoder
 from othello.sae.config import SAEConfig
@@ -258,20 +259,69 @@ def test_the_graph_file_follows_circuit_tracers_schema(tiny):
 
 @pytest.mark.slow
 def test_the_checks_over_many_positions(tiny):
-    from othello.sae.graph_checks import _logit_with_ablated, ablation_check, held_out_positions, score_distribution
+    from othello.sae.graph_checks import check_graphs, edited_logits, held_out_positions
 
     model, transcoders = tiny
     drawn = held_out_positions(4, seed=1)
     assert len(drawn) == 4 and all(4 <= len(p) <= 59 for p in drawn)
     assert held_out_positions(4, seed=1) == drawn and held_out_positions(4, seed=2) != drawn
     positions = [p[:8] for p in drawn]  # short prefixes: small graphs
-    stats = score_distribution(model, transcoders, positions, progress=False)
-    assert stats["positions"] == 4 and len(stats["replacement"]["values"]) == 4
+    # with nothing edited the spliced model with its error nodes is the model itself
+    prefix = positions[0]
+    clean = model(torch.tensor([[int(SQUARE_TO_TOKEN[s]) for s in prefix]]))[0, -1].detach()
+    graph = build_graph(model, transcoders, prefix, MOVE)
+    active = [(n.block, n.position, n.latent) for n in graph.nodes if n.kind == "latent" and n.position == 7]
+    logits = edited_logits(model, transcoders, prefix, [((), 1.0), (active, 1.0), (active, 0.0)])
+    torch.testing.assert_close(logits[0], clean, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(logits[1], clean, atol=1e-4, rtol=1e-4)  # scale 1 changes nothing
+    assert (logits[2] - clean).abs().max() > 1e-3  # the last position's latents ablated do
+    result = check_graphs(model, transcoders, positions, ks=(2, 1000), progress=False)
+    stats, check = result["scores"], result["ablation"]
+    assert result["positions"] == 4 and len(stats["replacement"]["values"]) == 4
     assert 0 <= stats["completeness"]["p25"] <= stats["completeness"]["median"] <= stats["completeness"]["p75"] <= 1
-    # with nothing ablated the spliced model with its error nodes is the model itself
-    prefix, token = positions[0], int(SQUARE_TO_TOKEN[parse_square(MOVE)])
-    clean = float(model(torch.tensor([[int(SQUARE_TO_TOKEN[s]) for s in prefix]]))[0, -1, token])
-    assert _logit_with_ablated(model, transcoders, prefix, token, []) == pytest.approx(clean, abs=1e-4)
-    check = ablation_check(model, transcoders, positions, ks=(2, 1000), progress=False)
     assert check["2"]["positions"] == 4 and check["1000"]["positions"] == 0 and check["1000"]["ratio"] is None
     assert check["2"]["top_drop"] is not None and check["2"]["random_drop"] is not None
+    assert "steering" not in result  # no labels, no supernodes
+
+
+def test_steering_cases_expect_what_the_engine_says():
+    """Every latent labelled with one square's true state at the last position makes one supernode there; what it
+    should change is the independent engine's legal set with that disc flipped (or, for an empty square, the
+    square itself made illegal)."""
+    from slow_engine import legal as slow_legal
+    from slow_engine import replay as slow_replay
+
+    from othello.engine.counterfactuals import relative_boards
+    from othello.sae.graph_checks import _board, _steering_cases, check_graphs
+
+    torch.manual_seed(0)
+    model = build_model(preset("tiny"))
+    transcoders = _transcoders(model, latents=16, k=16)  # every latent active: supernodes at every position
+    prefix = parse_moves(GAME)
+    cells, who, legal, _, _ = slow_replay(prefix)[-1]
+    relative = relative_boards(np.array(cells), np.array(who))
+    checked = 0
+    for square, state in ((parse_square("d4"), None), (parse_square("f3"), "empty")):
+        state = state or ("empty", "mine", "theirs")[relative[square]]
+        labels = {b: ([f"{_name(square)} {state}"] * 16, np.ones(16)) for b in transcoders}
+        graph = build_graph(model, transcoders, prefix, MOVE)
+        cases = _steering_cases(graph, labels, _board(prefix))
+        assert len(cases) == 1 and cases[0]["state"] == state and cases[0]["left_out"] is None
+        assert all(p == len(prefix) - 1 for _, p, _ in cases[0]["latents"])
+        expected = cases[0]["expected"]
+        if state == "empty":
+            assert np.flatnonzero(expected).tolist() == [s for s in legal if s != square]
+        else:
+            flipped = [0 if c == 0 else (1 if c == 1 else 2) for c in relative]
+            flipped[square] = 3 - flipped[square]
+            assert np.flatnonzero(expected).tolist() == slow_legal(flipped, 1)
+        checked += 1
+        result = check_graphs(model, transcoders, [prefix], labels=labels, ks=(2,), progress=False)
+        steering = result["steering"]
+        assert steering["cases"] == 1 and steering["scale"] == -1.0
+        assert 0.0 <= steering["rows"][0]["moved_right"] <= 1.0
+        assert steering["by_state"][state]["cases"] == 1
+    assert checked == 2
+    wrong = ("empty", "theirs", "mine")[relative[parse_square("d4")]]  # d4 holds a disc: never empty, never this
+    labels = {b: ([f"d4 {wrong}"] * 16, np.ones(16)) for b in transcoders}
+    assert [c["left_out"] for c in _steering_cases(graph, labels, _board(prefix))] == ["label false"]

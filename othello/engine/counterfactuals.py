@@ -23,7 +23,7 @@ from othello.engine.board import legal_moves_mask, squares_of
 from othello.engine.games import replay
 from othello.errors import ConfigError
 
-__all__ = ["SquarePairs", "square_pairs", "relative_boards", "STATES"]
+__all__ = ["SquarePairs", "square_pairs", "relative_boards", "legal_squares", "STATES"]
 
 STATES = ("empty", "mine", "theirs")
 
@@ -67,7 +67,7 @@ def relative_boards(boards: np.ndarray, next_mover: np.ndarray) -> np.ndarray:
     return np.where(boards == 0, 0, np.where(boards == mover, 1, 2)).astype(np.int8)
 
 
-def _legal(relative: np.ndarray) -> np.ndarray:
+def legal_squares(relative: np.ndarray) -> np.ndarray:
     """The legal squares ``[64]`` bool of the player to move on a relative board ``[64]``."""
     mine = int(sum(1 << int(s) for s in np.flatnonzero(relative == 1)))
     theirs = int(sum(1 << int(s) for s in np.flatnonzero(relative == 2)))
@@ -116,7 +116,7 @@ def square_pairs(
             continue
         counterfactual = base.copy()
         counterfactual[s] = source[s]
-        legal = _legal(counterfactual)
+        legal = legal_squares(counterfactual)
         if np.array_equal(legal, r.legal[g, t]):
             continue
         for name, value in (
