@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 
 from othello.errors import OthelloError
 from othello.explorer.circuits import GameRequest, PatchRequest
+from othello.explorer.graph import AblateRequest, GraphRequest
 from othello.explorer.sae import ActiveRequest
 from othello.explorer.service import AnalyzeRequest, AttentionRequest, ExplorerBackend, ExplorerError
 
@@ -142,6 +143,30 @@ def create_app(backend: ExplorerBackend, time_limit_s: float = TIME_LIMIT_S) -> 
     async def sae_active(request: ActiveRequest) -> Any:
         """The most active latents at each position of the game."""
         return await off_loop(sae_views().active, request)
+
+    def graph_views() -> Any:
+        if backend.graph is None:
+            raise ExplorerError(
+                "no transcoders: make a set with othello-gpt transcoders train (and transcoders eval for board "
+                "labels), then start the explorer with --transcoders DIR"
+            )
+        return backend.graph
+
+    @app.post("/api/graph")
+    async def graph(request: GraphRequest) -> Any:
+        """The attribution graph of a move after the game: kept nodes, strongest edges, board-labelled
+        supernodes, the replacement and completeness scores."""
+        return await off_loop(graph_views().graph, request)
+
+    @app.post("/api/graph/ablate")
+    async def graph_ablate(request: AblateRequest) -> Any:
+        """The next-move probabilities before and after the given transcoder latents are set to 0."""
+        return await off_loop(graph_views().ablate, request)
+
+    @app.get("/api/graph/latent/{block}/{latent}")
+    async def graph_latent(block: int, latent: int) -> Any:
+        """One transcoder latent: its F1 for every board property (8x8 maps) and its top-activating boards."""
+        return await off_loop(graph_views().latent, block, latent, limit=CIRCUITS_TIME_LIMIT_S)
 
     @app.get("/api/random")
     async def random_game(seed: int | None = Query(None, ge=0, le=2**63 - 1)) -> dict[str, Any]:

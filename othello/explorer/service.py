@@ -73,7 +73,8 @@ class AttentionRequest(BaseModel):
     head: int = Field(0, ge=0, le=10_000, description="the head of that block")
 
 
-def _board(board: Board) -> dict[str, str]:
+def board_colours(board: Board) -> dict[str, str]:
+    """A board as square name -> "empty" / "black" / "white", as every view sends it."""
     names = {0: "empty", 1: "black", 2: "white"}
     return {square_name(s): names[c] for s, c in enumerate(board.to_array())}
 
@@ -103,6 +104,7 @@ class ExplorerBackend:
     progress: bool = True
     circuit_games: int = 1000  # held-out games the neuron and head views are computed over (tests use fewer)
     sae_run: str | os.PathLike | None = None  # an SAE run folder: the SAE views (``othello.explorer.sae``)
+    transcoders: str | os.PathLike | None = None  # a transcoder set: the Graph panel (``othello.explorer.graph``)
     probes: dict[tuple[str, str], dict[int, torch.nn.Module]] = field(default_factory=dict)
     edit_probes: dict[str, dict[int, torch.nn.Module]] = field(default_factory=dict)
 
@@ -132,6 +134,11 @@ class ExplorerBackend:
             from othello.explorer.sae import SAEBackend
 
             self.sae = SAEBackend(self.pool, self.sae_run)
+        self.graph: Any = None
+        if self.transcoders is not None:
+            from othello.explorer.graph import GraphBackend
+
+            self.graph = GraphBackend(self.pool, self.transcoders)
         if self.data is not None:
             from othello.data.datasets import load_moves
 
@@ -183,6 +190,7 @@ class ExplorerBackend:
             "defaults": self.default_edit(),
             "games": 0 if self._games is None else len(self._games),
             "sae": None if self.sae is None else self.sae.info(),
+            "graph": None if self.graph is None else self.graph.info(),
         }
 
     def game(self, index: int) -> dict[str, Any]:
@@ -254,7 +262,7 @@ class ExplorerBackend:
         mover = None if over else real_mover_board(squares)
         result: dict[str, Any] = {
             "moves": [square_name(s) for s in squares],
-            "board": _board(board),
+            "board": board_colours(board),
             "next_mover": None if mover is None else COLOUR_NAMES[mover.next_mover],
             "passed": mover is not None and mover.next_mover != board.next_mover,
             "legal": [] if mover is None else [square_name(s) for s in sorted(mover.legal_moves)],
@@ -310,7 +318,7 @@ class ExplorerBackend:
             stop=stop,
         )
         return {
-            "board": _board(r.board_after),
+            "board": board_colours(r.board_after),
             "legal": [square_name(s) for s in r.legal_after],
             "probabilities": _probabilities(r.probs_after),
             "probabilities_before": _probabilities(r.probs_before),

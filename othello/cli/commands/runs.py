@@ -64,7 +64,13 @@ def cmd_explore(args: argparse.Namespace) -> None:
     # the explorer's work is many small operations, where one thread beats a team of them (BENCHMARKS.md)
     torch.set_num_threads(args.threads)
     print("loading the model and its probes ...", flush=True)
-    backend = ExplorerBackend(load_cli_model(args), name=default_name(args.model), data=args.data, sae_run=args.sae)
+    backend = ExplorerBackend(
+        load_cli_model(args),
+        name=default_name(args.model),
+        data=args.data,
+        sae_run=args.sae,
+        transcoders=args.transcoders,
+    )
     serve(create_app(backend), host=args.host, port=args.port)
     print("explorer stopped")
 
@@ -130,6 +136,9 @@ def _app_commands(sub: Any) -> None:
     p.add_argument("--data", default=None, help="an HDF5 game file whose games the page can load by number")
     p.add_argument("--threads", type=types.positive_int, default=1, help="torch threads per request")
     p.add_argument("--sae", default=None, help="an SAE run folder (othello-gpt sae train): its feature views")
+    p.add_argument(
+        "--transcoders", default=None, help="a transcoder set (othello-gpt transcoders train): the Graph panel"
+    )
 
     p = command(sub, "report", cmd_report, "write RUN/report.html, one self-contained page")
     p.add_argument("run", help="a demo folder (summary.json) or a training folder (config.json)")

@@ -328,9 +328,14 @@ function setupSae(info) {
 
 async function showLatent() {
   try { state.feature = await api(`/api/sae/feature/${Number($("latent").value)}`); showError(null); } catch (error) { showError(error); return; }
-  const p = state.feature;
-  $("latent-title").textContent = `latent ${p.latent}` + (p.label ? `: best property ${p.label.property}, F1 ${p.label.f1.toFixed(3)}` : "");
-  const maps = $("latent-maps");
+  renderFeature(state.feature, `latent ${state.feature.latent}`, "latent");
+}
+
+// a dictionary latent's page (an SAE's or a transcoder's): its F1 maps, decoder cosines and top boards, into the
+// elements `${where}-title`, `${where}-maps`, `${where}-examples`
+function renderFeature(p, name, where) {
+  $(`${where}-title`).textContent = `${name} (${p.hook})` + (p.label ? `: best property ${p.label.property}, F1 ${p.label.f1.toFixed(3)}` : "");
+  const maps = $(`${where}-maps`);
   maps.innerHTML = "";
   for (const [g, values] of Object.entries(p.f1 || {})) {
     const byName = Object.fromEntries(values.map((v, i) => [SQUARES[i], v]));
@@ -339,12 +344,12 @@ async function showLatent() {
   for (const [d, values] of Object.entries(p.decoder_cosine || {})) {
     maps.appendChild(mapBoard(Object.fromEntries(values.map((v, i) => [SQUARES[i], v])), `decoder . ${d}`, true, "cosine with the probe direction"));
   }
-  const examples = $("latent-examples");
+  const examples = $(`${where}-examples`);
   examples.innerHTML = "";
   for (const ex of p.examples) {
     const svg = el("svg", { class: "board" });
     drawBoard(svg, { discs: ex.board, outlined: [ex.moves.split(" ").at(-1)], size: 180, title: exampleTitle(ex),
-                     attr: "data-latent-square", onClick: () => { const line = ex.moves.split(" "); jump(line.length, line); } });
+                     attr: `data-${where}-square`, onClick: () => { const line = ex.moves.split(" "); jump(line.length, line); } });
     examples.appendChild(svg);
   }
 }
@@ -422,6 +427,179 @@ function drawPatchGrids(p) {
 }
 
 // a legend for a signed heatmap: the colours from -peak to +peak, with what a value means
+// ------------------------------------------------------------------------------------------------------- graph
+const NODE_FILL = { latent: "#fb8c00", error: "#9e9e9e", embedding: "#43a047", logit: "#1e88e5" };
+let graphAsked = 0;
+
+async function showGraph() {
+  const id = ++graphAsked;
+  $("graph-status").textContent = "building the graph ...";
+  $("graph-error").textContent = "";
+  const move = $("graph-move").value.trim();
+  try {
+    const g = await api("/api/graph", { moves: state.moves.join(" "), move: move || null });
+    if (id !== graphAsked) return; // a newer graph was asked for meanwhile
+    state.graph = g;
+    state.ablated = new Set();
+    $("graph-status").textContent = `built in ${g.seconds.toFixed(1)} s`;
+    drawGraph(g);
+  } catch (error) {
+    if (id !== graphAsked) return;
+    $("graph-status").textContent = "";
+    $("graph-error").textContent = error.message;
+  }
+}
+
+// where each kept node is drawn: rows top to bottom (the embeddings, blocks 0.., the logit), columns the positions;
+// the nodes of one cell side by side, most influential first
+function graphPlaces(g, geometry) {
+  const { left, top, colW, rowH, rows } = geometry;
+  const row = (n) => (n.kind === "embedding" ? 0 : n.kind === "logit" ? rows - 1 : n.block + 1);
+  const cells = {};
+  for (const n of g.nodes) (cells[`${row(n)}:${n.position}`] ||= []).push(n);
+  const at = {};
+  for (const list of Object.values(cells)) {
+    list.sort((a, b) => b.influence - a.influence);
+    const spread = Math.min(colW - 10, 7 * (list.length - 1));
+    list.forEach((n, k) => {
+      const dx = list.length > 1 ? -spread / 2 + (k * spread) / (list.length - 1) : 0;
+      const dy = list.length > 1 ? (k % 2 ? 7 : -7) : 0;
+      at[n.id] = [left + (n.position + 0.5) * colW + dx, top + (row(n) + 0.5) * rowH + dy];
+    });
+  }
+  return at;
+}
+
+function drawGraph(g) {
+  const T = g.moves.split(" ").length, rows = g.blocks + 2;
+  const geometry = { left: 64, top: 30, colW: 46, rowH: 48, rows };
+  $("graph-scores").textContent = `logit of ${g.move} after ${T} moves: ${g.logit.toFixed(2)} (p ${(100 * g.probability).toFixed(1)} %); ` +
+    `replacement score ${g.replacement.toFixed(3)}, completeness score ${g.completeness.toFixed(3)}; ${g.nodes.length} of ${g.all_nodes} ` +
+    `nodes kept, the ${g.edges.length} strongest of ${g.kept_edges} kept edges drawn` + (g.labelled ? "" : "; no board labels (run othello-gpt transcoders eval)");
+  const svg = $("graph-svg");
+  while (svg.firstChild) svg.removeChild(svg.firstChild);
+  const width = geometry.left + T * geometry.colW + 10, height = geometry.top + rows * geometry.rowH + 40;
+  svg.setAttribute("width", width);
+  svg.setAttribute("height", height);
+  svg.setAttribute("xmlns", "http://www.w3.org/2000/svg");
+  const at = graphPlaces(g, geometry);
+  for (let r = 0; r < rows; r++) {
+    const name = r === 0 ? "embeddings" : r === rows - 1 ? "logit" : `block ${r - 1}`;
+    el("text", { x: 4, y: geometry.top + (r + 0.5) * geometry.rowH + 4, "font-size": 10 }, svg).textContent = name;
+  }
+  g.moves.split(" ").forEach((m, p) => {
+    el("text", { x: geometry.left + (p + 0.5) * geometry.colW, y: 14, "font-size": 10, "text-anchor": "middle" }, svg).textContent = m;
+  });
+  g.supernodes.forEach((s, k) => {
+    const points = s.nodes.map((i) => at[i]).filter(Boolean);
+    const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
+    const box = el("rect", { x: Math.min(...xs) - 9, y: Math.min(...ys) - 9, width: Math.max(...xs) - Math.min(...xs) + 18,
+      height: Math.max(...ys) - Math.min(...ys) + 18, fill: "#fff8e1", stroke: "#8d6e63", "stroke-dasharray": "3 2", rx: 4 }, svg);
+    box.dataset.supernode = k;
+    el("title", {}, box).textContent = `supernode: ${s.name} (${s.nodes.length} latents)`;
+  });
+  const peakW = Math.max(1e-9, ...g.edges.map((e) => Math.abs(e.weight)));
+  for (const e of g.edges) {
+    const [a, b] = [at[e.source], at[e.target]];
+    if (!a || !b) continue;
+    const line = el("line", { x1: a[0], y1: a[1], x2: b[0], y2: b[1], stroke: e.weight > 0 ? "#c62828" : "#1565c0",
+      "stroke-width": 0.3 + (3.5 * Math.abs(e.weight)) / peakW, "stroke-opacity": 0.45 }, svg);
+    line.dataset.weight = e.weight;
+    el("title", {}, line).textContent = `${graphNode(e.source).label} -> ${graphNode(e.target).label}: ${e.weight.toFixed(3)} ` +
+      (graphNode(e.target).kind === "logit" ? "logit units" : "units of the target's pre-activation");
+  }
+  const peakI = Math.max(1e-9, ...g.nodes.filter((n) => n.kind !== "logit").map((n) => n.influence));
+  for (const n of g.nodes) {
+    const [x, y] = at[n.id], r = n.kind === "logit" ? 8 : 2.5 + 7 * Math.sqrt(n.influence / peakI);
+    const shape = n.kind === "error" ? el("rect", { x: x - r, y: y - r, width: 2 * r, height: 2 * r }, svg) : el("circle", { cx: x, cy: y, r }, svg);
+    shape.setAttribute("fill", NODE_FILL[n.kind]);
+    shape.setAttribute("stroke", "#333");
+    shape.setAttribute("stroke-width", 0.5);
+    shape.dataset.node = n.id;
+    shape.dataset.kind = n.kind;
+    el("title", {}, shape).textContent = `${n.label}; influence on the logit ${n.influence.toFixed(4)}`;
+    if (n.kind === "latent") {
+      shape.style.cursor = "pointer";
+      shape.addEventListener("click", () => showGraphLatent(n.block, n.latent));
+    }
+  }
+  el("text", { x: 4, y: height - 22, "font-size": 9 }, svg).textContent =
+    `node area: influence on the logit (largest ${peakI.toFixed(3)}, a share of the row-normalised effects); ` +
+    `edge width: |direct effect| (largest ${peakW.toFixed(2)}: logit units into the logit, pre-activation units into a latent)`;
+  drawSupernodeCards(g);
+}
+
+function graphNode(id) { return state.graph.nodes.find((n) => n.id === id) || { label: String(id), kind: "" }; }
+
+function drawSupernodeCards(g) {
+  const box = $("graph-supernodes");
+  box.innerHTML = "";
+  $("graph-ablation").hidden = true;
+  if (!g.supernodes.length) {
+    box.textContent = g.labelled ? "no supernodes: no two kept latents at one position share a board label" : "";
+    return;
+  }
+  g.supernodes.forEach((s, k) => {
+    const card = document.createElement("div");
+    card.className = "supernode-card";
+    card.dataset.supernode = k;
+    const title = document.createElement("div");
+    title.textContent = `${s.name} (${s.nodes.length} latents; position ${s.position}, the move ${s.move})`;
+    card.appendChild(title);
+    const svg = el("svg", { class: "board" }, card);
+    drawBoard(svg, { discs: g.board, outlined: [s.square], size: 110, attr: "data-supernode-square", title: s.property });
+    const button = document.createElement("button");
+    button.textContent = "ablate";
+    button.dataset.ablate = k;
+    button.addEventListener("click", () => toggleAblation(k, card));
+    card.appendChild(button);
+    box.appendChild(card);
+  });
+}
+
+let ablateAsked = 0;
+
+async function toggleAblation(k, card) {
+  const g = state.graph;
+  if (state.ablated.has(k)) state.ablated.delete(k); else state.ablated.add(k);
+  card.classList.toggle("ablated", state.ablated.has(k));
+  const chosen = [...state.ablated].map((i) => g.supernodes[i]);
+  if (!chosen.length) { $("graph-ablation").hidden = true; return; }
+  const latents = chosen.flatMap((s) => s.nodes.map((i) => { const n = graphNode(i); return [n.block, n.position, n.latent]; }));
+  const id = ++ablateAsked;
+  try {
+    const r = await api("/api/graph/ablate", { moves: g.moves, latents });
+    if (id !== ablateAsked) return;
+    state.ablation = r;
+    $("graph-ablation").hidden = false;
+    drawBoard($("graph-ablated"), { discs: g.board, heat: r.after, heatMax: Math.max(...Object.values(r.after)),
+      text: percentText(r.after), size: 260, attr: "data-ablated-square", title: "after the ablation", heatLabel: "next-move probability (%)" });
+    const pct = (p) => `${(100 * (p || 0)).toFixed(1)} %`;
+    $("graph-ablated-caption").textContent = `${chosen.map((s) => s.name).join(", ")} ablated (${r.ablated} latents set to 0): ` +
+      `${g.move} ${pct(r.before[g.move])} -> ${pct(r.after[g.move])}`;
+  } catch (error) {
+    if (id === ablateAsked) $("graph-error").textContent = error.message;
+  }
+}
+
+async function showGraphLatent(block, latent) {
+  try {
+    state.graphLatent = await api(`/api/graph/latent/${block}/${latent}`);
+    $("graph-error").textContent = "";
+  } catch (error) { $("graph-error").textContent = error.message; return; }
+  renderFeature(state.graphLatent, `block ${block} transcoder latent ${latent}`, "graph-latent");
+}
+
+function setupGraph(info) {
+  if (!info.graph) {
+    $("show-graph").disabled = true;
+    $("graph-note").textContent = "No transcoders were given, so there is no graph. Make a set with othello-gpt " +
+      "transcoders train (and transcoders eval for board labels), then start the explorer with --transcoders DIR.";
+    return;
+  }
+  $("show-graph").addEventListener("click", showGraph);
+}
+
 function colourScale(peak, label) {
   const svg = el("svg", { width: 240, height: 46, class: "colour-scale" });
   scaleBar(svg, { lo: -peak, hi: peak, colour: (v) => signedColour(v, peak), label });
@@ -432,7 +610,8 @@ function colourScale(peak, label) {
 const VIEWS = { board: () => [$("board"), state.result], predict: () => [$("board"), state.result && { top: state.result.top, probabilities: state.result.probabilities }],
   probe: () => [$("probe-board"), state.result && state.result.probes], edit: () => [$("edited-board"), state.result && state.result.edited],
   attention: () => [$("attention"), state.attention], neuron: () => [$("neuron-maps").querySelector("svg"), state.neuron],
-  patch: () => [$("patch-grids").querySelector("svg"), state.patch], feature: () => [$("latent-maps").querySelector("svg"), state.feature] };
+  patch: () => [$("patch-grids").querySelector("svg"), state.patch], feature: () => [$("latent-maps").querySelector("svg"), state.feature],
+  graph: () => [$("graph-svg"), state.graph] };
 
 function save(blob, name) {
   const a = document.createElement("a");
@@ -508,6 +687,7 @@ async function start() {
   $("show-latent").addEventListener("click", showLatent);
   $("show-active").addEventListener("click", showActive);
   setupSae(info);
+  setupGraph(info);
   for (const id of ["labelling", "method", "writes", "edit-layers", "scale", "positions"]) $(id).addEventListener("change", refresh);
   $("site").addEventListener("change", renderProbes);
   window.addEventListener("hashchange", () => { readUrl(); refresh(); });
