@@ -66,7 +66,11 @@ def test_the_graph_answer_is_the_librarys_graph_laid_out(client, model_and_set):
     assert {"logit", "embedding"} <= kinds
     assert all(n["label"].startswith(f"L{n['block']} #") for n in g["nodes"] if n["kind"] == "latent")
     assert g["supernodes"] and all(s["square"] == "e4" and s["state"] == "mine" for s in g["supernodes"])
-    assert g["board"]["c4"] == "black" and g["board"]["a1"] == "empty" and set(g["board"].values()) <= {"empty", "black", "white"}
+    assert (
+        g["board"]["c4"] == "black"
+        and g["board"]["a1"] == "empty"
+        and set(g["board"].values()) <= {"empty", "black", "white"}
+    )
     top = client.post("/api/graph", json={"moves": GAME}).json()  # no move: the model's top one
     assert top["move"] == square_name(int(np.argmax(move_probabilities(model, GAME))))
 

@@ -180,3 +180,26 @@ def test_a_half_precision_copy_loads_and_predicts_alike(tiny_set, tmp_path):
     for block in full:
         assert copy[block].W_enc.dtype == torch.float32  # read back as float32
         torch.testing.assert_close(copy[block](x), full[block](x), atol=2e-2, rtol=2e-2)
+
+
+def test_a_label_must_beat_a_detector_that_is_always_on(tiny_set, tmp_path):
+    """A latent is not named by a property that holds almost everywhere (h1 is nearly always empty) just because
+    it fires almost everywhere: its label is the best property it detects better than always firing would."""
+    import shutil
+
+    from othello.sae.evaluate import PROPERTY_NAMES
+    from othello.sae.runs import write_features
+    from othello.sae.transcoders import latent_labels
+
+    _, out = tiny_set
+    folder = tmp_path / "set"
+    shutil.copytree(out, folder)
+    f1 = np.zeros((64, len(PROPERTY_NAMES)), np.float32)
+    f1[0, PROPERTY_NAMES.index("h1 empty")], f1[0, PROPERTY_NAMES.index("c4 legal")] = 0.8, 0.6
+    f1[1, PROPERTY_NAMES.index("h1 empty")] = 0.8
+    f1[2, PROPERTY_NAMES.index("h1 empty")] = 0.999
+    write_features(folder / "block_0", {"f1": f1, "fires": np.ones(64)})
+    names, scores = latent_labels(folder, [0, 1])[0]
+    assert (names[0], scores[0]) == ("c4 legal", pytest.approx(0.6))
+    assert (names[1], scores[1]) == ("none", 0.0)
+    assert (names[2], scores[2]) == ("h1 empty", pytest.approx(0.999))  # better than always on: it stands

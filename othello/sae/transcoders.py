@@ -320,19 +320,32 @@ def save_evaluation(folder: str | os.PathLike, table: dict[str, Any]) -> dict[st
     return result
 
 
-def latent_labels(folder: str | os.PathLike, blocks: Iterable[int]) -> dict[int, tuple[list[str], np.ndarray]]:
-    """Each evaluated block's latents' best board property and its F1 (``(names [latents], f1 [latents])``);
-    blocks not evaluated yet are left out."""
-    from othello.sae.evaluate import PROPERTY_NAMES
+def latent_labels(
+    folder: str | os.PathLike, blocks: Iterable[int], base_rate_games: int = 200
+) -> dict[int, tuple[list[str], np.ndarray]]:
+    """Each evaluated block's latents' board label and its F1 (``(names [latents], f1 [latents])``); blocks not
+    evaluated yet are left out.
+
+    A latent's label is its best property by F1 among the properties it detects better than a detector that is
+    always on would (F1 2p / (1 + p) for a property true at a share p of positions, measured on
+    ``base_rate_games`` held-out games): otherwise a latent that fires almost everywhere is named by a property
+    that holds almost everywhere ("h1 empty", F1 0.8). A latent with no such property has the label "none", F1 0."""
+    from othello.data.seeds import EVAL_SEED
+    from othello.engine.games import random_games
+    from othello.sae.evaluate import PROPERTY_NAMES, board_properties
     from othello.sae.runs import read_features
 
+    properties, valid = board_properties(random_games(base_rate_games, EVAL_SEED))
+    p = properties[valid].mean(0)  # [properties]
+    always_on = torch.from_numpy(2 * p / (1 + p)).float()
     out = {}
     for block in blocks:
         path = Path(folder) / f"block_{block}"
         if not (path / "features.safetensors").exists():
             continue
-        best, which = read_features(path)["f1"].max(1)
-        out[block] = ([PROPERTY_NAMES[int(i)] for i in which], best.numpy())
+        f1 = read_features(path)["f1"]
+        best, which = torch.where(f1 > always_on, f1, torch.zeros_like(f1)).max(1)
+        out[block] = ([PROPERTY_NAMES[int(i)] if b > 0 else "none" for i, b in zip(which, best)], best.numpy())
     return out
 
 

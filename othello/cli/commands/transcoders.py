@@ -106,7 +106,9 @@ def add_commands(sub: Any) -> None:
 
 def cmd_graph(args: argparse.Namespace) -> None:
     from othello.files import write_json
+    from othello.model.tokens import check_game
     from othello.sae.graph import build_graph, graph_json, graph_summary, prune_graph
+    from othello.sae.graph_checks import top_move
     from othello.sae.transcoders import default_folder, latent_labels, load_transcoders
     from othello.views.tables import graph_lines
 
@@ -116,7 +118,8 @@ def cmd_graph(args: argparse.Namespace) -> None:
     folder = args.transcoders or default_folder(args.model)
     transcoders = load_transcoders(folder)
     labels = latent_labels(folder, transcoders)
-    graph = build_graph(model, transcoders, args.game, args.move)
+    move = args.move if args.move is not None else top_move(model, check_game(args.game))
+    graph = build_graph(model, transcoders, args.game, move)
     keep, edges = prune_graph(graph, args.node_threshold, args.edge_threshold)
     summary = graph_summary(graph, keep, edges, labels, args.top)
     if args.out:
@@ -133,7 +136,7 @@ def _graph_command(sub: Any) -> None:
     p = types.command(sub, "graph", cmd_graph, "the attribution graph of one move's logit over the transcoders")
     model_flags(p)
     types.game_flags(p)
-    p.add_argument("--move", required=True, help="the move whose logit is explained, e.g. f3")
+    p.add_argument("--move", default=None, help="the move whose logit is explained, e.g. f3 (default: the top move)")
     p.add_argument(
         "--transcoders", default=None, help="the transcoder set's folder (default: the model folder's transcoders/)"
     )
