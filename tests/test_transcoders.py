@@ -136,15 +136,51 @@ def test_circuit_tracer_layout(tiny_set):
     model, out = tiny_set
     path = export_circuit_tracer(out)
     text = path.read_text()
-    assert 'feature_input_hook: "ln2.hook_normalized"' in text and "layer: 1" in text
+    assert "model_kind: transcoder_set" in text and 'feature_input_hook: "ln2.hook_normalized"' in text
+    assert text.index("block_0/circuit_tracer") < text.index("block_1/circuit_tracer")  # one file per layer, in order
     tensors = load_file(out / "block_1" / "circuit_tracer.safetensors")
     tc = load_transcoders(out)[1]
     d, n = model.cfg.d_model, tc.cfg.d_sae
-    assert tensors["W_enc"].shape == (n, d) and tensors["W_dec"].shape == (d, n) and tensors["W_skip"].shape == (d, d)
+    assert tensors["W_enc"].shape == (n, d) and tensors["W_dec"].shape == (n, d) and "W_skip" not in tensors
     x = torch.randn(5, d)
-    # circuit-tracer's reading: relu(x W_enc.T + b_enc) W_dec.T + b_dec; equal to ours where no TopK cut applies
+    # circuit-tracer's reading: relu(x W_enc.T + b_enc) W_dec + b_dec; equal to ours where no TopK cut applies
     pre = x @ tensors["W_enc"].T + tensors["b_enc"]
     torch.testing.assert_close(pre, tc.pre_activations(x))
+    f = tc.encode(x)
+    torch.testing.assert_close(f @ tensors["W_dec"] + tensors["b_dec"], tc.decode(f))
+
+
+def test_circuit_tracer_loads_the_set_and_computes_what_we_do(tmp_path):
+    """circuit-tracer's own loader (0.5, installed beside TransformerLens 3.9 in make test; skipped where it is
+    absent) reads the exported YAML and files, and its transcoders compute ours: a ReLU set with skip connections,
+    which its loader reads exactly. Its ``hf_utils.load_transcoders`` does not import beside the huggingface_hub
+    1.x that TransformerLens 3.9 brings, so the test makes the call it makes for a local ``transcoder_set``."""
+    import yaml
+
+    loader = pytest.importorskip("circuit_tracer.transcoder")
+    torch.manual_seed(0)
+    model = build_model(preset("tiny"))
+    base = SAETrainConfig(arch="relu", latents=32, tokens=2 * 128, batch_size=128, chunk_games=4, skip_connection=True)
+    out = tmp_path / "set"
+    train_transcoders(model, range(model.cfg.n_layers), base, out, progress=False)
+    config = yaml.safe_load(export_circuit_tracer(out).read_text())
+    assert config["model_kind"] == "transcoder_set"
+    theirs = loader.load_transcoder_set(
+        dict(enumerate(config["transcoders"])),
+        scan=config["scan"],
+        feature_input_hook=config["feature_input_hook"],
+        feature_output_hook=config["feature_output_hook"],
+        device=torch.device("cpu"),
+        lazy_encoder=False,
+        lazy_decoder=False,
+    )
+    assert theirs.feature_input_hook == "ln2.hook_normalized" and theirs.feature_output_hook == "hook_mlp_out"
+    ours = load_transcoders(out)
+    x = torch.randn(7, model.cfg.d_model)
+    for block, tc in ours.items():
+        with torch.no_grad():
+            torch.testing.assert_close(theirs[block](x), tc(x), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(theirs[block].encode(x), tc.encode(x), atol=1e-5, rtol=1e-5)
 
 
 def test_the_commands_train_score_and_explain(tiny_set, tmp_path, capsys):

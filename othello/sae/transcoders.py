@@ -273,35 +273,37 @@ def _downstream(
 
 
 def export_circuit_tracer(folder: str | os.PathLike, model_name: str = "othello-gpt") -> Path:
-    """Write ``folder/circuit_tracer.yaml`` and ``folder/block_L/circuit_tracer.safetensors``: the set in the
-    layout ``circuit-tracer``'s ``load_transcoder_set`` reads. Returns the YAML's path."""
+    """Write ``folder/circuit_tracer.yaml`` and ``folder/block_L/circuit_tracer.safetensors``: the set as
+    ``circuit-tracer`` (0.5) loads a per-layer transcoder set (``circuit_tracer.utils.hf_utils.load_transcoders``
+    on the YAML's contents: ``model_kind: transcoder_set``, ``scan``, the two hooks and one file per layer, in
+    layer order). Its loader applies a ReLU to the pre-activations: a ReLU set reads exactly as here, a TopK set
+    denser. Returns the YAML's path."""
     folder = Path(folder)
     transcoders = load_transcoders(folder)
     lines = [
         f"# {model_name}'s transcoders, written by othello-gpt transcoders train",
         f"# activation: {next(iter(transcoders.values())).cfg.arch} (circuit-tracer's loader applies ReLU; "
         "a topk set reads denser there)",
+        "model_kind: transcoder_set",
+        f'scan: "{model_name}-transcoders"',
         f'model_name: "{model_name}"',
         'feature_input_hook: "ln2.hook_normalized"',
         'feature_output_hook: "hook_mlp_out"',
         "transcoders:",
     ]
     for block, tc in sorted(transcoders.items()):
-        tensors = {
+        tensors = {  # circuit-tracer's shapes: W_enc and W_dec [d_sae, d_model] (x W_enc.T, f W_dec), x W_skip.T
             "W_enc": tc.W_enc.detach().T.contiguous(),
-            "W_dec": tc.W_dec.detach().T.contiguous(),
+            "W_dec": tc.W_dec.detach().contiguous(),
             "b_enc": tc.b_enc.detach().contiguous(),
             "b_dec": tc.b_dec.detach().contiguous(),
-            "W_skip": (
-                tc.W_skip.detach().T.contiguous()  # circuit-tracer computes x @ W_skip.T
-                if tc.W_skip is not None
-                else torch.zeros(tc.cfg.width_out, tc.cfg.d_in)
-            ),
         }
+        if tc.W_skip is not None:  # its loader builds a skip connection exactly when the key is there
+            tensors["W_skip"] = tc.W_skip.detach().T.contiguous()
         path = folder / f"block_{block}" / "circuit_tracer.safetensors"
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp))
-        lines += [f'  - id: "{model_name}-block-{block}"', f"    layer: {block}", f'    filepath: "{path.resolve()}"']
+        lines.append(f'  - "{path.resolve()}"')
     yaml_path = folder / "circuit_tracer.yaml"
     write_text(yaml_path, "\n".join(lines) + "\n")
     return yaml_path
