@@ -47,7 +47,7 @@ test: .venv/.installed .venv-tl3/.installed lint
 	.venv/bin/python -m pytest -q
 	.venv-tl3/bin/python -m pytest -q $(MODEL_TESTS)
 	.venv-tl3/bin/python -m pytest -q tests/test_sae.py -k sae_lens
-	.venv-tl3/bin/python -m pytest -q tests/test_transcoders.py -k circuit_tracer
+	.venv-tl3/bin/python -m pytest -q tests/test_transcoders.py tests/test_graph.py -k circuit_tracer
 	$(MAKE) docs
 
 test-fast: .venv/.installed lint

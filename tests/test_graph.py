@@ -3,6 +3,7 @@ frozen model, a planted two-block case gives the edges its algebra says, and the
 hand-made graph whose answers are worked out below."""
 
 import contextlib
+import json
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -255,6 +256,20 @@ def test_the_graph_file_follows_circuit_tracers_schema(tiny):
     assert logit["clerp"].startswith('Output "f3"')
     for n in data["nodes"]:
         assert {"node_id", "feature", "layer", "ctx_idx", "feature_type", "jsNodeId", "clerp", "influence"} <= set(n)
+
+
+def test_circuit_tracer_reads_the_graph_file(tiny):
+    """circuit-tracer's own graph-file model (its frontend's pydantic schema; installed beside TransformerLens 3.9
+    in make test, skipped where absent) accepts the file, every node and link as we wrote them."""
+    models = pytest.importorskip("circuit_tracer.frontend.graph_models")
+    model, transcoders = tiny
+    graph = build_graph(model, transcoders, GAME, MOVE)
+    keep, edges = prune_graph(graph)
+    data = json.loads(json.dumps(graph_json(graph, keep, edges, slug="test")))  # as the file holds it
+    read = models.Model.model_validate(data)
+    assert len(read.nodes) == int(keep.sum()) and len(read.links) == int(edges.sum())
+    assert read.metadata.prompt == GAME and read.qParams.supernodes == data["qParams"]["supernodes"]
+    assert [n.node_id for n in read.nodes] == [n["node_id"] for n in data["nodes"]]
 
 
 @pytest.mark.slow
