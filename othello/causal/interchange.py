@@ -24,8 +24,7 @@ from othello.engine.counterfactuals import SquarePairs
 from othello.engine.notation import TOKEN_TO_SQUARE
 from othello.errors import ConfigError
 from othello.model.tokens import model_inputs, square_probabilities, top_moves
-from othello.probes.interventions.evaluation import moved_right
-from othello.train.evaluation import legal_set_errors
+from othello.train.evaluation import legal_set_errors, moved_right
 
 __all__ = [
     "Intervention",

@@ -21,10 +21,10 @@ import torch
 
 from othello.causal.interchange import Intervention, latent_swap, subspace_swap, unit_swap
 from othello.circuits.neuron_cache import cached_neuron_pages
-from othello.circuits.rules import RULE_DEPTH, RULE_R2
 from othello.engine.notation import SQUARE_NAMES
 from othello.errors import ConfigError
 from othello.model.hooks import neuron_hook, residual_hook
+from othello.probes.rules import RULE_DEPTH, RULE_R2
 
 __all__ = [
     "full_stream",

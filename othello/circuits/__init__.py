@@ -37,7 +37,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "rule_ablation",
             "neuron_page",
         ],
-        "othello.circuits.rules": ["MIN_LEAF", "RULE_DEPTH", "RULE_R2"],
+        "othello.probes.rules": ["MIN_LEAF", "RULE_DEPTH", "RULE_R2"],
         "othello.circuits.heads": ["HEAD_KINDS", "classify_head", "head_pattern", "head_scores", "attention_scores"],
         "othello.circuits.attribution": ["average_logit_attribution", "direct_logit_attribution", "logit_components"],
         "othello.circuits.patching": [
@@ -80,4 +80,4 @@ if TYPE_CHECKING:  # what editors and type checkers see: the same names, importe
         patching_agreement,
         patching_pair,
     )
-    from othello.circuits.rules import MIN_LEAF, RULE_DEPTH, RULE_R2
+    from othello.probes.rules import MIN_LEAF, RULE_DEPTH, RULE_R2

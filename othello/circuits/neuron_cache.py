@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from othello.circuits.neurons import neuron_page, neuron_profiles
-from othello.circuits.rules import RULE_R2
 from othello.errors import ConfigError
 from othello.files import write_json
 from othello.model.hooks import neuron_hook
+from othello.probes.rules import RULE_R2
 from othello.probes.store import cache_dir, model_fingerprint
 
 __all__ = ["NeuronPages", "cached_neuron_pages", "PAGE_FORMAT"]

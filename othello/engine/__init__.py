@@ -14,7 +14,15 @@ from othello._lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "othello.engine.board": ["BLACK", "COLOUR_NAMES", "WHITE", "Board", "GameOverError", "real_mover_board"],
+        "othello.engine.board": [
+            "BLACK",
+            "COLOUR_NAMES",
+            "WHITE",
+            "Board",
+            "GameOverError",
+            "real_mover_board",
+            "square_colours",
+        ],
         "othello.engine.games": [
             "LABELS",
             "MAX_PLIES",
@@ -48,7 +56,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
 )
 
 if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
-    from othello.engine.board import BLACK, COLOUR_NAMES, WHITE, Board, GameOverError, real_mover_board
+    from othello.engine.board import BLACK, COLOUR_NAMES, WHITE, Board, GameOverError, real_mover_board, square_colours
     from othello.engine.games import (
         LABELS,
         MAX_PLIES,

@@ -21,6 +21,13 @@ from othello.errors import OthelloError
 
 BLACK, WHITE = 1, 2
 COLOUR_NAMES = {BLACK: "black", WHITE: "white"}
+
+
+def square_colours(cells: Sequence[int]) -> dict[str, str]:
+    """The 64 cells of a board (0 empty, 1 black, 2 white) as square name -> "empty" / "black" / "white"."""
+    return {square_name(s): COLOUR_NAMES.get(int(c), "empty") for s, c in enumerate(cells)}
+
+
 FULL = (1 << 64) - 1
 NOT_A = 0xFEFEFEFEFEFEFEFE  # every square but column a: what a shift towards h may land on
 NOT_H = 0x7F7F7F7F7F7F7F7F

@@ -20,14 +20,14 @@ from othello.circuits.directions import directions_from_probes, neuron_weights
 from othello.circuits.heads import head_scores
 from othello.circuits.neuron_cache import NeuronPages, cached_neuron_pages
 from othello.circuits.patching import activation_patching, corrupted_games, corruptible_plies
-from othello.circuits.rules import RULE_DEPTH
 from othello.data.seeds import CIRCUITS_SEED
-from othello.engine.board import real_mover_board
+from othello.engine.board import real_mover_board, square_colours
 from othello.engine.games import random_games
 from othello.engine.notation import parse_moves, parse_square, square_name
 from othello.errors import OthelloError
 from othello.model.pool import ModelPool
 from othello.model.tokens import check_prefix, move_probabilities
+from othello.probes.rules import RULE_DEPTH
 
 __all__ = ["CircuitsBackend", "CircuitsError", "GameRequest", "PatchRequest"]
 
@@ -108,9 +108,8 @@ class CircuitsBackend:
         if not 0 <= neuron < d_mlp:
             raise CircuitsError(f"no neuron {neuron}: block {layer} has neurons 0..{d_mlp - 1}")
         page = self._layer(layer).page(neuron)
-        names = {0: "empty", 1: "black", 2: "white"}
         for ex in page["examples"]:
-            ex["board"] = {square_name(s): names[c] for s, c in enumerate(ex["board"])}
+            ex["board"] = square_colours(ex["board"])
         page["conditional"] = {g: _by_square(v) for g, v in page["conditional"].items()}
         if page["weights"]:
             page["weights"] = {k: _by_square(v) for k, v in page["weights"].items()}

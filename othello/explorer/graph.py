@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from othello.engine.board import Board
+from othello.engine.board import Board, square_colours
 from othello.engine.notation import parse_moves, parse_square, square_name
 from othello.errors import OthelloError
-from othello.explorer.service import board_colours
 from othello.model.pool import ModelPool
 from othello.model.tokens import check_prefix, square_probabilities
 from othello.sae.graph import build_graph, graph_scores, node_influence, node_label, prune_graph, supernodes
@@ -91,7 +90,7 @@ class GraphBackend:
         out = _layout(graph, keep, edges, influence, self.labels)
         out |= {
             "moves": " ".join(square_name(s) for s in squares),
-            "board": board_colours(Board(squares)),
+            "board": square_colours(Board(squares).to_array()),
             "move": square_name(move),
             "logit": graph.logit,
             "probability": graph.probability,
@@ -128,9 +127,8 @@ class GraphBackend:
                     model, self.transcoders[block], input_hook(block), latent, Path(self.folder) / f"block_{block}",
                     games=self.games,
                 )  # fmt: skip
-            names = {0: "empty", 1: "black", 2: "white"}
             for ex in page["examples"]:
-                ex["board"] = {square_name(s): names[c] for s, c in enumerate(ex["board"])}
+                ex["board"] = square_colours(ex["board"])
             if block in self.labels:
                 page["label"] = {
                     "property": self.labels[block][0][latent],

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, Field
 
-from othello.engine.board import Board
+from othello.engine.board import Board, square_colours
 from othello.engine.notation import parse_moves, square_name
 from othello.errors import OthelloError
 from othello.model.pool import ModelPool
@@ -62,9 +62,8 @@ class SAEBackend:
         if latent not in self._pages:
             with self.pool.lease() as model:
                 page = feature_page(model, self.sae, self.hook, latent, self.folder, games=self.games)
-            names = {0: "empty", 1: "black", 2: "white"}
             for ex in page["examples"]:
-                ex["board"] = {square_name(s): names[c] for s, c in enumerate(ex["board"])}
+                ex["board"] = square_colours(ex["board"])
             page["label"] = self._labels.get(latent)
             self._pages[latent] = page
         return self._pages[latent]

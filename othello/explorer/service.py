@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field
 
-from othello.engine.board import COLOUR_NAMES, Board, real_mover_board
+from othello.engine.board import COLOUR_NAMES, Board, real_mover_board, square_colours
 from othello.engine.games import pad_games
 from othello.engine.notation import parse_moves, parse_square, square_name
 from othello.errors import ConfigError, OthelloError
@@ -71,12 +71,6 @@ class AttentionRequest(BaseModel):
     moves: str = Field(max_length=400, description="the game, like 'f5 d6 c3'")
     layer: int = Field(0, ge=0, le=10_000, description="the block")
     head: int = Field(0, ge=0, le=10_000, description="the head of that block")
-
-
-def board_colours(board: Board) -> dict[str, str]:
-    """A board as square name -> "empty" / "black" / "white", as every view sends it."""
-    names = {0: "empty", 1: "black", 2: "white"}
-    return {square_name(s): names[c] for s, c in enumerate(board.to_array())}
 
 
 def _probabilities(probs: np.ndarray) -> dict[str, float]:
@@ -262,7 +256,7 @@ class ExplorerBackend:
         mover = None if over else real_mover_board(squares)
         result: dict[str, Any] = {
             "moves": [square_name(s) for s in squares],
-            "board": board_colours(board),
+            "board": square_colours(board.to_array()),
             "next_mover": None if mover is None else COLOUR_NAMES[mover.next_mover],
             "passed": mover is not None and mover.next_mover != board.next_mover,
             "legal": [] if mover is None else [square_name(s) for s in sorted(mover.legal_moves)],
@@ -318,7 +312,7 @@ class ExplorerBackend:
             stop=stop,
         )
         return {
-            "board": board_colours(r.board_after),
+            "board": square_colours(r.board_after.to_array()),
             "legal": [square_name(s) for s in r.legal_after],
             "probabilities": _probabilities(r.probs_after),
             "probabilities_before": _probabilities(r.probs_before),

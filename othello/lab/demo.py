@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from othello.circuits.rules import RULE_DEPTH
 from othello.data.seeds import EVAL_SEED, PROBE_SEED
 from othello.engine.games import random_games
 from othello.files import write_json
@@ -46,6 +45,7 @@ from othello.probes.interventions.evaluation import (
     sweep_settings,
     synthetic_cases,
 )
+from othello.probes.rules import RULE_DEPTH
 from othello.probes.store import layer_probes, model_fingerprint, stored_probe_rows
 from othello.views.tables import best_setting, demo_summary_lines
 

@@ -6,6 +6,7 @@
 - ``fit``: linear and MLP probes for all 64 squares at once (``fit_probe``, ``unit_directions``).
 - ``layers``: probes on every layer (``probe_accuracy_by_layer``, ``fit_probes_by_layer``, ``read_board``).
 - ``store``: fitted probes on disk, beside the shipped model or in the user's cache (``layer_probes``).
+- ``trees`` (settings in ``rules``): rule trees, activations explained by the board's features (neurons, latents).
 - ``interventions``: editing the board in the residual stream, and the benchmark.
 """
 
@@ -29,6 +30,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "stored_probes",
         ],
         "othello.probes.targets": ["CLASSES", "TARGETS", "board_labels"],
+        "othello.probes.trees": ["FEATURES", "RuleTrees", "board_features", "fit_rules"],
     },
 )
 
@@ -46,3 +48,4 @@ if TYPE_CHECKING:  # what editors and type checkers see: the same names, importe
         stored_probes,
     )
     from othello.probes.targets import CLASSES, TARGETS, board_labels
+    from othello.probes.trees import FEATURES, RuleTrees, board_features, fit_rules

@@ -37,11 +37,11 @@ from othello.engine.counterfactuals import STATES, legal_squares, relative_board
 from othello.engine.games import pad_games, random_games, replay
 from othello.engine.notation import SQUARE_TO_TOKEN, parse_square
 from othello.model.tokens import move_probabilities, square_probabilities, to_tokens
-from othello.probes.interventions.evaluation import moved_right
 from othello.sae.autoencoder import SparseAutoencoder
 from othello.sae.graph import AttributionGraph, Labels, build_graph, graph_scores, node_influence, prune_graph
 from othello.sae.graph import supernodes as find_supernodes
 from othello.sae.transcoders import input_hook, output_hook, spliced
+from othello.train.evaluation import moved_right
 
 __all__ = ["check_graphs", "edited_logits", "held_out_positions"]
 

@@ -17,7 +17,7 @@ from othello.engine.games import replay
 from othello.engine.notation import N_CTX
 from othello.model.tokens import legal_token_mask, move_logits, top_moves
 
-__all__ = ["evaluate", "evaluate_dataset", "legal_move_scores", "legal_set_errors"]
+__all__ = ["evaluate", "evaluate_dataset", "legal_move_scores", "legal_set_errors", "moved_right"]
 
 
 def legal_move_scores(logits: torch.Tensor, legal_tokens: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
@@ -44,6 +44,15 @@ def legal_set_errors(scores: np.ndarray, legal: np.ndarray) -> np.ndarray:
     n = legal.sum(1)
     ranks = np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1)
     return ((ranks < n[:, None]) ^ legal).sum(1)
+
+
+def moved_right(before: np.ndarray, after: np.ndarray, legal_orig: np.ndarray, legal_edit: np.ndarray) -> float:
+    """Of the squares whose legality the edit changes, the fraction whose probability moved the right way
+    (up when the edit makes them legal, down when it makes them illegal). Unlike the error, it does not
+    count the mistakes the model makes on the unedited board, so it measures the edit alone."""
+    changed = legal_orig ^ legal_edit
+    right = np.where(legal_edit, after > before, after < before)
+    return float(right[changed].mean()) if changed.any() else float("nan")
 
 
 def evaluate(

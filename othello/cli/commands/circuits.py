@@ -7,11 +7,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from othello.circuits.rules import RULE_DEPTH, RULE_R2
 from othello.cli import args as types
 from othello.cli.args import command, dump, load_cli_model, model_flags, output_flags, show_progress
 from othello.files import check_output_folder, write_csv, write_json
 from othello.model.hooks import neuron_hook
+from othello.probes.rules import RULE_DEPTH, RULE_R2
 
 NEURON_FIELDS = ["layer", "neuron", "r2", "rule", "top_squares", "explained", "mean", "max", "subspace_share"]
 HEAD_FIELDS = ["layer", "head", "kind", "mine_score", "theirs_score", "last_score", "first_score", "decided_by"]

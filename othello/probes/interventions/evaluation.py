@@ -23,7 +23,7 @@ from othello.engine.games import random_games
 from othello.errors import ConfigError
 from othello.probes.interventions.apply import edited_move_probabilities, square_mask
 from othello.probes.interventions.edits import Edit, EditCase, EditError, EditSetting, Keep, Method, edit_board
-from othello.train.evaluation import legal_set_errors
+from othello.train.evaluation import legal_set_errors, moved_right
 
 __all__ = [
     "make_cases",
@@ -71,15 +71,6 @@ def make_cases(
 def synthetic_cases(count: int, seed: int = 0, edit: Edit = "flip") -> list[EditCase]:
     """``count`` cases from the synthetic stream ``edit_cases_seed(seed)`` (1000 + seed: no model here trains on it)."""
     return make_cases(random_games(2 * count + 100, edit_cases_seed(seed)), count, seed, edit)
-
-
-def moved_right(before: np.ndarray, after: np.ndarray, legal_orig: np.ndarray, legal_edit: np.ndarray) -> float:
-    """Of the squares whose legality the edit changes, the fraction whose probability moved the right way
-    (up when the edit makes them legal, down when it makes them illegal). Unlike the error, it does not
-    count the mistakes the model makes on the unedited board, so it measures the edit alone."""
-    changed = legal_orig ^ legal_edit
-    right = np.where(legal_edit, after > before, after < before)
-    return float(right[changed].mean()) if changed.any() else float("nan")
 
 
 def benchmark(
