@@ -91,6 +91,7 @@ def test_a_latents_page(client):
     page = client.get("/api/graph/latent/1/3").json()
     assert page["block"] == 1 and page["hook"] == "blocks.1.ln2.hook_normalized"
     assert page["label"] == {"property": LABEL, "f1": pytest.approx(0.9)} and len(page["f1"]["mine"]) == 64
+    assert page["rule"]["depth"] == 4 and page["rule"]["r2"] <= 1 and page["rule"]["text"]
 
 
 @pytest.mark.parametrize(
@@ -196,6 +197,7 @@ def test_the_graph_panel_in_headless_chromium(backend, model_and_set):
             page.click("#graph-svg circle[data-kind='latent']")
             page.wait_for_selector("#graph-latent-maps svg")
             assert "transcoder latent" in page.text_content("#graph-latent-title")
+            assert "rule:" in page.text_content("#graph-latent-title")
             assert page.text_content("#graph-error") == ""
             browser.close()
     finally:

@@ -261,3 +261,22 @@ def test_a_stopped_run_leaves_an_sae_that_eval_reads_marked_partial(tmp_path, ca
     assert "partial: the run stopped after 512 training tokens" in capsys.readouterr().out
     assert main([*train, "--model", str(folder), "--resume"]) == 0
     assert json.loads((run / "sae.json").read_text())["partial"] is False
+
+
+def test_a_latents_rule_is_the_tree_the_neurons_get():
+    """A latent that fires exactly where e4 is mine and d3 is empty gets that rule, with held-out R^2 1."""
+    import torch
+
+    from othello.engine.games import random_games
+    from othello.probes.trees import FEATURES, board_features
+    from othello.sae.runs import latent_rule
+
+    moves = random_games(60, 5)
+    features, valid = board_features(moves)
+    rows = features[valid]
+    acts = torch.from_numpy(
+        (rows[:, FEATURES.index("e4 mine")] & rows[:, FEATURES.index("d3 empty")]).astype(np.float32) * 3.0
+    )
+    game_of = np.nonzero(valid)[0]
+    rule = latent_rule(moves, acts, game_of)
+    assert set(rule["text"].split(" and ")) == {"e4 mine", "d3 empty"} and rule["r2"] == pytest.approx(1.0)

@@ -29,7 +29,9 @@ from othello.engine.notation import square_name
 from othello.files import atomic_path, write_json
 from othello.model.checkpoints import read_safetensors
 from othello.model.transformer import untrained_like
+from othello.probes.rules import RULE_DEPTH
 from othello.probes.store import PROBE_GAMES
+from othello.probes.trees import board_features, fit_rules
 from othello.sae.autoencoder import SAEError, SparseAutoencoder, load_sae
 from othello.sae.config import SAETrainConfig
 from othello.sae.evaluate import PROPERTY_GROUPS, PROPERTY_NAMES, collect_rows, evaluate_sae, probe_site
@@ -170,6 +172,20 @@ def feature_rows(folder: str | os.PathLike, top: int = 50, group: str | None = N
     ]
 
 
+def latent_rule(moves: np.ndarray, acts: torch.Tensor, game_of: np.ndarray) -> dict[str, Any]:
+    """A latent's rule, as a neuron's (``othello.probes.trees``): a regression tree of depth ``RULE_DEPTH`` over
+    the board's features, fitted on the first half of the games and scored by R^2 on the second. ``acts``
+    ``[rows]`` are the latent's activations at the positions with a next mover of ``moves`` (``collect_rows``'
+    rows, ``game_of`` their games)."""
+    features, valid = board_features(moves)
+    features = torch.from_numpy(features[valid])
+    if len(features) != len(acts):
+        raise SAEError(f"{len(acts)} activation rows for {len(features)} positions with a next mover")
+    fit = torch.from_numpy(game_of < len(moves) // 2)
+    trees = fit_rules(acts[fit, None], features[fit], acts[~fit, None], features[~fit])
+    return {"text": trees.rule(0), "r2": float(trees.r2[0]), "depth": RULE_DEPTH}
+
+
 def feature_page(
     model: torch.nn.Module,
     sae: SparseAutoencoder,
@@ -196,6 +212,7 @@ def feature_page(
     rows, _, game_of, position_of, _ = collect_rows(model, moves, [hook])
     with torch.no_grad():
         acts = sae.encode(torch.from_numpy(rows[hook]))[:, latent]
+    page["rule"] = latent_rule(moves, acts, game_of)
     # random games share their openings: the same prefix recurs in many games, with the same activation, and is
     # shown once (the first game that has it)
     values, index = acts.sort(descending=True)

@@ -334,7 +334,8 @@ async function showLatent() {
 // a dictionary latent's page (an SAE's or a transcoder's): its F1 maps, decoder cosines and top boards, into the
 // elements `${where}-title`, `${where}-maps`, `${where}-examples`
 function renderFeature(p, name, where) {
-  $(`${where}-title`).textContent = `${name} (${p.hook})` + (p.label ? `: best property ${p.label.property}, F1 ${p.label.f1.toFixed(3)}` : "");
+  $(`${where}-title`).textContent = `${name} (${p.hook})` + (p.label ? `: best property ${p.label.property}, F1 ${p.label.f1.toFixed(3)}` : "") +
+    (p.rule ? `; rule: ${p.rule.text} (depth-${p.rule.depth} tree, held-out R^2 ${p.rule.r2.toFixed(2)})` : "");
   const maps = $(`${where}-maps`);
   maps.innerHTML = "";
   for (const [g, values] of Object.entries(p.f1 || {})) {
