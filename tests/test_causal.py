@@ -28,7 +28,7 @@ from othello.engine.games import random_games
 from othello.engine.notation import TOKEN_TO_SQUARE
 from othello.errors import ConfigError
 from othello.model import build_model, preset
-from othello.model.tokens import top_moves
+from othello.model.tokens import model_inputs, top_moves
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +212,7 @@ def test_das_finds_a_planted_subspace():
     model = PlantedModel(square)
     fit = square_pairs(random_games(160, 21), 128, seed=1, plies=(4, 10), squares=np.array([square]))
     test = square_pairs(random_games(80, 22), 48, seed=2, plies=(4, 10), squares=np.array([square]))
-    bases = fit_das(model, fit, HOOK, k=2, steps=300, batch_size=32, lr=0.05)
+    bases = fit_das(model, fit, HOOK, k=2, steps=300, batch_size=32, lr=0.05, suffix=False)
     assert bases[[s for s in range(64) if s != square]].abs().max() == 0  # only the square fitted has a subspace
     Q = bases[square]
     cosines = torch.linalg.svdvals(Q.T @ model.U)  # cosines of the principal angles
@@ -229,6 +229,40 @@ def test_das_finds_a_planted_subspace():
     # here the base run's top move is legal on every counterfactual board (IIA's base rate is 1, so IIA cannot
     # tell the methods apart): the legal-set error does; the random plane leaves it near the base run's
     assert base["error"].mean() > 0.5 and chance["error"].mean() > 0.75 * base["error"].mean()
+
+
+def test_the_last_positions_suffix_computes_the_models_logits(tiny, pairs):
+    """From any layer on, the last position run alone against the base runs' cached keys and values gives the
+    model's own next-move logits, and with a swapped stream the logits of the same interchange run through the
+    whole model."""
+    from othello.causal.das import das_intervention
+    from othello.causal.suffix import Suffix
+
+    rows = torch.arange(len(pairs))
+    for layer in range(1, tiny.cfg.n_layers + 1):
+        suffix = Suffix.of(tiny, pairs, layer)
+        with torch.no_grad():
+            torch.testing.assert_close(suffix.logits(suffix.stream, rows), base_logits(tiny, pairs), atol=1e-4, rtol=0)
+    bases = torch.linalg.qr(torch.randn(64, tiny.cfg.d_model, 3, generator=torch.Generator().manual_seed(0))).Q
+    hook = "blocks.0.hook_resid_post"
+    swap = das_intervention(bases, hook)
+    suffix = Suffix.of(tiny, pairs, 1)
+    _, cache = tiny.run_with_cache(model_inputs(pairs.source_moves), names_filter=lambda n: n == hook)
+    source = cache[hook][rows, torch.as_tensor(pairs.ply, dtype=torch.long)]
+    square = torch.as_tensor(pairs.square, dtype=torch.long)
+    with torch.no_grad():
+        swapped = suffix.logits(swap.swap(suffix.stream, source, square), rows)
+    torch.testing.assert_close(swapped, interchange_logits(tiny, pairs, swap), atol=1e-4, rtol=0)
+
+
+def test_das_fits_the_same_subspace_through_the_suffix_as_through_the_whole_model(tiny, pairs):
+    """The same seed, minibatches and steps: the bases fitted on the last position alone equal those fitted
+    through the whole model (the suffix changes the speed, not the fit)."""
+    hook = "blocks.0.hook_resid_post"
+    fast = fit_das(tiny, pairs, hook, k=2, steps=15, batch_size=16, seed=4)
+    slow = fit_das(tiny, pairs, hook, k=2, steps=15, batch_size=16, seed=4, suffix=False)
+    torch.testing.assert_close(fast, slow, atol=2e-3, rtol=0)
+    assert fast.abs().sum() > 0
 
 
 @pytest.mark.slow
