@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from othello.causal.config import FIT_OFFSET, BenchConfig
-from othello.causal.das import das_intervention, fit_das
+from othello.causal.das import das_intervention, das_step, fit_das
 from othello.causal.interchange import (
     Intervention,
     base_logits,
@@ -53,7 +53,7 @@ def bench_pairs(config: BenchConfig) -> SquarePairs:
     return square_pairs(random_games(config.games, CAUSAL_SEED), config.pairs, seed=config.seed)
 
 
-def _fit_pairs(config: BenchConfig, squares: np.ndarray) -> SquarePairs:
+def das_fit_pairs(config: BenchConfig, squares: np.ndarray) -> SquarePairs:
     """DAS's fitting pairs: ``config.das_pairs`` per square, from games after the scoring games."""
     games = random_games(max(config.das_pairs * 4, 200), CAUSAL_SEED, first_index=FIT_OFFSET)
     parts = [square_pairs(games, config.das_pairs, seed=config.seed + int(s), squares=np.array([s])) for s in squares]
@@ -143,10 +143,9 @@ def causal_bench(
             if sae is not None and sae.hook == residual_hook(layer, n):
                 add(sae, layer, 0.0)
         elif method == "das":
-            fit = _fit_pairs(config, das_squares)
+            fit, hook, start = das_fit_pairs(config, das_squares), residual_hook(layer, n), time.perf_counter()
+            step = das_step(model, fit, hook, config.positions)  # shared by every k: its time goes to the first
             for k in config.das_dims:
-                t = time.perf_counter()
-                hook = residual_hook(layer, n)
                 bases = fit_das(
                     model,
                     fit,
@@ -156,8 +155,10 @@ def causal_bench(
                     config.das_batch,
                     positions=config.positions,
                     seed=config.seed,
+                    step=step,
                 )
-                add(das_intervention(bases, hook), layer, time.perf_counter() - t)
+                add(das_intervention(bases, hook), layer, time.perf_counter() - start)
+                start = time.perf_counter()
         if log:
             log(f"{method} at layer {layer}: {time.perf_counter() - t:.1f} s")
     return {

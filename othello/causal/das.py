@@ -24,7 +24,7 @@ from othello.engine.counterfactuals import SquarePairs
 from othello.errors import ConfigError
 from othello.model.tokens import legal_token_mask, model_inputs
 
-__all__ = ["fit_das", "das_intervention"]
+__all__ = ["fit_das", "das_step", "das_intervention"]
 
 
 def fit_das(
@@ -38,6 +38,7 @@ def fit_das(
     positions: str = "last",
     seed: int = 0,
     suffix: bool = True,
+    step: Step | None = None,
 ) -> torch.Tensor:
     """Orthonormal bases ``[64, d, k]`` fitted on ``pairs`` at ``hook``, one per square the pairs name (the others
     zero: their swap does nothing), all squares in each minibatch of ``batch_size`` pairs, by ``steps`` Adam steps,
@@ -46,7 +47,8 @@ def fit_das(
     At the last position of a residual-stream hook, with ``suffix``, each step runs only that position from the
     hook on, against the base runs' cached keys and values (``othello.causal.suffix``: the same logits, measured
     ten times faster or more); elsewhere, or without ``suffix`` (a model that is not a TransformerLens
-    transformer), the whole model."""
+    transformer), the whole model. ``step``: the same, prepared once by ``das_step`` for several fits (k) on the
+    same pairs."""
     if len(pairs) == 0:
         raise ConfigError("DAS needs fitting pairs")
     device = next(model.parameters()).device
@@ -55,12 +57,7 @@ def fit_das(
     optimiser = torch.optim.Adam([free], lr=lr)
     target = torch.from_numpy(legal_token_mask(pairs.counterfactual_legal)).float().to(device)
     target = target / target.sum(1, keepdim=True)
-    square = torch.as_tensor(pairs.square, dtype=torch.long, device=device)
-    layer = _stream_layer(hook)
-    if suffix and positions == "last" and layer is not None:
-        step = _suffix_step(model, pairs, hook, layer, square)
-    else:
-        step = _full_step(model, pairs, hook, positions, square)
+    step = step or das_step(model, pairs, hook, positions, suffix)
     frozen = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():
         p.requires_grad_(False)
@@ -83,6 +80,18 @@ def fit_das(
 
 
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def das_step(
+    model: torch.nn.Module, pairs: SquarePairs, hook: str, positions: str = "last", suffix: bool = True
+) -> Step:
+    """What one fitting step computes, prepared once for ``pairs`` (see ``fit_das``): ``step(bases [64, d, k],
+    rows [n]) -> logits [n, vocab]`` of the base runs ``rows`` with each pair's square swapped in its basis."""
+    square = torch.as_tensor(pairs.square, dtype=torch.long, device=next(model.parameters()).device)
+    layer = _stream_layer(hook)
+    if suffix and positions == "last" and layer is not None:
+        return _suffix_step(model, pairs, hook, layer, square)
+    return _full_step(model, pairs, hook, positions, square)
 
 
 def _stream_layer(hook: str) -> int | None:
