@@ -310,3 +310,67 @@ def test_the_command(tiny, tmp_path, capsys):
     assert "needs --sae RUN" in capsys.readouterr().err
     assert main(base + ["--positions", "first"]) == 2
     assert "positions 'first'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def tiny_transcoders(tiny, tmp_path_factory):
+    """An evaluated-looking transcoder set of the tiny model: every latent of block B labelled a state of one
+    square (latent j: square j % 64's "mine")."""
+    from othello.sae.config import SAETrainConfig
+    from othello.sae.evaluate import PROPERTY_NAMES
+    from othello.sae.runs import write_features
+    from othello.sae.transcoders import train_transcoders
+
+    out = tmp_path_factory.mktemp("transcoders")
+    base = SAETrainConfig(latents=64, k=8, tokens=2 * 128, batch_size=128, chunk_games=4)
+    train_transcoders(tiny, range(tiny.cfg.n_layers), base, out, progress=False)
+    f1 = np.zeros((64, len(PROPERTY_NAMES)), np.float32)
+    f1[np.arange(64), 64 + np.arange(64)] = 0.9  # latent j: "<square j> mine"
+    for block in range(tiny.cfg.n_layers):
+        write_features(out / f"block_{block}", {"f1": f1, "fires": np.ones(64)})
+    return out
+
+
+def test_a_transcoder_swap_adds_the_decoded_latent_difference_at_the_mlp_output(tiny, pairs, tiny_transcoders):
+    """Every latent swapped: the base run's MLP output at the last position gains exactly the decoded difference
+    between the source's latents and the base's (b_dec cancels), computed here from the two runs' caches."""
+    from othello.causal.interchange import transcoder_hooks
+    from othello.causal.methods import transcoder_latents
+    from othello.sae.transcoders import input_hook, load_transcoders, output_hook
+
+    tc = load_transcoders(tiny_transcoders)[1]
+    every = torch.ones(64, tc.cfg.d_sae, dtype=torch.bool)
+    hooks = transcoder_hooks(lambda x: tc.encode(x), tc.W_dec / tc.scale_out, every, input_hook(1), output_hook(1))
+    swap = Intervention("transcoder", input_hook(1), None, 64.0, hooks)
+    got = interchange_logits(tiny, pairs, swap)
+    ply = torch.as_tensor(pairs.ply, dtype=torch.long)
+    rows = torch.arange(len(pairs))
+    names = lambda n: n in (input_hook(1), output_hook(1))  # noqa: E731
+    _, base = tiny.run_with_cache(model_inputs(pairs.base_moves), names_filter=names)
+    _, source = tiny.run_with_cache(model_inputs(pairs.source_moves), names_filter=names)
+    with torch.no_grad():
+        delta = (tc.encode(source[input_hook(1)][rows, ply]) - tc.encode(base[input_hook(1)][rows, ply])) @ tc.W_dec
+
+    def write(act, hook=None):
+        act = act.clone()
+        act[rows, ply] += delta / tc.scale_out
+        return act
+
+    with torch.no_grad():
+        expected = tiny.run_with_hooks(model_inputs(pairs.base_moves), fwd_hooks=[(output_hook(1), write)])
+    torch.testing.assert_close(got, expected[rows, ply], atol=1e-4, rtol=0)
+    chosen = transcoder_latents(tiny_transcoders, 1)  # one latent per square by the planted labels
+    assert chosen.method == "transcoder" and chosen.hook == input_hook(1) and chosen.size == 1.0
+
+
+def test_the_bench_ranks_transcoder_latents(tiny, tiny_transcoders):
+    config = BenchConfig(layers=(1, 2), methods=("full", "transcoders"), pairs=40, games=60)
+    config.transcoders = str(tiny_transcoders)
+    rows = causal_bench(tiny, config, progress=False)["rows"]
+    found = {(r["method"], r["layer"], r["hook"]) for r in rows if r["method"] == "transcoder"}
+    assert found == {
+        ("transcoder", 1, "blocks.0.ln2.hook_normalized"),
+        ("transcoder", 2, "blocks.1.ln2.hook_normalized"),
+    }
+    with pytest.raises(ConfigError, match="--transcoders"):
+        causal_bench(tiny, BenchConfig(layers=(1,), methods=("transcoders",)), progress=False)

@@ -38,6 +38,7 @@ from othello.causal.methods import (
     random_subspace,
     rule_neurons,
     sae_latents,
+    transcoder_latents,
 )
 from othello.data.seeds import CAUSAL_SEED, CIRCUITS_SEED
 from othello.engine.counterfactuals import SquarePairs, square_pairs
@@ -102,6 +103,10 @@ def causal_bench(
     sae = sae_latents(config.sae) if "sae" in config.methods else None  # loaded once, whatever the layers
     if sae is not None:
         hooks.add(sae.hook)
+    transcoders = {}
+    if "transcoders" in config.methods:
+        transcoders = {L: transcoder_latents(config.transcoders, L - 1) for L in config.layers}
+        hooks |= {t.hook for t in transcoders.values()}
     sources = source_activations(model, pairs, sorted(hooks), config.positions)
     seconds["base and source runs"] = time.perf_counter() - timer - seconds["pairs"]
     rows: list[dict[str, Any]] = []
@@ -142,6 +147,8 @@ def causal_bench(
         elif method == "sae":
             if sae is not None and sae.hook == residual_hook(layer, n):
                 add(sae, layer, 0.0)
+        elif method == "transcoders":
+            add(transcoders[layer], layer, 0.0)
         elif method == "das":
             fit, hook, start = das_fit_pairs(config, das_squares), residual_hook(layer, n), time.perf_counter()
             step = das_step(model, fit, hook, config.positions)  # shared by every k: its time goes to the first

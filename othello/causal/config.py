@@ -10,7 +10,7 @@ from othello.errors import ConfigError
 
 __all__ = ["BenchConfig", "METHODS", "DAS_SQUARES", "FIT_OFFSET"]
 
-METHODS = ("full", "random", "probe", "gradient", "das", "neurons", "sae")
+METHODS = ("full", "random", "probe", "gradient", "das", "neurons", "sae", "transcoders")
 # spread over the board: centre (d3, e6), inner (c4, f5), edge (a4, h5), corner (a1, h8), X (b2, g7), C (b1, g8)
 DAS_SQUARES = ("d3", "e6", "c4", "f5", "a4", "h5", "a1", "h8", "b2", "g7", "b1", "g8")
 FIT_OFFSET = 1_000_000  # DAS's fitting games start this far into the causal stream
@@ -33,6 +33,7 @@ class BenchConfig:
     random_dim: int = 2  # the random subspace's dimension: the probe's
     neuron_games: int = 1000
     sae: str | None = None  # an evaluated SAE run folder (for "sae")
+    transcoders: str | None = None  # an evaluated transcoder set's folder (for "transcoders")
     seed: int = 0
 
     def check(self, n_layers: int) -> BenchConfig:
@@ -44,6 +45,8 @@ class BenchConfig:
             raise ConfigError(f"layers {bad}: the residual stream's layers 1..{n_layers} (L = after block L-1)")
         if "sae" in self.methods and not self.sae:
             raise ConfigError("the sae method needs --sae RUN (an evaluated SAE run folder)")
+        if "transcoders" in self.methods and not self.transcoders:
+            raise ConfigError("the transcoders method needs --transcoders DIR (an evaluated transcoder set)")
         for name in self.das_squares:
             parse_square(name)
         return self

@@ -35,6 +35,7 @@ __all__ = [
     "subspace_swap",
     "unit_swap",
     "latent_swap",
+    "transcoder_hooks",
     "score_pairs",
     "position_mask",
     "wilson_interval",
@@ -43,15 +44,30 @@ __all__ = [
 Swap = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+Hooks = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], list[tuple[str, Callable[..., Any]]]]
+
+
 @dataclass
 class Intervention:
     """A method's interchange at one hook: ``swap(base [n, ...], source [n, ...], square [n]) -> [n, ...]`` on the
-    rows of the chosen positions; ``size`` is its dimension or unit count (mean over squares where it varies)."""
+    rows of the chosen positions; ``size`` is its dimension or unit count (mean over squares where it varies).
+    A method that reads one hook and writes another (a transcoder's latents: read at the MLP's input, written at
+    its output) gives ``hooks(rows, cols, source, square) -> [(hook name, function)]`` instead; ``hook`` is then
+    where the source runs are read."""
 
     method: str
     hook: str
-    swap: Swap
+    swap: Swap | None
     size: float
+    hooks: Hooks | None = None
+
+    def fwd_hooks(
+        self, rows: torch.Tensor, cols: torch.Tensor, source: torch.Tensor, square: torch.Tensor
+    ) -> list[tuple[str, Callable[..., Any]]]:
+        """The forward hooks that carry out the interchange at (``rows``, ``cols``)."""
+        if self.hooks is not None:
+            return self.hooks(rows, cols, source, square)
+        return [(self.hook, swap_hook(self, rows, cols, source, square))]
 
 
 def position_mask(ply: torch.Tensor, length: int, positions: str) -> torch.Tensor:
@@ -138,8 +154,8 @@ def interchange_logits(
         for b, (idx, ply, base, _, square) in enumerate(_batches(pairs, batch_size)):
             rows, cols = position_mask(ply, base.shape[1], positions).to(device).nonzero(as_tuple=True)
             source = sources[intervention.hook][b]
-            hook = swap_hook(intervention, rows, cols, source, square.to(device)[rows])
-            read = _read(model.run_with_hooks(base.to(device), fwd_hooks=[(intervention.hook, hook)]), ply)
+            hooks = intervention.fwd_hooks(rows, cols, source, square.to(device)[rows])
+            read = _read(model.run_with_hooks(base.to(device), fwd_hooks=hooks), ply)
             rows_out.append(read if grad else read.float().cpu())
             order.append(idx)
     logits = torch.cat(rows_out)
@@ -196,6 +212,37 @@ def latent_swap(encode: Callable[[torch.Tensor], torch.Tensor], decoder: torch.T
         return base + delta @ decoder.to(base.device, base.dtype)
 
     return swap
+
+
+def transcoder_hooks(
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    decoder: torch.Tensor,
+    latents: torch.Tensor,
+    input_hook: str,
+    output_hook: str,
+) -> Hooks:
+    """The interchange of a transcoder's latents: at the chosen rows the MLP's output gains the decoded difference
+    between the source's latents and the base's, over the latents that stand for the square (``latents`` ``[64,
+    d_sae]`` bool); the base's latents are read from its own input to the MLP in the same run, the source's from
+    ``source`` (its input there). The MLP itself and the transcoder's error stay the base run's."""
+
+    def hooks(rows: torch.Tensor, cols: torch.Tensor, source: torch.Tensor, square: torch.Tensor) -> list:
+        seen: dict[str, torch.Tensor] = {}
+
+        def keep(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+            seen["input"] = act[rows, cols]
+            return act
+
+        def write(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+            chosen = latents.to(act.device)[square].to(act.dtype)
+            delta = (encode(source) - encode(seen.pop("input"))) * chosen
+            act = act.clone()
+            act[rows, cols] = act[rows, cols] + (delta @ decoder.to(act.device, act.dtype)).to(act.dtype)
+            return act
+
+        return [(input_hook, keep), (output_hook, write)]
+
+    return hooks
 
 
 def score_pairs(logits: torch.Tensor, pairs: SquarePairs, before: torch.Tensor) -> dict[str, np.ndarray]:

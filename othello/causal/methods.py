@@ -8,18 +8,21 @@ Layer L is the residual stream after block L-1 (``residual_hook``). At layer L:
   reads the square as the source run's probe reads it there, the other squares kept as read (weight ``reg``);
 - ``das``: a subspace of dimension k fitted by distributed alignment search (``othello.causal.das``);
 - ``neurons``: block L-1's MLP neurons (``blocks.L-1.mlp.hook_post``) whose rule names the square's state;
-- ``sae``: the latents of an SAE at this layer's hook whose best state property is the square's (F1 >= 0.5).
+- ``sae``: the latents of an SAE at this layer's hook whose best state property is the square's (F1 >= 0.5);
+- ``transcoders``: the latents of block L-1's transcoder (which writes into this layer's stream) chosen alike,
+  read at its input and written at its output.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from othello.causal.interchange import Intervention, latent_swap, subspace_swap, unit_swap
+from othello.causal.interchange import Intervention, latent_swap, subspace_swap, transcoder_hooks, unit_swap
 from othello.circuits.neuron_cache import cached_neuron_pages
 from othello.engine.notation import SQUARE_NAMES
 from othello.errors import ConfigError
@@ -103,21 +106,45 @@ def rule_neurons(model: torch.nn.Module, layer: int, games: np.ndarray, progress
     return Intervention("neurons", neuron_hook(block), unit_swap(units), float(units.sum(1).float().mean()))
 
 
+def _square_latents(f1: torch.Tensor, min_f1: float) -> torch.Tensor:
+    """``[64, latents]`` bool: for each square the latents whose best state property (``f1`` ``[latents, 320]``;
+    empty, mine, theirs come first) is that square's, with F1 at least ``min_f1``."""
+    from othello.sae.evaluate import PROPERTY_NAMES
+
+    best, which = f1[:, : 3 * 64].max(1)
+    latents = torch.zeros(64, len(f1), dtype=torch.bool)
+    for latent in torch.nonzero(best >= min_f1).flatten().tolist():
+        latents[SQUARE_NAMES.index(PROPERTY_NAMES[int(which[latent])].split()[0]), latent] = True
+    return latents
+
+
+def transcoder_latents(folder: str | os.PathLike, block: int, min_f1: float = 0.5) -> Intervention:
+    """The latents of block ``block``'s evaluated transcoder in the set ``folder`` whose best state property is a
+    square's state with F1 at least ``min_f1`` (as ``sae_latents`` chooses), swapped where the transcoder reads
+    (``blocks.B.ln2.hook_normalized``: the source's latents) and written where it writes (``hook_mlp_out``)."""
+    from othello.sae.autoencoder import load_sae
+    from othello.sae.runs import read_features
+    from othello.sae.transcoders import input_hook, output_hook
+
+    path = Path(folder) / f"block_{block}"
+    tc, info = load_sae(path)
+    if info.get("hook") != input_hook(block) or info.get("output_hook") != output_hook(block):
+        raise ConfigError(f"{path}: not block {block}'s transcoder (its sae.json names other hooks)")
+    latents = _square_latents(read_features(path)["f1"], min_f1)
+    decoder = tc.W_dec.detach() / tc.scale_out.detach()
+    hooks = transcoder_hooks(lambda x: tc.encode(x).detach(), decoder, latents, input_hook(block), output_hook(block))
+    return Intervention("transcoder", input_hook(block), None, float(latents.sum(1).float().mean()), hooks)
+
+
 def sae_latents(folder: str | os.PathLike, min_f1: float = 0.5) -> Intervention:
     """The latents of the evaluated SAE in ``folder`` whose best state property is a square's state
     (``"e4 mine"``) with F1 at least ``min_f1`` (a latent that fires on the square's state more often than not
     where it fires, and covers it), at the SAE's hook."""
     from othello.sae.autoencoder import load_sae
-    from othello.sae.evaluate import PROPERTY_NAMES
     from othello.sae.runs import read_features
 
     sae, info = load_sae(folder)
-    f1 = read_features(folder)["f1"][:, : 3 * 64]  # the state properties come first: empty, mine, theirs
-    best, which = f1.max(1)
-    latents = torch.zeros(64, sae.cfg.d_sae, dtype=torch.bool)
-    for latent in torch.nonzero(best >= min_f1).flatten().tolist():
-        square = PROPERTY_NAMES[int(which[latent])].split()[0]
-        latents[SQUARE_NAMES.index(square), latent] = True
+    latents = _square_latents(read_features(folder)["f1"], min_f1)
     decoder = sae.W_dec.detach() / sae.scale_out.detach()
     swap = latent_swap(lambda x: sae.encode(x).detach(), decoder, latents)
     if not info.get("hook") or info.get("output_hook"):

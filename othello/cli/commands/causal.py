@@ -46,6 +46,7 @@ def cmd_causal_bench(args: argparse.Namespace) -> None:
         das_steps=args.das_steps,
         das_batch=args.das_batch,
         sae=args.sae,
+        transcoders=args.transcoders,
         seed=args.seed,
     )
     result = causal_bench(load_cli_model(args), config, progress=show_progress(args))
@@ -92,7 +93,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--das-steps", type=types.positive_int, default=defaults.das_steps, help="DAS Adam steps per fit")
     p.add_argument("--das-batch", type=types.positive_int, default=defaults.das_batch, help="DAS pairs per step")
     p.add_argument("--sae", default=None, help="an evaluated SAE run folder, for the sae method")
+    p.add_argument(
+        "--transcoders", default=None, help="an evaluated transcoder set (transcoders eval), for the transcoders method"
+    )
     p.add_argument("--seed", type=types.non_negative_int, default=0, help="the pairs' and subspaces' seed")
     p.add_argument("--out", default=None, help="folder for causal_bench.json, causal_bench.csv and causal_bench.png")
-    p.set_defaults(reads=lambda a: types.model_files(a.model) + ([Path(a.sae)] if a.sae else []))
+    p.set_defaults(
+        reads=lambda a: types.model_files(a.model) + [Path(folder) for folder in (a.sae, a.transcoders) if folder]
+    )
     output_flags(p)
