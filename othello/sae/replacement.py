@@ -39,7 +39,6 @@ class Clean:
     tokens: torch.Tensor  # [1, T]
     frozen: dict[str, torch.Tensor]  # attention patterns [1, heads, T, T] and LayerNorm scales [1, T, 1]
     resid0: torch.Tensor  # [T, d]: the embeddings
-    inputs: dict[int, torch.Tensor]  # block -> transcoder input [T, d]
     latents: dict[int, torch.Tensor]  # block -> [T, d_sae]
     constant: dict[int, torch.Tensor]  # block -> what the MLP output is held at, skip term excluded [T, d]
     errors: dict[int, torch.Tensor]  # block -> [T, d]
@@ -69,15 +68,15 @@ def clean_run(model: torch.nn.Module, transcoders: dict[int, SparseAutoencoder],
     names = frozen_names(model)
     wanted = set(names) | {EMBED} | {input_hook(b) for b in transcoders} | {output_hook(b) for b in transcoders}
     logits, cache = model.run_with_cache(tokens, names_filter=lambda n: n in wanted)
-    inputs, latents, constant, errors = {}, {}, {}, {}
+    latents, constant, errors = {}, {}, {}
     for b, tc in transcoders.items():
         x = cache[input_hook(b)][0].float()
         f = tc.encode(x)
         recon = tc.decode(f, x)
         errors[b] = cache[output_hook(b)][0].float() - recon
-        inputs[b], latents[b], constant[b] = x, f, recon - skip_term(tc, x) + errors[b]
+        latents[b], constant[b] = f, recon - skip_term(tc, x) + errors[b]
     frozen = {n: cache[n].detach().float() for n in names}
-    return Clean(tokens, frozen, cache[EMBED][0].float(), inputs, latents, constant, errors, logits[0].float())
+    return Clean(tokens, frozen, cache[EMBED][0].float(), latents, constant, errors, logits[0].float())
 
 
 @dataclass
