@@ -274,10 +274,13 @@ def test_the_bench_on_a_tiny_model(tiny):
     methods = {(r["method"], r["layer"]) for r in rows}
     assert {("none", 0), ("full", 1), ("random (k=2)", 2), ("probe", 1), ("das (k=1)", 2)} <= methods
     for r in rows:
-        assert 0 <= r["iia_low"] <= r["iia"] <= r["iia_high"] <= 1 and r["squares"] in ("all", "das", "decisive")
+        assert 0 <= r["iia_low"] <= r["iia"] <= r["iia_high"] <= 1
+        assert r["squares"] in ("all", "das", "decisive", "das decisive")
         assert r["hook"] == ("" if r["method"] == "none" else f"blocks.{r['layer'] - 1}.hook_resid_post")
     none = next(r for r in rows if r["method"] == "none" and r["squares"] == "decisive")
     assert none["iia"] == 0.0  # by definition: the base run's move is illegal on those boards
+    count = {r["squares"]: r["pairs"] for r in rows if r["method"] == "none"}
+    assert count["das decisive"] <= min(count["das"], count["decisive"])
     with pytest.raises(ConfigError, match="unknown method"):
         causal_bench(tiny, BenchConfig(methods=("telepathy",)), progress=False)
     with pytest.raises(ConfigError, match="layers"):

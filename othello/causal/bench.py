@@ -98,7 +98,13 @@ def causal_bench(
     base_scores = score_pairs(before, pairs, before)
     # "decisive": the pairs where the base run's move is illegal on the counterfactual board, so only a swap that
     # carries the square's state can make the top move legal (elsewhere IIA starts at the base run's rate)
-    groups = {"all": np.ones(len(pairs), dtype=bool), "das": on_das, "decisive": ~base_scores["hit"]}
+    decisive = ~base_scores["hit"]
+    groups = {
+        "all": np.ones(len(pairs), dtype=bool),
+        "das": on_das,
+        "decisive": decisive,
+        "das decisive": on_das & decisive,  # where DAS, fitted on its squares only, can be compared on decisive pairs
+    }
     hooks = {residual_hook(L, n) for L in config.layers} | {neuron_hook(L - 1) for L in config.layers}
     sae = sae_latents(config.sae) if "sae" in config.methods else None  # loaded once, whatever the layers
     if sae is not None:

@@ -17,8 +17,11 @@ def _rows(result: dict[str, Any], squares: str) -> list[dict[str, Any]]:
 def causal_table_lines(result: dict[str, Any]) -> list[str]:
     """The leaderboard: per method and layer, IIA with its 95 % interval on every pair and on the decisive ones,
     the legal-set error, the share of changed moves that moved the right way, and the dimension or unit count;
-    then the same on the DAS squares' pairs."""
-    decisive = {(r["method"], r["layer"]): r for r in _rows(result, "decisive")}
+    then the same on the DAS squares' pairs (decisive: those of them that are decisive)."""
+    decisive = {
+        squares: {(r["method"], r["layer"]): r for r in _rows(result, f"{prefix}decisive")}
+        for squares, prefix in (("all", ""), ("das", "das "))
+    }
     lines = [
         f"{result['pairs']['scoring']} scoring pairs (one square's state swapped in from another game at the same "
         f"ply; counterfactual legal moves from the engine); swap at {result['config']['positions']} position(s)",
@@ -29,14 +32,14 @@ def causal_table_lines(result: dict[str, Any]) -> list[str]:
     ):
         body = []
         for r in _rows(result, squares):
-            d = decisive.get((r["method"], r["layer"]))
+            d = decisive[squares].get((r["method"], r["layer"]))
             body.append(
                 [
                     r["method"],
                     str(r["layer"]) if r["method"] != "none" else "-",
                     r["hook"] or "-",
                     f"{r['iia']:.3f} [{r['iia_low']:.3f}, {r['iia_high']:.3f}]",
-                    f"{d['iia']:.3f} ({d['pairs']})" if d and squares == "all" else "",
+                    f"{d['iia']:.3f} ({d['pairs']})" if d else "",
                     f"{r['legal_set_error']:.2f}",
                     f"{r['moved_right']:.2f}",
                     f"{r['size']:.1f}",
