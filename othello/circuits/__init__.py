@@ -28,15 +28,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "probe_attribution",
             "probe_directions",
         ],
-        "othello.circuits.neurons": [
-            "FEATURES",
-            "NeuronProfiles",
-            "board_features",
-            "fit_rules",
-            "neuron_profiles",
-            "rule_ablation",
-            "neuron_page",
-        ],
+        "othello.circuits.neurons": ["NeuronProfiles", "neuron_profiles", "rule_ablation", "neuron_page"],
+        "othello.probes.trees": ["FEATURES", "board_features", "fit_rules"],
         "othello.probes.rules": ["MIN_LEAF", "RULE_DEPTH", "RULE_R2"],
         "othello.circuits.heads": ["HEAD_KINDS", "classify_head", "head_pattern", "head_scores", "attention_scores"],
         "othello.circuits.attribution": ["average_logit_attribution", "direct_logit_attribution", "logit_components"],
@@ -62,15 +55,7 @@ if TYPE_CHECKING:  # what editors and type checkers see: the same names, importe
         probe_directions,
     )
     from othello.circuits.heads import HEAD_KINDS, attention_scores, classify_head, head_pattern, head_scores
-    from othello.circuits.neurons import (
-        FEATURES,
-        NeuronProfiles,
-        board_features,
-        fit_rules,
-        neuron_page,
-        neuron_profiles,
-        rule_ablation,
-    )
+    from othello.circuits.neurons import NeuronProfiles, neuron_page, neuron_profiles, rule_ablation
     from othello.circuits.patching import (
         PATCH_SITES,
         Patching,
@@ -81,3 +66,4 @@ if TYPE_CHECKING:  # what editors and type checkers see: the same names, importe
         patching_pair,
     )
     from othello.probes.rules import MIN_LEAF, RULE_DEPTH, RULE_R2
+    from othello.probes.trees import FEATURES, board_features, fit_rules

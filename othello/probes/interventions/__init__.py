@@ -17,12 +17,12 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "othello.probes.interventions.evaluation": [
             "benchmark",
             "make_cases",
-            "moved_right",
             "recommended_setting",
             "recommended_settings",
             "sweep_settings",
             "synthetic_cases",
         ],
+        "othello.train.evaluation": ["moved_right"],
         "othello.probes.interventions.edits": [
             "DEFAULT_PROBES",
             "DESCENT_DEFAULTS",
@@ -53,9 +53,9 @@ if TYPE_CHECKING:  # what editors and type checkers see: the same names, importe
     from othello.probes.interventions.evaluation import (
         benchmark,
         make_cases,
-        moved_right,
         recommended_setting,
         recommended_settings,
         sweep_settings,
         synthetic_cases,
     )
+    from othello.train.evaluation import moved_right
