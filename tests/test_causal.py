@@ -20,6 +20,7 @@ from othello.causal.interchange import (
     interchange_logits,
     position_mask,
     score_pairs,
+    unit_swap,
     wilson_interval,
 )
 from othello.causal.methods import full_stream, random_subspace
@@ -236,23 +237,49 @@ def test_the_last_positions_suffix_computes_the_models_logits(tiny, pairs):
     model's own next-move logits, and with a swapped stream the logits of the same interchange run through the
     whole model."""
     from othello.causal.das import das_intervention
-    from othello.causal.suffix import Suffix
+    from othello.causal.suffix import Suffix, last_streams
 
     rows = torch.arange(len(pairs))
-    for layer in range(1, tiny.cfg.n_layers + 1):
-        suffix = Suffix.of(tiny, pairs, layer)
+    suffix = Suffix.of(tiny, pairs, 0)
+    for layer in range(0, tiny.cfg.n_layers + 1):
         with torch.no_grad():
-            torch.testing.assert_close(suffix.logits(suffix.stream, rows), base_logits(tiny, pairs), atol=1e-4, rtol=0)
+            got = suffix.logits(suffix.streams[layer], rows, layer)
+        torch.testing.assert_close(got, base_logits(tiny, pairs), atol=1e-4, rtol=0)
     bases = torch.linalg.qr(torch.randn(64, tiny.cfg.d_model, 3, generator=torch.Generator().manual_seed(0))).Q
     hook = "blocks.0.hook_resid_post"
     swap = das_intervention(bases, hook)
-    suffix = Suffix.of(tiny, pairs, 1)
-    _, cache = tiny.run_with_cache(model_inputs(pairs.source_moves), names_filter=lambda n: n == hook)
-    source = cache[hook][rows, torch.as_tensor(pairs.ply, dtype=torch.long)]
+    source = last_streams(tiny, pairs.source_moves, pairs.ply, 1)[1]
     square = torch.as_tensor(pairs.square, dtype=torch.long)
+    later = Suffix.of(tiny, pairs, 1)  # read from layer 1 on: the same streams there
+    torch.testing.assert_close(later.streams[1], suffix.streams[1])
     with torch.no_grad():
-        swapped = suffix.logits(swap.swap(suffix.stream, source, square), rows)
+        swapped = later.logits(swap.swap(later.streams[1], source, square), rows, 1)
     torch.testing.assert_close(swapped, interchange_logits(tiny, pairs, swap), atol=1e-4, rtol=0)
+
+
+def test_every_methods_interchange_through_the_suffix_equals_the_whole_models(tiny, pairs, tiny_transcoders):
+    """A subspace at a residual stream, units at the MLP's neurons, a transcoder's latents read at the MLP's input
+    and written at its output: run at the last position through the suffix, each gives the logits of the same
+    interchange through the whole model; a hook the suffix has no point for runs through the whole model."""
+    from othello.causal.methods import transcoder_latents
+    from othello.causal.suffix import Suffix
+
+    suffix = Suffix.of(tiny, pairs, 1)
+    units = torch.zeros(64, tiny.cfg.d_mlp, dtype=torch.bool)
+    units[:, ::3] = True
+    methods = [
+        random_subspace(2, tiny.cfg.n_layers, tiny.cfg.d_model, 4, seed=1),
+        Intervention("neurons", "blocks.1.mlp.hook_post", unit_swap(units), 1.0),
+        transcoder_latents(tiny_transcoders, 1),
+        Intervention("attention", "blocks.1.hook_attn_out", lambda base, source, square: source, 1.0),
+    ]
+    assert suffix.first_layer(["blocks.1.hook_attn_out"]) is None
+    assert suffix.first_layer(["blocks.1.mlp.hook_post"]) == 1 and suffix.first_layer(["blocks.0.hook_resid_post"]) == 1
+    for method in methods:
+        slow = interchange_logits(tiny, pairs, method)
+        fast = interchange_logits(tiny, pairs, method, suffix=suffix)
+        torch.testing.assert_close(fast, slow, atol=1e-4, rtol=0)
+        assert (slow - base_logits(tiny, pairs)).abs().max() > 1e-3  # each swap changes something
 
 
 def test_das_fits_the_same_subspace_through_the_suffix_as_through_the_whole_model(tiny, pairs):

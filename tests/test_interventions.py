@@ -78,6 +78,8 @@ def test_legal_set_errors_and_moved_right_by_hand():
     edited[:, 12] = True  # 12 becomes legal: its probability rose in both cases
     assert moved_right(probs, after, legal, edited) == 1.0
     assert moved_right(after, probs, legal, edited) == 0.0
+    # rounding between two computations of the same run is not a move: the unchanged run moves nothing right
+    assert moved_right(probs, probs + 1e-7, legal, edited) == 0.0
 
 
 def test_linear_edit_moves_the_probe_reading_across_its_boundary(linear_probes):

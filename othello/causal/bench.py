@@ -40,6 +40,7 @@ from othello.causal.methods import (
     sae_latents,
     transcoder_latents,
 )
+from othello.causal.suffix import Suffix, last_streams
 from othello.data.seeds import CAUSAL_SEED, CIRCUITS_SEED
 from othello.engine.counterfactuals import SquarePairs, square_pairs
 from othello.engine.games import random_games
@@ -94,7 +95,10 @@ def causal_bench(
     seconds = {"pairs": time.perf_counter() - timer}
     das_squares = np.array([parse_square(s) for s in config.das_squares])
     on_das = np.isin(pairs.square, das_squares)
-    before = base_logits(model, pairs)
+    # at the last position every method runs from its layer on against one base run (othello.causal.suffix)
+    suffix = Suffix.of(model, pairs, max(min(config.layers) - 1, 0)) if config.positions == "last" else None
+    every = torch.arange(len(pairs))
+    before = suffix.run(every, []).cpu() if suffix is not None else base_logits(model, pairs)
     base_scores = score_pairs(before, pairs, before)
     # "decisive": the pairs where the base run's move is illegal on the counterfactual board, so only a swap that
     # carries the square's state can make the top move legal (elsewhere IIA starts at the base run's rate)
@@ -119,7 +123,7 @@ def causal_bench(
 
     def add(intervention: Intervention, layer: int, fit: float) -> None:
         t = time.perf_counter()
-        logits = interchange_logits(model, pairs, intervention, config.positions, sources=sources)
+        logits = interchange_logits(model, pairs, intervention, config.positions, sources=sources, suffix=suffix)
         scores = score_pairs(logits, pairs, before)
         run = time.perf_counter() - t
         for squares, keep in groups.items():
@@ -135,6 +139,7 @@ def causal_bench(
     bar = tqdm(steps, desc="causal bench", disable=not progress, unit="method")
     probes = _probes(model, config, "relative", "linear") if "probe" in config.methods else {}
     mlp_probes = _probes(model, config, "colour", "mlp") if "gradient" in config.methods else {}
+    fit: tuple[SquarePairs, bool | Suffix, dict[int, torch.Tensor]] | None = None
     for method, layer in bar:
         bar.set_postfix_str(f"{method} at layer {layer}")
         t = time.perf_counter()
@@ -156,12 +161,15 @@ def causal_bench(
         elif method == "transcoders":
             add(transcoders[layer], layer, 0.0)
         elif method == "das":
-            fit, hook, start = das_fit_pairs(config, das_squares), residual_hook(layer, n), time.perf_counter()
-            step = das_step(model, fit, hook, config.positions)  # shared by every k: its time goes to the first
+            start = time.perf_counter()
+            if fit is None:  # read once for every layer: its time goes to the first
+                fit = _das_fit_runs(model, config, das_squares)
+            hook = residual_hook(layer, n)
+            step = das_step(model, fit[0], hook, config.positions, suffix=fit[1], sources=fit[2].get(layer))
             for k in config.das_dims:
                 bases = fit_das(
                     model,
-                    fit,
+                    fit[0],
                     hook,
                     k,
                     config.das_steps,
@@ -180,6 +188,18 @@ def causal_bench(
         "config": dict(config.__dict__),
         "seconds": seconds,
     }
+
+
+def _das_fit_runs(
+    model: torch.nn.Module, config: BenchConfig, squares: np.ndarray
+) -> tuple[SquarePairs, bool | Suffix, dict[int, torch.Tensor]]:
+    """DAS's fitting pairs and, at the last position, their base runs from the first layer on and the source runs'
+    streams there ``{layer: [N, d]}``, read once for every layer's fits."""
+    pairs = das_fit_pairs(config, squares)
+    if config.positions != "last":
+        return pairs, False, {}
+    start = min(config.layers)
+    return pairs, Suffix.of(model, pairs, start), last_streams(model, pairs.source_moves, pairs.ply, start)
 
 
 def _probes(model: torch.nn.Module, config: BenchConfig, labelling: str, kind: str) -> dict[int, torch.nn.Module]:

@@ -83,14 +83,26 @@ Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def das_step(
-    model: torch.nn.Module, pairs: SquarePairs, hook: str, positions: str = "last", suffix: bool = True
+    model: torch.nn.Module,
+    pairs: SquarePairs,
+    hook: str,
+    positions: str = "last",
+    suffix: bool | Suffix = True,
+    sources: torch.Tensor | None = None,
 ) -> Step:
     """What one fitting step computes, prepared once for ``pairs`` (see ``fit_das``): ``step(bases [64, d, k],
-    rows [n]) -> logits [n, vocab]`` of the base runs ``rows`` with each pair's square swapped in its basis."""
+    rows [n]) -> logits [n, vocab]`` of the base runs ``rows`` with each pair's square swapped in its basis.
+    ``suffix`` may be one already read for these pairs (from the hook's layer or before) and ``sources`` ``[N, d]``
+    the source runs' stream at the hook at the last position, both shared by several layers' fits."""
     square = torch.as_tensor(pairs.square, dtype=torch.long, device=next(model.parameters()).device)
     layer = _stream_layer(hook)
-    if suffix and positions == "last" and layer is not None:
-        return _suffix_step(model, pairs, hook, layer, square)
+    if suffix is not False and positions == "last" and layer is not None:
+        if not isinstance(suffix, Suffix):
+            suffix = Suffix.of(model, pairs, layer)
+        if sources is None:
+            ply = torch.as_tensor(pairs.ply, dtype=torch.long)
+            sources = _source_stream(model, pairs, hook)[torch.arange(len(pairs)), ply].float()  # [N, d]: read once
+        return _suffix_step(suffix, layer, square, sources)
     return _full_step(model, pairs, hook, positions, square)
 
 
@@ -100,15 +112,12 @@ def _stream_layer(hook: str) -> int | None:
     return int(match.group(1)) + 1 if match else None
 
 
-def _suffix_step(model: torch.nn.Module, pairs: SquarePairs, hook: str, layer: int, square: torch.Tensor) -> Step:
+def _suffix_step(suffix: Suffix, layer: int, square: torch.Tensor, sources: torch.Tensor) -> Step:
     """One step's logits ``[n, vocab]`` at the pairs ``rows`` with bases ``[64, d, k]``: the last position only."""
-    suffix = Suffix.of(model, pairs, layer)
-    ply = torch.as_tensor(pairs.ply, dtype=torch.long)
-    sources = _source_stream(model, pairs, hook)[torch.arange(len(pairs)), ply]  # [N, d]: read once
 
     def step(bases: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        swapped = subspace_swap(bases)(suffix.stream[rows], sources[rows].float(), square[rows])
-        return suffix.logits(swapped, rows)
+        swapped = subspace_swap(bases)(suffix.streams[layer][rows], sources[rows], square[rows])
+        return suffix.logits(swapped, rows, layer)
 
     return step
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from othello.causal.suffix import Suffix
 from othello.engine.counterfactuals import SquarePairs
 from othello.engine.notation import TOKEN_TO_SQUARE
 from othello.errors import ConfigError
@@ -140,11 +141,14 @@ def interchange_logits(
     batch_size: int = 256,
     grad: bool = False,
     sources: dict[str, list[torch.Tensor]] | None = None,
+    suffix: Suffix | None = None,
 ) -> torch.Tensor:
     """The base runs' next-move logits ``[N, 61]`` with ``intervention`` applied at ``positions`` (see
     ``position_mask``): the source runs' activations at the hook (from ``sources`` when given, made by
     ``source_activations`` with the same pairs, positions and batch size) replace the base runs' there, which
-    carry on. ``grad``: keep the graph (to fit a method through it)."""
+    carry on. ``grad``: keep the graph (to fit a method through it). ``suffix``: the base runs of the same pairs
+    read once (``othello.causal.suffix``); at the last position, where the intervention's hooks are its points,
+    only that position is run from the hooked layer on (the same logits, the rest of the run unchanged)."""
     device = next(model.parameters()).device
     if sources is None:
         sources = source_activations(model, pairs, [intervention.hook], positions, batch_size)
@@ -154,8 +158,16 @@ def interchange_logits(
         for b, (idx, ply, base, _, square) in enumerate(_batches(pairs, batch_size)):
             rows, cols = position_mask(ply, base.shape[1], positions).to(device).nonzero(as_tuple=True)
             source = sources[intervention.hook][b]
-            hooks = intervention.fwd_hooks(rows, cols, source, square.to(device)[rows])
-            read = _read(model.run_with_hooks(base.to(device), fwd_hooks=hooks), ply)
+            fast = suffix is not None and positions == "last"
+            if fast:  # one position a pair: the hooks see [n, 1, ...]
+                here = torch.arange(len(idx), device=device)
+                hooks = intervention.fwd_hooks(here, torch.zeros_like(here), source, square.to(device))
+                fast = suffix.first_layer([name for name, _ in hooks]) is not None
+            if fast:
+                read = suffix.run(torch.as_tensor(idx, device=device), hooks)
+            else:
+                hooks = intervention.fwd_hooks(rows, cols, source, square.to(device)[rows])
+                read = _read(model.run_with_hooks(base.to(device), fwd_hooks=hooks), ply)
             rows_out.append(read if grad else read.float().cpu())
             order.append(idx)
     logits = torch.cat(rows_out)

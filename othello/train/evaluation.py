@@ -46,12 +46,16 @@ def legal_set_errors(scores: np.ndarray, legal: np.ndarray) -> np.ndarray:
     return ((ranks < n[:, None]) ^ legal).sum(1)
 
 
-def moved_right(before: np.ndarray, after: np.ndarray, legal_orig: np.ndarray, legal_edit: np.ndarray) -> float:
+def moved_right(
+    before: np.ndarray, after: np.ndarray, legal_orig: np.ndarray, legal_edit: np.ndarray, tol: float = 1e-5
+) -> float:
     """Of the squares whose legality the edit changes, the fraction whose probability moved the right way
-    (up when the edit makes them legal, down when it makes them illegal). Unlike the error, it does not
-    count the mistakes the model makes on the unedited board, so it measures the edit alone."""
+    (up when the edit makes them legal, down when it makes them illegal) by more than ``tol``: a smaller change is
+    the rounding between two computations of the same run (the whole model's and the last position's alone), not
+    a move. Unlike the error, it does not count the mistakes the model makes on the unedited board, so it
+    measures the edit alone."""
     changed = legal_orig ^ legal_edit
-    right = np.where(legal_edit, after > before, after < before)
+    right = np.where(legal_edit, after > before + tol, after < before - tol)
     return float(right[changed].mean()) if changed.any() else float("nan")
 
 
