@@ -19,7 +19,7 @@ from collections.abc import Callable
 import torch
 
 from othello.causal.interchange import Intervention, position_mask, subspace_swap, swap_hook
-from othello.causal.suffix import Suffix
+from othello.causal.suffix import Suffix, last_streams
 from othello.engine.counterfactuals import SquarePairs
 from othello.errors import ConfigError
 from othello.model.tokens import legal_token_mask, model_inputs
@@ -99,9 +99,8 @@ def das_step(
     if suffix is not False and positions == "last" and layer is not None:
         if not isinstance(suffix, Suffix):
             suffix = Suffix.of(model, pairs, layer)
-        if sources is None:
-            ply = torch.as_tensor(pairs.ply, dtype=torch.long)
-            sources = _source_stream(model, pairs, hook)[torch.arange(len(pairs)), ply].float()  # [N, d]: read once
+        if sources is None:  # [N, d]: read once, not once a step
+            sources = last_streams(model, pairs.source_moves, pairs.ply, layer)[layer]
         return _suffix_step(suffix, layer, square, sources)
     return _full_step(model, pairs, hook, positions, square)
 
