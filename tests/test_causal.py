@@ -26,7 +26,7 @@ from othello.causal.interchange import (
 from othello.causal.methods import full_stream, random_subspace
 from othello.engine.counterfactuals import legal_squares, relative_boards, square_pairs
 from othello.engine.games import random_games
-from othello.engine.notation import TOKEN_TO_SQUARE
+from othello.engine.notation import SQUARE_KINDS, TOKEN_TO_SQUARE
 from othello.errors import ConfigError
 from othello.model import build_model, preset
 from othello.model.tokens import model_inputs, top_moves
@@ -257,13 +257,29 @@ def test_the_last_positions_suffix_computes_the_models_logits(tiny, pairs):
     torch.testing.assert_close(swapped, interchange_logits(tiny, pairs, swap), atol=1e-4, rtol=0)
 
 
-def test_every_methods_interchange_through_the_suffix_equals_the_whole_models(tiny, pairs, tiny_transcoders):
+@pytest.fixture(scope="module")
+def tiny_norms(tiny):
+    """The tiny model with its LayerNorms' scales and biases moved off 1 and 0, as training leaves them (where a
+    hook reads before or after them matters)."""
+    import copy
+
+    model = copy.deepcopy(tiny)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ".ln" in name or "ln_final" in name:
+                p.add_(0.5 * torch.randn(p.shape, generator=g))
+    return model
+
+
+def test_every_methods_interchange_through_the_suffix_equals_the_whole_models(tiny_norms, pairs, tiny_transcoders):
     """A subspace at a residual stream, units at the MLP's neurons, a transcoder's latents read at the MLP's input
     and written at its output: run at the last position through the suffix, each gives the logits of the same
     interchange through the whole model; a hook the suffix has no point for runs through the whole model."""
     from othello.causal.methods import transcoder_latents
     from othello.causal.suffix import Suffix
 
+    tiny = tiny_norms
     suffix = Suffix.of(tiny, pairs, 1)
     units = torch.zeros(64, tiny.cfg.d_mlp, dtype=torch.bool)
     units[:, ::3] = True
@@ -302,12 +318,16 @@ def test_the_bench_on_a_tiny_model(tiny):
     assert {("none", 0), ("full", 1), ("random (k=2)", 2), ("probe", 1), ("das (k=1)", 2)} <= methods
     for r in rows:
         assert 0 <= r["iia_low"] <= r["iia"] <= r["iia_high"] <= 1
-        assert r["squares"] in ("all", "das", "decisive", "das decisive")
+        assert r["squares"] in ("all", "das", "decisive", "das decisive") + tuple(f"decisive {k}" for k in SQUARE_KINDS)
         assert r["hook"] == ("" if r["method"] == "none" else f"blocks.{r['layer'] - 1}.hook_resid_post")
     none = next(r for r in rows if r["method"] == "none" and r["squares"] == "decisive")
     assert none["iia"] == 0.0  # by definition: the base run's move is illegal on those boards
     count = {r["squares"]: r["pairs"] for r in rows if r["method"] == "none"}
     assert count["das decisive"] <= min(count["das"], count["decisive"])
+    assert sum(count[f"decisive {k}"] for k in SQUARE_KINDS) == count["decisive"]  # the kinds split them
+    probe = {r["squares"]: r for r in rows if r["method"] == "probe" and r["layer"] == 1}
+    hits = sum(round(probe[f"decisive {k}"]["iia"] * probe[f"decisive {k}"]["pairs"]) for k in SQUARE_KINDS)
+    assert hits == round(probe["decisive"]["iia"] * probe["decisive"]["pairs"])
     with pytest.raises(ConfigError, match="unknown method"):
         causal_bench(tiny, BenchConfig(methods=("telepathy",)), progress=False)
     with pytest.raises(ConfigError, match="layers"):
@@ -325,7 +345,7 @@ def test_the_command(tiny, tmp_path, capsys):
     write_run_config(folder, preset("tiny"), None)
     save_model(folder, tiny)
     base = ["causal-bench", "--model", str(folder), "--layers", "1-2", "--pairs", "40", "--games", "60", "--quiet"]
-    out = tmp_path / "bench"
+    out = folder / "causal"  # where the run's report finds it
     assert main(base + ["--methods", "full,random", "--out", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert {"rows", "pairs", "config", "seconds"} <= set(result)
@@ -333,9 +353,19 @@ def test_the_command(tiny, tmp_path, capsys):
     assert fields | {"moved_right", "size", "fit_seconds", "run_seconds"} <= set(result["rows"][0])
     assert (out / "causal_bench.json").exists() and (out / "causal_bench.csv").exists()
     assert (out / "causal_bench.png").stat().st_size > 10_000
+    from othello.errors import OthelloError
+    from othello.lab.report import write_report
+
+    page = write_report(folder).read_text()
+    assert "<h2>Causal variables</h2>" in page and "blocks.0.hook_resid_post" in page and "data:image/png" in page
+    (out / "causal_bench.json").write_text('{"rows": 3}')
+    with pytest.raises(OthelloError, match="causal_bench.json"):
+        write_report(folder)
+    capsys.readouterr()
     assert main(base + ["--methods", "full"]) == 0
     text = capsys.readouterr().out
     assert "IIA [95 %]" in text and "blocks.0.hook_resid_post" in text
+    assert "by kind of square" in text and "corner (" in text
     assert main(base + ["--methods", "sae"]) == 2
     assert "needs --sae RUN" in capsys.readouterr().err
     assert main(base + ["--positions", "first"]) == 2

@@ -3,6 +3,7 @@ import pytest
 
 from othello.engine.notation import (
     CENTRE_SQUARES,
+    SQUARE_KIND,
     InvalidMoveError,
     convert_square_name,
     moves_to_string,
@@ -19,6 +20,34 @@ def test_square_names_round_trip():
         assert parse_square(square_name(s)) == s
     assert parse_square("a1") == 0 and parse_square("h8") == 63 and parse_square("F5") == 37
     assert [square_name(s) for s in CENTRE_SQUARES] == ["d4", "e4", "d5", "e5"]
+
+
+def test_square_kinds_as_players_name_them():
+    kind = {
+        name: SQUARE_KIND[parse_square(name)]
+        for name in ("a1", "h8", "b2", "g7", "b1", "a7", "h5", "d1", "c2", "b5", "c3", "f6", "d4")
+    }
+    assert kind == {
+        "a1": "corner",
+        "h8": "corner",
+        "b2": "X",
+        "g7": "X",
+        "b1": "C",
+        "a7": "C",
+        "h5": "edge",
+        "d1": "edge",
+        "c2": "ring",
+        "b5": "ring",
+        "c3": "centre",
+        "f6": "centre",
+        "d4": "centre",
+    }
+    counts = {k: SQUARE_KIND.count(k) for k in set(SQUARE_KIND)}
+    assert counts == {"corner": 4, "X": 4, "C": 8, "edge": 16, "ring": 16, "centre": 16}
+    # the board's symmetries keep a square's kind
+    for s in range(64):
+        row, col = divmod(s, 8)
+        assert SQUARE_KIND[s] == SQUARE_KIND[col * 8 + row] == SQUARE_KIND[row * 8 + 7 - col]
 
 
 @pytest.mark.parametrize("bad", ["i1", "a9", "a0", "", "f55", 64, -1])

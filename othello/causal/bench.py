@@ -7,7 +7,9 @@ interventions whose right answer the engine computes.
 Scoring pairs come from the causal stream's first games, DAS's fitting pairs from games after them (disjoint). Each
 method is scored on every scoring pair (``squares: "all"``), on the pairs of the squares DAS was fitted on
 (``squares: "das"``), so DAS is compared with the others on the same pairs, and on the decisive pairs
-(``squares: "decisive"``: the base run's move is illegal on the counterfactual board, so IIA there starts at 0).
+(``squares: "decisive"``: the base run's move is illegal on the counterfactual board, so IIA there starts at 0),
+and on the decisive pairs of each kind of square (``"decisive corner"``, ``X``, ``C``, ``edge``, ``ring``,
+``centre``: ``othello.engine.notation.SQUARE_KIND``), which says where a method fails.
 ``none`` is the base run itself.
 """
 
@@ -44,7 +46,7 @@ from othello.causal.suffix import Suffix, last_streams
 from othello.data.seeds import CAUSAL_SEED, CIRCUITS_SEED
 from othello.engine.counterfactuals import SquarePairs, square_pairs
 from othello.engine.games import random_games
-from othello.engine.notation import parse_square
+from othello.engine.notation import SQUARE_KIND, SQUARE_KINDS, parse_square
 from othello.model.hooks import neuron_hook, residual_hook
 
 __all__ = ["causal_bench", "bench_pairs"]
@@ -109,6 +111,8 @@ def causal_bench(
         "decisive": decisive,
         "das decisive": on_das & decisive,  # where DAS, fitted on its squares only, can be compared on decisive pairs
     }
+    kinds = np.array(SQUARE_KIND)[pairs.square]
+    groups |= {f"decisive {kind}": decisive & (kinds == kind) for kind in SQUARE_KINDS}  # which squares fail
     hooks = {residual_hook(L, n) for L in config.layers} | {neuron_hook(L - 1) for L in config.layers}
     sae = sae_latents(config.sae) if "sae" in config.methods else None  # loaded once, whatever the layers
     if sae is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -161,7 +162,7 @@ class Suffix:
         seen = torch.arange(int(ply.max()), device=x.device)[None, :] < ply[:, None]  # earlier positions [n, t]
         for b in range(layer, self.n_layers):
             x = x + self._attention(x, rows, seen, b)
-            h = point(f"blocks.{b}.ln2.hook_normalized", self._norm(x, f"blocks.{b}.ln2"))
+            h = self._norm(x, f"blocks.{b}.ln2", partial(point, f"blocks.{b}.ln2.hook_normalized"))
             post = ACTIVATIONS[self.activation](
                 h @ self.weights[f"blocks.{b}.mlp.W_in"] + self.weights[f"blocks.{b}.mlp.b_in"]
             )
@@ -184,9 +185,13 @@ class Suffix:
         z = (pattern[:, :, None, :t] @ values)[:, :, 0] + pattern[:, :, t:] * v  # [n, h, e]
         return torch.einsum("nhe,hed->nd", z, self.weights[f"{attn}.W_O"]) + self.weights[f"{attn}.b_O"]
 
-    def _norm(self, x: torch.Tensor, name: str) -> torch.Tensor:
+    def _norm(self, x: torch.Tensor, name: str, hook: Hook | None = None) -> torch.Tensor:
+        """LayerNorm ``name``; ``hook`` sees the normalised vector before the scale and bias, where
+        TransformerLens's ``hook_normalized`` is."""
         x = x - x.mean(-1, keepdim=True)
         x = x / (x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt()
+        if hook is not None:
+            x = hook(x)
         w, b = self.weights.get(f"{name}.w"), self.weights.get(f"{name}.b")
         return x if w is None else x * w + b
 

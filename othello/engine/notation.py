@@ -30,6 +30,26 @@ PAD_TOKEN = 0
 D_VOCAB = 61
 N_CTX = 59
 
+SQUARE_KINDS: tuple[str, ...] = ("corner", "X", "C", "edge", "ring", "centre")
+
+
+def _square_kind(square: Square) -> str:
+    row, col = divmod(square, 8)
+    edge_rows = {min(row, 7 - row), min(col, 7 - col)}
+    if edge_rows == {0}:
+        return "corner"
+    if edge_rows == {1}:
+        return "X"  # diagonally next to a corner
+    if edge_rows == {0, 1} and min(row, 7 - row) + min(col, 7 - col) == 1:
+        return "C"  # on an edge, next to a corner
+    if 0 in edge_rows:
+        return "edge"
+    return "ring" if 1 in edge_rows else "centre"  # ring: b2..g7's border (X squares aside); centre: c3..f6
+
+
+# each square's kind as Othello players name them: corner (4), X (4), C (8), edge (16), ring (16), centre (16)
+SQUARE_KIND: tuple[str, ...] = tuple(_square_kind(s) for s in range(64))
+
 # token -> square and square -> token (-1 for the centre squares, which are never played)
 TOKEN_TO_SQUARE: np.ndarray = np.array([-1] + [s for s in range(64) if s not in CENTRE_SQUARES], dtype=np.int8)
 SQUARE_TO_TOKEN: np.ndarray = np.full(64, -1, dtype=np.int8)

@@ -6,7 +6,8 @@
 
 Reads ``summary.json`` (written by the demo: provenance, legal-move rates, probe and intervention rows,
 figures); for a plain training folder (``config.json`` + ``metrics.jsonl``) it reports the configuration,
-the curves and the last evaluation.
+the curves and the last evaluation. Either gains a "Causal variables" section where the run folder holds
+``causal/causal_bench.json`` (``othello-gpt causal-bench --out RUN/causal``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from typing import Any
 from othello.errors import OthelloError
 from othello.files import write_text
 from othello.train.loop import read_metrics
+from othello.views.causal import causal_heading, causal_kind_table, causal_table
 from othello.views.tables import intervention_grid, probe_grid, sae_notes, sae_table
+
+CAUSAL_FILE = "causal/causal_bench.json"  # where `othello-gpt causal-bench --out RUN/causal` leaves its result
 
 # published figures the tables are set beside (../shared/docs/REFERENCE.md)
 PUBLISHED_PROBES = [
@@ -196,6 +200,24 @@ def _sae_section(result: dict[str, Any], where: str) -> str:
     )
 
 
+def _causal_section(folder: Path, result: dict[str, Any]) -> str:
+    """The causal-variable benchmark of the run (``othello-gpt causal-bench --out RUN/causal``)."""
+    header, body = causal_table(result, "all")
+    kind_header, kinds = causal_kind_table(result)
+    das = ", ".join(result["pairs"]["das_squares"])
+    return (
+        "<h2>Causal variables</h2><p class='note'>Interchange interventions: one square's state swapped in from "
+        "another game at the same ply, at each method's site; IIA = the share of pairs whose top move is legal on "
+        "the counterfactual board (the engine's), with its 95 % Wilson interval; decisive = the pairs where the "
+        "unedited run's move is illegal there (it scores 0). DAS is fitted on the squares "
+        f"{html.escape(das)} only: compare it on their pairs (docs/causal.md).</p>"
+        f"<p>{html.escape(causal_heading(result))}</p>"
+        + _table(header, body)
+        + ("<p>IIA on the decisive pairs by kind of square (pairs):</p>" + _table(kind_header, kinds) if kinds else "")
+        + f"<div class='figs'>{_img(folder, str(Path(CAUSAL_FILE).with_suffix('.png')), 'IIA by layer', 1000)}</div>"
+    )
+
+
 def write_report(folder: str | os.PathLike) -> Path:
     """Write ``folder/report.html`` from the run's files and return its path."""
     folder = Path(folder)
@@ -210,6 +232,8 @@ def write_report(folder: str | os.PathLike) -> Path:
         parts += _read_run_file(config_path, folder, _training_sections)
     else:
         raise FileNotFoundError(f"{folder}: neither summary.json (a demo run) nor config.json (a training run)")
+    if (folder / CAUSAL_FILE).exists():
+        parts += _read_run_file(folder / CAUSAL_FILE, folder, lambda f, result: [_causal_section(f, result)])
     parts.append("</body></html>")
     path = folder / "report.html"
     write_text(path, "\n".join(parts))

@@ -5,6 +5,7 @@
 - ``position``: one position as text and JSON (the board, next-move probabilities, a read-out, an edit).
 - ``circuits``: a neuron's page, rule shares, head classes, patching grids, logit attribution.
 - ``sae``: an SAE latent's page (F1 maps, decoder against the probe directions, top positions).
+- ``causal``: the causal-variable benchmark's leaderboard, its breakdown by kind of square, IIA by layer.
 """
 
 from typing import TYPE_CHECKING
@@ -36,10 +37,12 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "plot_logit_attribution",
         ],
         "othello.views.sae": ["plot_feature"],
+        "othello.views.causal": ["causal_table", "causal_kind_table", "causal_table_lines", "plot_causal_bench"],
     },
 )
 
 if TYPE_CHECKING:  # what editors and type checkers see: the same names, imported eagerly
+    from othello.views.causal import causal_kind_table, causal_table, causal_table_lines, plot_causal_bench
     from othello.views.circuits import (
         plot_attention_pattern,
         plot_head_classes,
