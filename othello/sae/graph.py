@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,14 @@ class AttributionGraph:
 
     def indices(self, kind: str) -> np.ndarray:
         return np.array([i for i, n in enumerate(self.nodes) if n.kind == kind], dtype=np.int64)
+
+    @cached_property
+    def influence(self) -> np.ndarray:
+        """``[nodes]``: each node's total influence on the logit (``node_influence``), computed once: scoring,
+        pruning, the JSON and the summary all read it (read-only; the adjacency is final once built)."""
+        influence = _influence(*_absolute(self.adjacency), _logit_weights(len(self.nodes)))
+        influence.setflags(write=False)
+        return influence
 
     def label(self, i: int) -> str:
         """A node's name: ``L3 #17 @ c4 (pos 4)``, ``error L3 @ pos 4``, ``emb c4 (pos 4)``, ``logit f3``."""
@@ -251,7 +260,7 @@ def _logit_weights(count: int) -> np.ndarray:
 
 def node_influence(graph: AttributionGraph) -> np.ndarray:
     """Each node's total (direct and indirect) influence on the logit, on row-normalised absolute effects."""
-    return _influence(*_absolute(graph.adjacency), _logit_weights(len(graph.nodes)))
+    return graph.influence
 
 
 def graph_scores(graph: AttributionGraph) -> dict[str, float]:
@@ -260,7 +269,7 @@ def graph_scores(graph: AttributionGraph) -> dict[str, float]:
     nodes (circuit-tracer's two scores)."""
     weights = _logit_weights(len(graph.nodes))
     absolute, totals = _absolute(graph.adjacency)
-    influence = _influence(absolute, totals, weights)
+    influence = graph.influence
     errors, embeddings = graph.indices("error"), graph.indices("embedding")
     token, error = float(influence[embeddings].sum()), float(influence[errors].sum())
     replacement = token / (token + error) if token + error > 0 else 0.0
