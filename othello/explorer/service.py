@@ -22,11 +22,12 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field
 
+from othello.circuits.heads import head_pattern
 from othello.engine.board import COLOUR_NAMES, Board, real_mover_board, square_colours
 from othello.engine.games import pad_games
 from othello.engine.notation import parse_moves, parse_square, square_name
 from othello.errors import ConfigError, OthelloError
-from othello.model.hooks import layer_hook, pattern_hook
+from othello.model.hooks import layer_hook
 from othello.model.pool import ModelPool
 from othello.model.tokens import check_prefix, square_probabilities, to_tokens
 from othello.probes.fit import ProbeConfig
@@ -333,19 +334,10 @@ class ExplorerBackend:
                 f"no head {request.layer}.{request.head}: blocks 0..{self.n_layers - 1}, "
                 f"heads 0..{self.model.cfg.n_heads - 1}"
             )
-        name = pattern_hook(request.layer)
         with self.pool.lease() as model:
-            tokens = to_tokens(squares).to(next(model.parameters()).device)
-            _, cache = model.run_with_cache(tokens, names_filter=lambda n: n == name)
-        pattern = cache[name][0, request.head].float().cpu().numpy()  # [q, k]
-        return {
-            "block": request.layer,
-            "hook": name,
-            "layer": request.layer,
-            "head": request.head,
-            "labels": [square_name(s) for s in squares],
-            "pattern": [[round(float(x), 4) for x in row] for row in pattern],
-        }
+            found = head_pattern(model, squares, request.layer, request.head)  # the one home of a head's pattern
+        pattern = found.pop("pattern")  # [q, k]
+        return found | {"pattern": [[round(float(x), 4) for x in row] for row in pattern]}
 
 
 def default_name(folder: str | os.PathLike | None) -> str:
