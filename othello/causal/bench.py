@@ -168,12 +168,13 @@ def causal_bench(
             start = time.perf_counter()
             if fit is None:  # read once for every layer: its time goes to the first
                 fit = _das_fit_runs(model, config, das_squares)
+            fit_pairs, fit_suffix, fit_sources = fit
             hook = residual_hook(layer, n)
-            step = das_step(model, fit[0], hook, config.positions, suffix=fit[1], sources=fit[2].get(layer))
+            step = das_step(model, fit_pairs, hook, config.positions, suffix=fit_suffix, sources=fit_sources.get(layer))
             for k in config.das_dims:
                 bases = fit_das(
                     model,
-                    fit[0],
+                    fit_pairs,
                     hook,
                     k,
                     config.das_steps,
